@@ -1,0 +1,233 @@
+"""The whole analysis of one micrograph: :func:`analyze` runs every stage in order."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .geometry import Membrane, MembraneNotFound, find_membrane
+from .io import InputError, Micrograph, from_array, load_micrograph
+from .profile import depth_profile
+from .segment import Segmentation, segment_pores
+from .settings import Settings
+from .size import local_thickness
+
+SCHEMA_VERSION = "1.0"
+
+#: Called as ``progress(stage_name, fraction_done)`` while an analysis runs.
+ProgressCallback = Callable[[str, float], None]
+
+STAGES = ("load", "membrane", "segment", "local_thickness", "profile", "structure", "isotropy")
+
+
+class AnalysisError(ValueError):
+    """An image could not be analysed; ``str(err)`` is one line naming the file and the reason."""
+
+
+@dataclass
+class Analysis:
+    """Everything measured on one micrograph.
+
+    Attributes
+    ----------
+    micrograph : Micrograph
+    membrane : Membrane
+    segmentation : Segmentation
+    local_thickness_px : ndarray of float32, shape (rows, cols)
+        Local pore diameter in px, 0 outside pores.
+    profile : pandas.DataFrame or None
+        Depth profile (None when no reference surface is in view).
+    structure, criteria, isotropy, network : dict or None
+        The result.json blocks of the same names.
+    settings : Settings
+    timings_s : dict
+        Wall time of each stage in seconds.
+    extras : dict
+        Stage outputs that are not part of the contract (confidence band, skeleton, ...).
+    """
+
+    micrograph: Micrograph
+    membrane: Membrane
+    segmentation: Segmentation
+    local_thickness_px: np.ndarray
+    profile: pd.DataFrame | None
+    structure: dict[str, Any] | None
+    criteria: dict[str, Any] | None
+    isotropy: dict[str, Any] | None
+    network: dict[str, Any] | None
+    settings: Settings
+    timings_s: dict[str, float] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pixel_size_um(self) -> float:
+        return float(self.micrograph.pixel_size_um)
+
+    @property
+    def pore_mask(self) -> np.ndarray:
+        return self.segmentation.mask
+
+    @property
+    def local_thickness_um(self) -> np.ndarray:
+        """Local pore diameter in µm (float32, 0 outside pores)."""
+        return (self.local_thickness_px * np.float32(self.pixel_size_um)).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result.json content (see DESIGN.md)."""
+        from .report import result_dict
+
+        return result_dict(self)
+
+
+def _resolve_micrograph(image_or_path: Any, pixel_size_um: float | None,
+                        settings: Settings) -> Micrograph:
+    if isinstance(image_or_path, Micrograph):
+        m = image_or_path
+        if pixel_size_um is not None:
+            m.pixel_size_um, m.pixel_size_source = float(pixel_size_um), "caller"
+        return m
+    if isinstance(image_or_path, (str, Path)):
+        return load_micrograph(image_or_path, pixel_size_um, detect_bar=settings.io.detect_databar,
+                               max_pixels=settings.io.max_pixels)
+    return from_array(np.asarray(image_or_path), pixel_size_um)
+
+
+def analyze(
+    image_or_path: Any,
+    pixel_size_um: float | None = None,
+    settings: Settings | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    membrane: Membrane | None = None,
+    pore_mask: np.ndarray | None = None,
+) -> Analysis:
+    """Run every stage on one micrograph.
+
+    Parameters
+    ----------
+    image_or_path : str, Path, ndarray or Micrograph
+        A file (pixel size and data bar read from it), a grey array (no data bar) or a loaded
+        :class:`~pipeline.io.Micrograph`.
+    pixel_size_um : float, optional
+        Pixel size in µm; overrides the file's metadata. Required when the file has none.
+    settings : Settings, optional
+    progress : callable, optional
+        ``progress(stage, fraction)`` is called as stages finish.
+    membrane : Membrane, optional
+        Use this membrane geometry instead of finding it (e.g. a surface edited in napari).
+    pore_mask : ndarray of bool, optional
+        Use this pore mask instead of segmenting (e.g. a mask edited in napari).
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    AnalysisError
+        One line naming the input and what went wrong.
+    """
+    settings = settings or Settings()
+    timings: dict[str, float] = {}
+    name = str(image_or_path) if isinstance(image_or_path, (str, Path)) else "<array>"
+
+    def step(stage: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        out = fn()
+        timings[stage] = time.perf_counter() - t0
+        if progress is not None:
+            progress(stage, (STAGES.index(stage) + 1) / len(STAGES))
+        return out
+
+    try:
+        micrograph = step("load", lambda: _resolve_micrograph(image_or_path, pixel_size_um,
+                                                               settings))
+    except InputError as exc:
+        raise AnalysisError(str(exc)) from exc
+    name = micrograph.path or name
+    if micrograph.pixel_size_um is None:
+        raise AnalysisError(
+            f"{name}: pixel size unknown (no instrument metadata found); give it with "
+            "--pixel-size UM")
+    px = float(micrograph.pixel_size_um)
+    image = micrograph.image
+    if min(image.shape) < 8:
+        raise AnalysisError(f"{name}: image of {image.shape[1]}x{image.shape[0]} px is too small "
+                            "to analyse")
+
+    geo = settings.geometry
+    if membrane is None:
+        try:
+            membrane = step("membrane", lambda: find_membrane(
+                image, px, surface=geo.surface, texture_scale_um=geo.texture_scale_um,
+                surface_smoothing_fraction=geo.surface_smoothing_fraction))
+        except MembraneNotFound as exc:
+            raise AnalysisError(f"{name}: no membrane found ({exc}); if the whole frame is "
+                                "material use --surface none") from exc
+    else:
+        timings["membrane"] = 0.0
+
+    seg = settings.segment
+    if pore_mask is None:
+        segmentation = step("segment", lambda: segment_pores(
+            image, membrane.mask, px, method=seg.method,
+            background_scale_um=seg.background_scale_um,
+            min_pore_diameter_um=seg.min_pore_diameter_um, smoothing_um=seg.smoothing_um))
+    else:
+        from .segment import edge_pore_mask
+
+        mask = np.asarray(pore_mask, bool) & membrane.mask
+        segmentation = Segmentation(mask=mask, method="given", edge_pores=edge_pore_mask(mask))
+        timings["segment"] = 0.0
+
+    lt_px = step("local_thickness", lambda: local_thickness(segmentation.mask))
+
+    notes = list(micrograph.warnings) + list(membrane.notes)
+    profile = None
+    if membrane.depth_px is not None:
+        prof = settings.profile
+        profile = step("profile", lambda: depth_profile(
+            segmentation.mask, membrane.mask, membrane.depth_px, lt_px, px,
+            bin_width_um=prof.bin_width_um, min_pore_pixels=prof.min_pore_pixels,
+            edge_pores=segmentation.edge_pores))
+    else:
+        notes.append("no reference surface: depth profile and structure not measured")
+
+    analysis = Analysis(
+        micrograph=micrograph, membrane=membrane, segmentation=segmentation,
+        local_thickness_px=lt_px, profile=profile, structure=None, criteria=None,
+        isotropy=None, network=None, settings=settings, timings_s=timings, notes=notes)
+    _structure_stage(analysis, step)
+    _isotropy_stage(analysis, step)
+    return analysis
+
+
+def _structure_stage(analysis: Analysis, step: Callable) -> None:
+    try:
+        from .structure import analyze_structure
+    except ImportError:  # stage not available in this build
+        return
+    if analysis.profile is None:
+        return
+    result = step("structure", lambda: analyze_structure(analysis))
+    analysis.structure = result.get("structure")
+    analysis.criteria = result.get("criteria")
+    analysis.extras.update(result.get("extras", {}))
+
+
+def _isotropy_stage(analysis: Analysis, step: Callable) -> None:
+    try:
+        from .isotropy import analyze_isotropy
+    except ImportError:  # stage not available in this build
+        return
+    result = step("isotropy", lambda: analyze_isotropy(analysis))
+    analysis.isotropy = result.get("isotropy")
+    analysis.network = result.get("network")
+    analysis.extras.update(result.get("extras", {}))

@@ -1,0 +1,616 @@
+"""Loading SEM micrographs: pixels, calibration and the instrument data bar.
+
+:func:`load_micrograph` reads TIFF (8/16-bit, palette, RGB/RGBA, multi-page), PNG, JPEG and BMP,
+turns the pixels into a grey ``float32`` image in [0, 1], reads the pixel size from the file's own
+metadata where the instrument wrote it (FEI/Thermo, Zeiss SmartSEM, Hitachi and JEOL sidecar
+``.txt`` files) and removes the instrument data bar from the bottom of the frame.
+
+Every problem with an input raises :class:`InputError` with a one-line message that names the file
+and says what to do; callers (CLI, batch, napari) show that line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+
+#: Largest plausible pixel size in µm (a scaffold at very low magnification) and smallest (1 pm).
+_PIXEL_SIZE_RANGE_UM = (1e-6, 1e3)
+
+_UNIT_TO_UM = {
+    "fm": 1e-9, "pm": 1e-6, "nm": 1e-3, "um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0,
+    "microns": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6,
+}
+
+
+class InputError(ValueError):
+    """A problem with one input file; ``str(err)`` is a one-line message for the user."""
+
+
+@dataclass
+class Micrograph:
+    """A loaded SEM micrograph.
+
+    Attributes
+    ----------
+    image : ndarray of float32, shape (rows, cols)
+        Grey values in [0, 1] with the data bar rows removed (rows = ``raw_shape[0] -
+        databar_rows``).
+    pixel_size_um : float or None
+        Edge length of one pixel in µm; None when neither the file nor the caller gave it.
+    pixel_size_source : str
+        Where the pixel size came from: ``fei_metadata``, ``zeiss_metadata``,
+        ``hitachi_sidecar``, ``jeol_sidecar``, ``caller`` or ``unknown``.
+    databar_rows : int
+        Number of rows removed from the bottom of the frame (0 when there is no data bar).
+    databar_source : str
+        ``metadata``, ``detected`` or ``none``.
+    raw_shape : tuple of int
+        Shape (rows, cols) of the frame as stored in the file, data bar included.
+    metadata : dict
+        Instrument metadata found (JSON-serialisable subset).
+    path : str or None
+        The file it came from.
+    warnings : list of str
+        Things the user should know (e.g. "multi-page TIFF: first page used").
+    """
+
+    image: np.ndarray
+    pixel_size_um: float | None
+    pixel_size_source: str = "unknown"
+    databar_rows: int = 0
+    databar_source: str = "none"
+    raw_shape: tuple[int, int] = (0, 0)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def info(self) -> dict[str, Any]:
+        """What ``sempore info`` prints for this file."""
+        return {
+            "path": self.path,
+            "shape": list(self.raw_shape),
+            "analysed_shape": list(self.image.shape),
+            "dtype": self.metadata.get("dtype"),
+            "pixel_size_um": self.pixel_size_um,
+            "pixel_size_source": self.pixel_size_source,
+            "databar_rows": self.databar_rows,
+            "databar_source": self.databar_source,
+            "instrument": self.metadata.get("instrument"),
+            "metadata": self.metadata.get("instrument_metadata", {}),
+            "warnings": list(self.warnings),
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# grey values
+
+
+def to_grey(array: np.ndarray, *, colormap: np.ndarray | None = None) -> np.ndarray:
+    """Convert any image array to grey ``float32`` in [0, 1].
+
+    Integer images keep their instrument scale (uint8 / 255, uint16 / 65535), except 16-bit
+    images that only hold 8-bit data multiplied by 256, which are scaled as 8-bit. Float images
+    are stretched between their finite minimum and maximum; NaN and inf become the minimum.
+    RGB(A) images are converted with the ITU-R 601 luma weights (alpha is ignored). A palette
+    image is converted through ``colormap`` (shape (3, n), any integer or float type).
+
+    Parameters
+    ----------
+    array : ndarray, shape (rows, cols) or (rows, cols, channels)
+    colormap : ndarray, shape (3, n), optional
+
+    Returns
+    -------
+    ndarray of float32, shape (rows, cols)
+    """
+    a = np.asarray(array)
+    if colormap is not None and a.ndim == 2 and np.issubdtype(a.dtype, np.integer):
+        cmap = np.asarray(colormap, dtype=np.float64)
+        cmap = cmap / (65535.0 if cmap.max() > 255 else 255.0)
+        idx = np.clip(a, 0, cmap.shape[1] - 1)
+        a = np.stack([cmap[c][idx] for c in range(3)], axis=-1).astype(np.float32)
+    if a.ndim == 3:
+        if a.shape[-1] not in (1, 2, 3, 4) and a.shape[0] in (1, 2, 3, 4):
+            a = np.moveaxis(a, 0, -1)  # channels-first
+        if a.shape[-1] in (3, 4):
+            rgb = a[..., :3]
+            if a.dtype == bool:
+                rgb = rgb.astype(np.float32)
+            grey = _scale(rgb).astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+            return np.clip(grey, 0, 1).astype(np.float32)
+        a = a[..., 0]
+    if a.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {a.shape}")
+    return _scale(a)
+
+
+def _scale(a: np.ndarray) -> np.ndarray:
+    if a.dtype == bool:
+        return a.astype(np.float32)
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / 255.0
+    if np.issubdtype(a.dtype, np.integer):
+        info = np.iinfo(a.dtype)
+        if a.dtype == np.uint16:
+            if a.size and not np.any(a & 0xFF) and int(a.max()) > 255:
+                return (a >> 8).astype(np.float32) / 255.0  # 8-bit data stored x256
+            return a.astype(np.float32) / 65535.0
+        lo, hi = float(a.min()), float(a.max())
+        if info.min >= 0 and hi <= 255:
+            return a.astype(np.float32) / 255.0
+        if lo >= 0 and hi <= 65535:
+            return a.astype(np.float32) / 65535.0
+        return _stretch(a.astype(np.float64))
+    return _stretch(a.astype(np.float64))
+
+
+def _stretch(a: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(a)
+    if not finite.any():
+        return np.zeros(a.shape, np.float32)
+    lo, hi = float(a[finite].min()), float(a[finite].max())
+    out = np.where(finite, a, lo)
+    if hi > lo:
+        out = (out - lo) / (hi - lo)
+    else:
+        out = np.zeros_like(out)
+    return out.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# metadata
+
+
+def _length_um(value: Any, unit: str) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    factor = _UNIT_TO_UM.get(unit.strip().lower().replace("μ", "µ").replace("u", "u"))
+    if factor is None and unit.strip() in ("µm", "μm"):
+        factor = 1.0
+    if factor is None:
+        return None
+    return v * factor
+
+
+def _valid_pixel_size(value: float | None) -> bool:
+    return (
+        value is not None
+        and math.isfinite(value)
+        and _PIXEL_SIZE_RANGE_UM[0] <= value <= _PIXEL_SIZE_RANGE_UM[1]
+    )
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (bool, int, str)) or obj is None:
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, bytes):
+        return obj.decode("latin-1", "replace")
+    return str(obj)
+
+
+def parse_fei_metadata(meta: dict) -> dict[str, Any]:
+    """Pixel size (µm) and image height from FEI/Thermo metadata (tifffile ``fei_metadata``)."""
+    out: dict[str, Any] = {"instrument": "FEI/Thermo"}
+    scan = meta.get("Scan", {}) or meta.get("EScan", {})
+    width_m = scan.get("PixelWidth")
+    height_m = scan.get("PixelHeight")
+    if width_m is not None:
+        out["pixel_size_um"] = _length_um(width_m, "m")
+    if height_m is not None:
+        out["pixel_height_um"] = _length_um(height_m, "m")
+    image = meta.get("Image", {})
+    if "ResolutionY" in image:
+        try:
+            out["image_rows"] = int(image["ResolutionY"])
+        except (TypeError, ValueError):
+            pass
+    system = meta.get("System", {})
+    if system.get("SystemType"):
+        out["instrument"] = f"FEI/Thermo {system['SystemType']}"
+    return out
+
+
+def parse_zeiss_metadata(meta: dict) -> dict[str, Any]:
+    """Pixel size (µm) from Zeiss SmartSEM metadata (tifffile ``sem_metadata``, tag 34118)."""
+    out: dict[str, Any] = {"instrument": "Zeiss SmartSEM"}
+    for key in ("ap_image_pixel_size", "ap_pixel_size"):
+        entry = meta.get(key)
+        if isinstance(entry, (tuple, list)) and len(entry) >= 3:
+            value = _length_um(entry[1], str(entry[2]))
+            if _valid_pixel_size(value):
+                out["pixel_size_um"] = value
+                break
+    for key in ("dp_detector_channel", "dp_detector_type", "ap_mag", "ap_actualkv"):
+        if key in meta:
+            out[key] = meta[key]
+    return out
+
+
+def parse_sidecar(text: str) -> dict[str, Any]:
+    """Pixel size (µm) from a Hitachi or JEOL sidecar ``.txt`` file.
+
+    Hitachi writes ``PixelSize=<nm>`` (and ``DataSize=<cols>x<rows>``); JEOL writes
+    ``$$SM_MICRON_BAR <px>`` with ``$$SM_MICRON_MARKER <length><unit>`` and sometimes
+    ``$CM_FULL_SIZE <cols> <rows>``.
+    """
+    out: dict[str, Any] = {}
+    if re.search(r"^\s*\$+CM_FORMAT\s+JEOL", text, re.M | re.I) or "$$SM_MICRON_BAR" in text:
+        out["instrument"] = "JEOL"
+        bar = re.search(r"^\s*\$+SM_MICRON_BAR\s+([\d.]+)", text, re.M)
+        marker = re.search(r"^\s*\$+SM_MICRON_MARKER\s+([\d.]+)\s*([a-zA-Zµμ]+)", text, re.M)
+        if bar and marker and float(bar.group(1)) > 0:
+            length = _length_um(marker.group(1), marker.group(2))
+            if length is not None:
+                out["pixel_size_um"] = length / float(bar.group(1))
+        size = re.search(r"^\s*\$+CM_FULL_SIZE\s+(\d+)\s+(\d+)", text, re.M)
+        if size:
+            out["image_rows"] = int(size.group(2))
+        return out
+    pixel = re.search(r"^\s*PixelSize\s*=\s*([\d.eE+-]+)", text, re.M)
+    if pixel or re.search(r"^\s*\[SemImageFile\]", text, re.M):
+        out["instrument"] = "Hitachi"
+        if pixel:
+            out["pixel_size_um"] = _length_um(pixel.group(1), "nm")
+        size = re.search(r"^\s*DataSize\s*=\s*(\d+)\s*x\s*(\d+)", text, re.M)
+        if size:
+            out["image_rows"] = int(size.group(2))
+        model = re.search(r"^\s*InstructName\s*=\s*(.+)$", text, re.M)
+        if model:
+            out["instrument"] = f"Hitachi {model.group(1).strip()}"
+    return out
+
+
+def _find_sidecar(path: Path) -> Path | None:
+    for candidate in (path.with_suffix(".txt"), path.with_suffix(".TXT"),
+                      path.with_name(path.name + ".txt")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# reading pixels
+
+
+def _read_tiff(path: Path, max_pixels: int) -> tuple[np.ndarray, dict[str, Any], list[str]]:
+    import tifffile
+
+    notes: list[str] = []
+    meta: dict[str, Any] = {}
+    with tifffile.TiffFile(path) as tif:
+        if not tif.pages:
+            raise InputError(f"{path}: TIFF holds no image")
+        page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+        _check_size(path, page.shape[:2] if page.ndim >= 2 else page.shape, max_pixels)
+        if len(tif.pages) > 1:
+            notes.append(f"multi-page TIFF ({len(tif.pages)} pages): the first page was analysed")
+        array = page.asarray()
+        colormap = page.colormap if int(page.photometric) == 3 else None
+        meta["dtype"] = str(array.dtype)
+        if tif.is_fei and tif.fei_metadata:
+            meta["fei"] = tif.fei_metadata
+        if tif.is_sem and tif.sem_metadata:
+            meta["zeiss"] = tif.sem_metadata
+    if array.ndim > 3 or (array.ndim == 3 and array.shape[-1] not in (1, 2, 3, 4)
+                          and array.shape[0] not in (1, 2, 3, 4)):
+        raise InputError(f"{path}: image has shape {array.shape}; expected a 2-D grey or RGB image")
+    return to_grey(array, colormap=colormap), meta, notes
+
+
+def _read_other(path: Path, max_pixels: int) -> tuple[np.ndarray, dict[str, Any], list[str]]:
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, before decoding
+    with Image.open(path) as im:
+        _check_size(path, (im.size[1], im.size[0]), max_pixels)
+        notes = []
+        if getattr(im, "n_frames", 1) > 1:
+            notes.append(f"multi-frame image ({im.n_frames} frames): the first frame was analysed")
+        if im.mode == "P":
+            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        elif im.mode in ("I;16", "I;16B", "I;16L"):
+            array = np.asarray(im).astype(np.uint16)
+            return to_grey(array), {"dtype": "uint16"}, notes
+        array = np.asarray(im)
+    return to_grey(array), {"dtype": str(array.dtype)}, notes
+
+
+def _check_size(path: Path, shape: tuple[int, ...], max_pixels: int) -> None:
+    if len(shape) < 2 or shape[0] < 1 or shape[1] < 1:
+        raise InputError(f"{path}: image is empty (shape {tuple(shape)})")
+    n = int(shape[0]) * int(shape[1])
+    if n > max_pixels:
+        raise InputError(
+            f"{path}: image is {shape[1]}x{shape[0]} px ({n / 1e6:.0f} Mpx), above the limit of "
+            f"{max_pixels / 1e6:.0f} Mpx; raise [io] max_pixels if this is intended"
+        )
+
+
+def read_image(path: str | Path, *, max_pixels: int = 400_000_000) -> tuple[
+        np.ndarray, dict[str, Any], list[str]]:
+    """Read the pixels of one file as grey float32 in [0, 1].
+
+    Returns
+    -------
+    image : ndarray of float32, shape (rows, cols)
+    meta : dict
+        ``dtype`` and, for TIFF, the raw ``fei`` / ``zeiss`` metadata dicts.
+    notes : list of str
+        Warnings for the user.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not an image file")
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    if size == 0:
+        raise InputError(f"{path}: file is empty")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    is_tiff = head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if is_tiff:
+                return _read_tiff(path, max_pixels)
+            return _read_other(path, max_pixels)
+    except InputError:
+        raise
+    except MemoryError as exc:
+        raise InputError(f"{path}: image too large to load into memory") from exc
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad input
+        kind = "TIFF" if is_tiff else "image"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not a readable {kind} file ({reason[:120]})") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# data bar
+
+
+def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3) -> int:
+    """Number of bottom rows taken by an instrument data bar (0 if none).
+
+    A data bar is a block of rows at the bottom of the frame on a flat background (black for
+    FEI/Hitachi/JEOL, white or grey for Zeiss) carrying text or a ruler in the opposite contrast,
+    separated from the micrograph by a straight horizontal edge. Flat dark or saturated
+    backgrounds below a membrane are not data bars: they carry no high-contrast marks.
+
+    Parameters
+    ----------
+    image : ndarray, shape (rows, cols), grey in [0, 1]
+    max_fraction : float
+        Largest plausible bar height as a fraction of the image height.
+
+    Returns
+    -------
+    int
+        Rows to remove from the bottom.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    rows, cols = img.shape
+    if rows < 32 or cols < 32:
+        return 0
+    q = np.clip(np.rint(img * 63), 0, 63).astype(np.int64)
+    # Modal grey value of each row and the share of the row within +-2/63 of it.
+    hist = np.zeros((rows, 64), np.int64)
+    np.add.at(hist, (np.repeat(np.arange(rows), cols), q.ravel()), 1)
+    mode = hist.argmax(axis=1)
+    padded = np.pad(hist, ((0, 0), (2, 2)))
+    near = sum(padded[np.arange(rows), mode + k] for k in range(5))
+    flat = near / cols
+    far = np.abs(q - mode[:, None]) > 24  # marks at > ~0.38 contrast from the background
+    far_frac = far.mean(axis=1)
+
+    limit = int(rows * max_fraction)
+    bottom = slice(rows - max(4, limit // 4), rows)
+    panel = flat[bottom] >= 0.55
+    if not panel.any():
+        return 0
+    # The bar's background grey: the most common modal value of the flat bottom rows.
+    bar_mode = int(np.bincount(mode[bottom][panel], minlength=64).argmax())
+    text_rows = 0
+    gap = 0
+    top = rows
+    r = rows - 1
+    while r >= rows - limit:
+        same_bg = abs(int(mode[r]) - bar_mode) <= 3
+        if (same_bg and flat[r] >= 0.55) or flat[r] >= 0.9:
+            top = r  # bar background, or a frame/separator line of any grey
+            gap = 0
+            if same_bg and far_frac[r] > 0.002:
+                text_rows += 1
+        elif (same_bg and flat[r] >= 0.25 or r >= rows - 3) and gap < 12:
+            gap += 1  # a row dense with text, or an odd last row of the frame
+        else:
+            break
+        r -= 1
+    height = rows - top
+    if height < max(4, int(0.01 * rows)) or height > limit:
+        return 0
+    if text_rows < 2:
+        return 0  # flat background without marks: not a data bar
+    # The bar's background must be an extreme or a uniform panel, and must differ from the
+    # micrograph directly above it (a straight edge).
+    above = img[max(0, top - 8):top]
+    if above.size == 0:
+        return 0
+    bar_bg = bar_mode / 63.0
+    above_flat = flat[max(0, top - 8):top].mean()
+    if above_flat > 0.9 and abs(float(np.median(above)) - bar_bg) < 0.05:
+        return 0  # the "bar" continues a flat background: not an instrument panel
+    return int(height)
+
+
+# --------------------------------------------------------------------------------------------
+# the loader
+
+
+def load_micrograph(
+    path: str | Path,
+    pixel_size_um: float | None = None,
+    *,
+    detect_bar: bool = True,
+    max_pixels: int = 400_000_000,
+) -> Micrograph:
+    """Load an SEM micrograph, its pixel size and its data bar.
+
+    Parameters
+    ----------
+    path : str or Path
+        TIFF, PNG, JPEG or BMP file. A Hitachi/JEOL sidecar ``<stem>.txt`` next to it is read.
+    pixel_size_um : float, optional
+        Pixel size in µm given by the caller. It overrides the file's metadata (the source is
+        then ``caller``); use it for files without metadata.
+    detect_bar : bool
+        Detect a data bar when no metadata says where it is.
+    max_pixels : int
+        Refuse files whose header declares more pixels than this, before allocating.
+
+    Returns
+    -------
+    Micrograph
+
+    Raises
+    ------
+    InputError
+        Unreadable file, not an image, empty image or invalid pixel size.
+    """
+    path = Path(path)
+    grey, raw_meta, notes = read_image(path, max_pixels=max_pixels)
+    rows, cols = grey.shape
+    metadata: dict[str, Any] = {"dtype": raw_meta.get("dtype")}
+    found: dict[str, Any] = {}
+    source = "unknown"
+    if "fei" in raw_meta:
+        found = parse_fei_metadata(raw_meta["fei"])
+        source = "fei_metadata"
+        metadata["instrument_metadata"] = _jsonable(
+            {k: raw_meta["fei"].get(k) for k in ("System", "Beam", "Scan", "Image", "Detectors")
+             if k in raw_meta["fei"]})
+    elif "zeiss" in raw_meta:
+        found = parse_zeiss_metadata(raw_meta["zeiss"])
+        source = "zeiss_metadata"
+        metadata["instrument_metadata"] = _jsonable(
+            {k: v for k, v in found.items() if k.startswith(("ap_", "dp_"))})
+    else:
+        sidecar = _find_sidecar(path)
+        if sidecar is not None:
+            try:
+                text = sidecar.read_text(errors="replace")
+            except OSError:
+                text = ""
+            found = parse_sidecar(text)
+            if found:
+                source = ("jeol_sidecar" if found.get("instrument", "").startswith("JEOL")
+                          else "hitachi_sidecar")
+                metadata["sidecar"] = str(sidecar)
+    if found.get("instrument"):
+        metadata["instrument"] = found["instrument"]
+
+    file_pixel = found.get("pixel_size_um")
+    if file_pixel is not None and not _valid_pixel_size(file_pixel):
+        notes.append(f"metadata pixel size {file_pixel!r} µm is not plausible and was ignored")
+        file_pixel = None
+    if file_pixel is not None:
+        metadata["metadata_pixel_size_um"] = float(file_pixel)
+
+    if pixel_size_um is not None:
+        try:
+            pixel_size_um = float(pixel_size_um)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{path}: pixel size {pixel_size_um!r} is not a number") from exc
+        if not _valid_pixel_size(pixel_size_um):
+            raise InputError(
+                f"{path}: pixel size {pixel_size_um} µm is not plausible (give it in µm, > 0)")
+        px, source = pixel_size_um, "caller"
+    elif file_pixel is not None:
+        px = float(file_pixel)
+    else:
+        px, source = None, "unknown"
+
+    databar_rows, bar_source = 0, "none"
+    image_rows = found.get("image_rows")
+    if image_rows is not None and 0 < image_rows < rows:
+        databar_rows, bar_source = rows - int(image_rows), "metadata"
+    elif detect_bar:
+        detected = detect_databar(grey)
+        if detected:
+            databar_rows, bar_source = detected, "detected"
+    if databar_rows >= rows:
+        databar_rows, bar_source = 0, "none"
+    image = np.ascontiguousarray(grey[: rows - databar_rows])
+    return Micrograph(
+        image=image,
+        pixel_size_um=px,
+        pixel_size_source=source,
+        databar_rows=int(databar_rows),
+        databar_source=bar_source,
+        raw_shape=(rows, cols),
+        metadata=metadata,
+        path=str(path),
+        warnings=notes,
+    )
+
+
+def from_array(
+    image: np.ndarray,
+    pixel_size_um: float | None = None,
+    *,
+    databar_rows: int | None = 0,
+) -> Micrograph:
+    """Wrap an in-memory array as a :class:`Micrograph`.
+
+    ``databar_rows=None`` detects a data bar; an int removes that many bottom rows.
+    """
+    grey = to_grey(image)
+    rows = grey.shape[0]
+    source = "none"
+    if databar_rows is None:
+        databar_rows = detect_databar(grey)
+        source = "detected" if databar_rows else "none"
+    elif databar_rows:
+        source = "caller"
+    if pixel_size_um is not None and not _valid_pixel_size(float(pixel_size_um)):
+        raise InputError(f"<array>: pixel size {pixel_size_um} µm is not plausible")
+    return Micrograph(
+        image=np.ascontiguousarray(grey[: rows - int(databar_rows)]),
+        pixel_size_um=None if pixel_size_um is None else float(pixel_size_um),
+        pixel_size_source="caller" if pixel_size_um is not None else "unknown",
+        databar_rows=int(databar_rows),
+        databar_source=source,
+        raw_shape=grey.shape,
+        metadata={"dtype": str(np.asarray(image).dtype)},
+        path=None,
+    )
+
+
+def is_image_file(path: str | Path) -> bool:
+    """True for files with an image suffix sempore reads."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
