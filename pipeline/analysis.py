@@ -85,6 +85,16 @@ class Analysis:
 
         return result_dict(self)
 
+    def save(self, out_dir: str | Path, *, force: bool = False, edited: bool = False
+             ) -> dict[str, Path]:
+        """Write the contract's per-image files (result.json, profile.csv, masks, pictures).
+
+        See :func:`pipeline.report.write_results`.
+        """
+        from .report import write_results
+
+        return write_results(self, out_dir, force=force, edited=edited)
+
 
 def _resolve_micrograph(image_or_path: Any, pixel_size_um: float | None,
                         settings: Settings) -> Micrograph:

@@ -1,0 +1,742 @@
+"""Writing and reading results: result.json, profile.csv, masks, overlays, plots, HTML report.
+
+Files of one image (``DIR/<stem>/``, see DESIGN.md) are written by :func:`write_results`,
+each atomically (a temporary file in the same folder, then :func:`os.replace`), ``result.json``
+last, so a folder with a ``result.json`` is always complete. :func:`load_results` reads them back
+(napari review, resumable batches).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io as _io
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analysis import Analysis
+
+SCHEMA_VERSION = "1.0"
+RESULT_FILES = ("result.json", "profile.csv", "pores.png", "membrane.png",
+                "local_thickness.tif", "overlay.png", "profile.png")
+
+# colours (RGB) of the overlay
+_PORE_RGB = (0, 170, 255)
+_SURFACE_RGB = (255, 215, 0)
+_OPPOSITE_RGB = (0, 255, 160)
+_LAYER_RGB = (255, 0, 200)
+
+
+class ResultExists(FileExistsError):
+    """Results already exist and ``force`` was not given."""
+
+
+# --------------------------------------------------------------------------------------------
+# JSON
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types; NaN/inf become None, numpy scalars/arrays become Python values."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, pd.DataFrame):
+        return {c: to_jsonable(obj[c].to_numpy()) for c in obj.columns}
+    if isinstance(obj, (pd.Series, pd.Index)):
+        return to_jsonable(obj.to_numpy())
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+def _round_list(values: np.ndarray | None, ndigits: int = 2) -> list | None:
+    if values is None:
+        return None
+    arr = np.asarray(values, float)
+    return [None if not math.isfinite(v) else round(float(v), ndigits) for v in arr]
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def result_dict(analysis: Analysis, *, edited: bool = False,
+                input_sha256: str | None = None, job_digest: str | None = None
+                ) -> dict[str, Any]:
+    """The content of result.json for one analysis (schema in DESIGN.md)."""
+    a = analysis
+    m = a.micrograph
+    px = float(m.pixel_size_um)
+    membrane = a.membrane
+    pores = a.segmentation.mask
+    n_membrane = int(membrane.mask.sum())
+    n_pore = int(pores.sum())
+    lt_um = a.local_thickness_px[pores].astype(np.float64) * px
+
+    def um(value: float | None) -> float | None:
+        return None if value is None else float(value) * px
+
+    horizontal = membrane.orientation == "horizontal"
+    ref = membrane.reference_surface
+    if ref in ("top", "left"):
+        ref_line, other_line = membrane.top_px, membrane.bottom_px
+    elif ref in ("bottom", "right"):
+        ref_line, other_line = membrane.bottom_px, membrane.top_px
+    else:
+        ref_line, other_line = None, None
+    other_name = {"top": "bottom", "bottom": "top", "left": "right", "right": "left"}.get(ref)
+
+    profile_block: dict[str, Any] | None
+    if a.profile is not None:
+        p = a.profile
+        profile_block = {
+            "depth_um": p["depth_um"], "depth_lo_um": p["depth_lo_um"],
+            "depth_hi_um": p["depth_hi_um"], "porosity": p["porosity"],
+            "pore_size_um": p["pore_size_um"], "pore_size_median_um": p["pore_size_median_um"],
+            "pore_size_p10_um": p["pore_size_p10_um"], "pore_size_p90_um": p["pore_size_p90_um"],
+            "n_pixels": p["n_pixels"], "n_pore_pixels": p["n_pore_pixels"],
+            "edge_pore_fraction": p["edge_pore_fraction"], "reliable": p["reliable"],
+            "bin_width_um": p.attrs.get("bin_width_um"),
+        }
+    else:
+        profile_block = None
+
+    def quant(q: float) -> float | None:
+        return float(np.quantile(lt_um, q)) if lt_um.size else None
+
+    result: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "image": {
+            "path": m.path,
+            "name": Path(m.path).name if m.path else None,
+            "sha256": input_sha256,
+            "shape": list(m.raw_shape),
+            "analysed_shape": list(m.image.shape),
+            "pixel_size_um": px,
+            "pixel_size_source": m.pixel_size_source,
+            "databar_rows": m.databar_rows,
+            "databar_source": m.databar_source,
+            "instrument": m.metadata.get("instrument"),
+            "warnings": list(m.warnings),
+        },
+        "membrane": {
+            "reference_surface": ref,
+            "surfaces_in_view": list(membrane.surfaces_in_view),
+            "orientation": membrane.orientation,
+            "thickness_um": um(membrane.thickness_px),
+            "thickness_known": membrane.thickness_px is not None,
+            "visible_span_um": um(membrane.visible_span_px),
+            "porosity": n_pore / n_membrane if n_membrane else None,
+            "area_um2": n_membrane * px * px,
+            # per column (horizontal) or per row (vertical) position of the reference surface
+            "surface_row_px": _round_list(ref_line) if horizontal else None,
+            "surface_col_px": None if horizontal else _round_list(ref_line),
+            "opposite_surface": other_name,
+            "opposite_surface_px": _round_list(other_line),
+            "top_px": _round_list(membrane.top_px),
+            "bottom_px": _round_list(membrane.bottom_px),
+            "notes": list(membrane.notes),
+        },
+        "segmentation": {
+            "method": a.segmentation.method,
+            "details": a.segmentation.details,
+            "n_pore_pixels": n_pore,
+            "edge_pore_fraction": (float(a.segmentation.edge_pores[pores].mean())
+                                   if n_pore else None),
+        },
+        "pore_size": {
+            "mean_um": float(lt_um.mean()) if lt_um.size else None,
+            "median_um": quant(0.5),
+            "p10_um": quant(0.1),
+            "p90_um": quant(0.9),
+            "p99_um": quant(0.99),
+            "definition": "local thickness (diameter of the largest inscribed disk covering each "
+                          "pore pixel), statistics over pore pixels",
+        },
+        "profile": profile_block,
+        "profile_reason": None if profile_block is not None else
+        "no reference surface in view: depth profile not measured",
+        "structure": a.structure,
+        "criteria": a.criteria,
+        "isotropy": a.isotropy,
+        "network": a.network,
+        "notes": list(a.notes),
+        "software": {
+            "name": "sempore",
+            "version": __version__,
+            "settings": a.settings.to_dict(),
+            "settings_digest": a.settings.digest(),
+            "job_digest": job_digest,
+            "edited": bool(edited),
+        },
+        # the only field that differs between identical runs
+        "run": {
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "timings_s": {k: round(v, 4) for k, v in a.timings_s.items()},
+            "python": platform.python_version(),
+        },
+    }
+    for key in ("structure", "criteria", "isotropy", "network"):
+        if result[key] is None:
+            result[f"{key}_reason"] = (
+                "no reference surface in view" if a.profile is None and key in
+                ("structure", "criteria") else "not measured")
+    return to_jsonable(result)
+
+
+# --------------------------------------------------------------------------------------------
+# atomic writing
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    # A killed process leaves at most a hidden .tmp file, never a half-written result.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write text to ``path`` atomically (temporary file + rename)."""
+    _atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
+def _png_bytes(array: np.ndarray, compression: int = 3) -> bytes:
+    import cv2
+
+    arr = np.ascontiguousarray(array)
+    if arr.ndim == 3:
+        arr = arr[..., ::-1]  # RGB -> BGR for OpenCV
+    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:  # pragma: no cover
+        raise OSError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def _tiff_bytes(array: np.ndarray, pixel_size_um: float) -> bytes:
+    import tifffile
+
+    buf = _io.BytesIO()
+    tifffile.imwrite(buf, array.astype(np.float32), imagej=True,
+                     resolution=(1.0 / pixel_size_um, 1.0 / pixel_size_um),
+                     metadata={"unit": "um", "spacing": pixel_size_um})
+    return buf.getvalue()
+
+
+def full_frame(mask_or_map: np.ndarray, raw_shape: tuple[int, int]) -> np.ndarray:
+    """Pad an analysed-size array with zero rows for the data bar (back to the file's shape)."""
+    rows = raw_shape[0] - mask_or_map.shape[0]
+    if rows <= 0:
+        return mask_or_map
+    pad = np.zeros((rows,) + mask_or_map.shape[1:], mask_or_map.dtype)
+    return np.concatenate([mask_or_map, pad], axis=0)
+
+
+# --------------------------------------------------------------------------------------------
+# pictures
+
+
+def overlay_image(analysis: Analysis, *, max_side_px: int | None = None) -> np.ndarray:
+    """RGB uint8 picture: micrograph, pore outlines and tint, surfaces, minimum-pore layer.
+
+    Parameters
+    ----------
+    analysis : Analysis
+    max_side_px : int, optional
+        Downscale so the longer side is at most this many pixels.
+    """
+    import cv2
+
+    a = analysis
+    grey = np.clip(a.micrograph.image * 255.0, 0, 255).astype(np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2).astype(np.float32)
+    pores = a.segmentation.mask
+    tint = np.array(_PORE_RGB, np.float32)
+    rgb[pores] = 0.6 * rgb[pores] + 0.4 * tint
+    # pore outlines
+    outline = pores & ~cv2.erode(pores.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    rgb[outline] = tint
+    # membrane outside dimmed
+    rgb[~a.membrane.mask] *= 0.6
+    out = np.clip(rgb, 0, 255).astype(np.uint8)
+    membrane = a.membrane
+    thickness = max(1, int(round(max(out.shape) / 600)))
+
+    def draw_line(line: np.ndarray | None, colour: tuple[int, int, int]) -> None:
+        if line is None:
+            return
+        along = np.arange(line.size)
+        ok = np.isfinite(line)
+        if membrane.orientation == "horizontal":
+            pts = np.column_stack([along[ok], line[ok]])
+        else:
+            pts = np.column_stack([line[ok], along[ok]])
+        if len(pts) > 1:
+            cv2.polylines(out, [np.round(pts).astype(np.int32).reshape(-1, 1, 2)], False,
+                          colour, thickness, lineType=cv2.LINE_AA)
+
+    names = ("top", "bottom") if membrane.orientation == "horizontal" else ("left", "right")
+    for name, line in zip(names, (membrane.top_px, membrane.bottom_px)):
+        if name in membrane.surfaces_in_view:
+            draw_line(line, _SURFACE_RGB if name == membrane.reference_surface else _OPPOSITE_RGB)
+
+    s = a.structure or {}
+    if s.get("kind") == "internal_minimum" and membrane.depth_px is not None:
+        depth_um = membrane.depth_px * a.pixel_size_um
+        centre = float(s.get("min_layer_depth_um") or 0.0)
+        half = max(float(s.get("min_layer_thickness_um") or 0.0) / 2, a.pixel_size_um)
+        band = np.abs(depth_um - centre) <= half
+        edge = band & ~cv2.erode(band.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        out[band] = (0.75 * out[band] + 0.25 * np.array(_LAYER_RGB)).astype(np.uint8)
+        out[edge] = _LAYER_RGB
+    skeleton = a.extras.get("skeleton")
+    if isinstance(skeleton, np.ndarray) and skeleton.shape == pores.shape:
+        out[skeleton] = (255, 80, 0)
+    if max_side_px and max(out.shape[:2]) > max_side_px:
+        scale = max_side_px / max(out.shape[:2])
+        size = (max(1, int(out.shape[1] * scale)), max(1, int(out.shape[0] * scale)))
+        out = cv2.resize(out, size, interpolation=cv2.INTER_AREA)
+    return out
+
+
+def profile_figure(analysis: Analysis):
+    """Matplotlib figure: porosity and pore size against depth, band and minimum layer marked."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    a = analysis
+    fig = Figure(figsize=(8.0, 4.6), dpi=100, layout="constrained")
+    ax_por, ax_size = fig.subplots(1, 2, sharey=True)
+    p = a.profile
+    name = Path(a.micrograph.path).name if a.micrograph.path else "image"
+    if p is None or p.empty:
+        ax_por.text(0.5, 0.5, "no reference surface:\nno depth profile", ha="center",
+                    va="center", transform=ax_por.transAxes)
+        fig.suptitle(name)
+        return fig
+    depth = p["depth_um"].to_numpy()
+    ax_por.plot(p["porosity"], depth, color="tab:blue", lw=1.6)
+    ax_por.set_xlabel("porosity")
+    ax_por.set_xlim(0, 1)
+    ax_por.set_ylabel(f"depth below {a.membrane.reference_surface} surface (µm)")
+    ax_size.fill_betweenx(depth, p["pore_size_p10_um"], p["pore_size_p90_um"], color="0.85",
+                          label="p10–p90 of local size")
+    band = a.extras.get("profile_band")
+    if isinstance(band, pd.DataFrame) and not band.empty:
+        ax_size.fill_betweenx(band["depth_um"], band["pore_size_lo_um"], band["pore_size_hi_um"],
+                              color="tab:orange", alpha=0.35, lw=0, label="95 % band of mean")
+    ax_size.plot(p["pore_size_um"], depth, color="tab:orange", lw=1.8, label="mean")
+    ax_size.plot(p["pore_size_median_um"], depth, color="tab:brown", lw=1.0, ls="--",
+                 label="median")
+    ax_size.set_xlabel("pore size, diameter (µm)")
+    ax_size.set_xlim(left=0)
+    s = a.structure or {}
+    title = name
+    if s.get("kind"):
+        title += f" — {s['kind']}"
+        if s.get("gradient_direction"):
+            title += f" ({s['gradient_direction']})"
+        if s.get("confidence") is not None:
+            title += f", confidence {s['confidence']:.2f}"
+    if s.get("kind") == "internal_minimum" and s.get("min_layer_depth_um") is not None:
+        centre = s["min_layer_depth_um"]
+        half = (s.get("min_layer_thickness_um") or 0) / 2
+        for ax in (ax_por, ax_size):
+            ax.axhspan(centre - half, centre + half, color="magenta", alpha=0.15, lw=0)
+            ax.axhline(centre, color="magenta", lw=1.0)
+        ax_size.annotate(f"min layer {centre:.1f} µm", (0.98, centre),
+                         xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                         color="magenta", fontsize=8)
+    thickness = a.membrane.thickness_px
+    if thickness is not None:
+        for ax in (ax_por, ax_size):
+            ax.axhline(thickness * a.pixel_size_um / 16, color="0.5", lw=0.8, ls=":")
+    ax_por.invert_yaxis()
+    ax_size.legend(loc="lower right", fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _figure_png(fig) -> bytes:
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# per-image results
+
+
+def write_results(
+    analysis: Analysis,
+    out_dir: str | os.PathLike,
+    *,
+    force: bool = False,
+    edited: bool = False,
+    input_sha256: str | None = None,
+    figures: bool | None = None,
+    job_digest: str | None = None,
+) -> dict[str, Path]:
+    """Write the contract's files for one image into ``out_dir`` (DIR/<stem>/).
+
+    Parameters
+    ----------
+    analysis : Analysis
+    out_dir : path
+        The image's own result folder; created if missing.
+    force : bool
+        Overwrite existing results. Without it an existing ``result.json`` raises
+        :class:`ResultExists` and nothing is written.
+    edited : bool
+        Mark the result as edited by hand (napari).
+    input_sha256 : str, optional
+        Hash of the input file (computed from ``analysis.micrograph.path`` when omitted).
+    figures : bool, optional
+        Write overlay.png and profile.png (default: ``settings.report.figures``).
+    job_digest : str, optional
+        Identity of the job (input hash, settings, pixel size) for resumable batches.
+
+    Returns
+    -------
+    dict
+        File name -> path written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "result.json").exists() and not force:
+        raise ResultExists(f"{out}: results exist (use --force to overwrite)")
+    if not os.access(out, os.W_OK):
+        raise PermissionError(f"{out}: output folder is not writable")
+    a = analysis
+    if input_sha256 is None and a.micrograph.path and Path(a.micrograph.path).is_file():
+        input_sha256 = file_sha256(a.micrograph.path)
+    figures = a.settings.report.figures if figures is None else figures
+    raw_shape = tuple(a.micrograph.raw_shape)
+    px = a.pixel_size_um
+    written: dict[str, Path] = {}
+
+    def put(name: str, data: bytes) -> None:
+        _atomic_write_bytes(out / name, data)
+        written[name] = out / name
+
+    pores = full_frame(a.segmentation.mask, raw_shape)
+    put("pores.png", _png_bytes(pores.astype(np.uint8) * 255))
+    put("membrane.png", _png_bytes(full_frame(a.membrane.mask, raw_shape).astype(np.uint8) * 255))
+    put("local_thickness.tif", _tiff_bytes(full_frame(a.local_thickness_um, raw_shape), px))
+    if a.profile is not None:
+        put("profile.csv", a.profile.to_csv(index=False, float_format="%.6g").encode())
+    else:
+        put("profile.csv", b"# no reference surface in view: no depth profile\n")
+    if figures:
+        put("overlay.png", _png_bytes(overlay_image(a), compression=1))
+        put("profile.png", _figure_png(profile_figure(a)))
+    result = result_dict(a, edited=edited, input_sha256=input_sha256, job_digest=job_digest)
+    put("result.json", json.dumps(result, indent=1, allow_nan=False).encode())
+    return written
+
+
+@dataclass
+class LoadedResult:
+    """Results of one image read back from its folder."""
+
+    result: dict[str, Any]
+    pore_mask: np.ndarray | None
+    membrane_mask: np.ndarray | None
+    local_thickness_um: np.ndarray | None
+    profile: pd.DataFrame | None
+    image_path: str | None
+    folder: Path
+
+
+def load_results(image_result_dir: str | os.PathLike) -> LoadedResult:
+    """Read one image's result folder (as written by :func:`write_results`).
+
+    Masks are returned at the analysed size (data-bar rows removed).
+    """
+    import cv2
+
+    folder = Path(image_result_dir)
+    path = folder / "result.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: no result.json (not a sempore result folder)")
+    result = json.loads(path.read_text())
+    rows = result["image"]["analysed_shape"][0]
+
+    def read_mask(name: str) -> np.ndarray | None:
+        p = folder / name
+        if not p.is_file():
+            return None
+        arr = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        return None if arr is None else arr[:rows] > 127
+
+    lt = None
+    if (folder / "local_thickness.tif").is_file():
+        import tifffile
+
+        lt = tifffile.imread(folder / "local_thickness.tif")[:rows]
+    profile = None
+    if (folder / "profile.csv").is_file() and result.get("profile") is not None:
+        profile = pd.read_csv(folder / "profile.csv")
+    return LoadedResult(result=result, pore_mask=read_mask("pores.png"),
+                        membrane_mask=read_mask("membrane.png"), local_thickness_um=lt,
+                        profile=profile, image_path=result["image"].get("path"), folder=folder)
+
+
+# --------------------------------------------------------------------------------------------
+# batch summary and HTML report
+
+SUMMARY_COLUMNS = (
+    "image", "status", "reason", "pixel_size_um", "pixel_size_source", "reference_surface",
+    "thickness_um", "visible_span_um", "porosity", "mean_pore_size_um", "median_pore_size_um",
+    "structure_kind", "gradient_direction", "min_layer_depth_um", "min_layer_pore_size_um",
+    "min_layer_thickness_um", "structure_confidence", "surface_zone_pore_size_um",
+    "interior_pore_size_um", "surface_to_interior_ratio", "top_to_bottom_pore_size_ratio",
+    "max_to_mean_pore_size_ratio", "is_isotropic", "degree_of_anisotropy", "orientation_deg",
+    "coherency", "percolates_through_thickness", "breakthrough_pore_size_um",
+    "breakthrough_to_mean_ratio", "segmentation_method", "result_dir",
+)
+
+
+def summary_row(result: Mapping[str, Any] | None, *, image: str, status: str = "ok",
+                reason: str = "", result_dir: str = "") -> dict[str, Any]:
+    """One summary.csv row from a result dict (or a failed image)."""
+    row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
+    row.update(image=image, status=status, reason=reason, result_dir=result_dir)
+    if not result:
+        return row
+    img = result.get("image", {})
+    mem = result.get("membrane", {})
+    size = result.get("pore_size", {})
+    s = result.get("structure") or {}
+    c = result.get("criteria") or {}
+    iso = result.get("isotropy") or {}
+    net = result.get("network") or {}
+    row.update(
+        pixel_size_um=img.get("pixel_size_um"), pixel_size_source=img.get("pixel_size_source"),
+        reference_surface=mem.get("reference_surface"), thickness_um=mem.get("thickness_um"),
+        visible_span_um=mem.get("visible_span_um"), porosity=mem.get("porosity"),
+        mean_pore_size_um=size.get("mean_um"), median_pore_size_um=size.get("median_um"),
+        structure_kind=s.get("kind"), gradient_direction=s.get("gradient_direction"),
+        min_layer_depth_um=s.get("min_layer_depth_um"),
+        min_layer_pore_size_um=s.get("min_layer_pore_size_um"),
+        min_layer_thickness_um=s.get("min_layer_thickness_um"),
+        structure_confidence=s.get("confidence"),
+        surface_zone_pore_size_um=c.get("surface_zone_pore_size_um"),
+        interior_pore_size_um=c.get("interior_pore_size_um"),
+        surface_to_interior_ratio=c.get("surface_to_interior_ratio"),
+        top_to_bottom_pore_size_ratio=c.get("top_to_bottom_pore_size_ratio"),
+        max_to_mean_pore_size_ratio=c.get("max_to_mean_pore_size_ratio"),
+        is_isotropic=iso.get("is_isotropic"), degree_of_anisotropy=iso.get("degree_of_anisotropy"),
+        orientation_deg=iso.get("orientation_deg"), coherency=iso.get("coherency"),
+        percolates_through_thickness=net.get("percolates_through_thickness"),
+        breakthrough_pore_size_um=net.get("breakthrough_pore_size_um"),
+        breakthrough_to_mean_ratio=net.get("breakthrough_to_mean_ratio"),
+        segmentation_method=(result.get("segmentation") or {}).get("method"),
+    )
+    return row
+
+
+def write_summary(rows: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike) -> Path:
+    """Write DIR/summary.csv (and summary.parquet when pyarrow is installed)."""
+    out = Path(out_dir)
+    table = pd.DataFrame(list(rows), columns=list(SUMMARY_COLUMNS))
+    path = out / "summary.csv"
+    atomic_write_text(path, table.to_csv(index=False))
+    try:
+        import pyarrow  # noqa: F401
+
+        buf = _io.BytesIO()
+        table.astype({c: "object" for c in table.columns if table[c].dtype == object}).to_parquet(
+            buf, index=False)
+        _atomic_write_bytes(out / "summary.parquet", buf.getvalue())
+    except (ImportError, ValueError, TypeError):
+        pass
+    return path
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _thumbnail_png(path: Path, max_side: int) -> bytes | None:
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        return None
+    scale = min(1.0, max_side / max(img.shape[:2]))
+    if scale < 1.0:
+        img = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)),
+                         interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".png", img)
+    return buf.tobytes() if ok else None
+
+
+def _all_profiles_png(results: list[tuple[str, dict]]) -> bytes | None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    curves = []
+    for name, r in results:
+        p = r.get("profile")
+        if not p:
+            continue
+        depth = np.asarray([np.nan if v is None else v for v in p["depth_um"]], float)
+        size = np.asarray([np.nan if v is None else v for v in p["pore_size_um"]], float)
+        span = (r.get("membrane", {}).get("thickness_um")
+                or r.get("membrane", {}).get("visible_span_um") or np.nanmax(depth))
+        if not span:
+            continue
+        curves.append((name, depth / span, size))
+    if not curves:
+        return None
+    fig = Figure(figsize=(7.5, 4.2), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    for name, x, y in curves:
+        ax.plot(x, y, lw=1.2, label=name)
+    ax.set_xlabel("depth / thickness (visible span when one surface is in view)")
+    ax.set_ylabel("mean pore size (µm)")
+    ax.set_xlim(0, 1)
+    if len(curves) <= 12:
+        ax.legend(fontsize=7, frameon=False)
+    return _figure_png(fig)
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return html.escape(str(value))
+
+
+def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]], *,
+                      thumbnail_px: int = 800) -> Path:
+    """Write DIR/report.html: one self-contained page for a batch.
+
+    Per image: overlay thumbnail, profile plot and key numbers; for the batch: all profiles
+    against normalised depth and the summary table. Images are embedded (no external files).
+    """
+    out = Path(out_dir)
+    results: list[tuple[str, dict]] = []
+    sections = []
+    for row in rows:
+        name = str(row.get("image"))
+        folder = Path(row["result_dir"]) if row.get("result_dir") else None
+        if row.get("status") != "ok" or folder is None or not (folder / "result.json").is_file():
+            sections.append(
+                f'<section class="img failed"><h2>{html.escape(name)}</h2>'
+                f'<p class="reason">failed: {html.escape(str(row.get("reason") or ""))}</p>'
+                "</section>")
+            continue
+        result = json.loads((folder / "result.json").read_text())
+        results.append((name, result))
+        pics = []
+        for fname, alt in (("overlay.png", "overlay"), ("profile.png", "profile")):
+            png = _thumbnail_png(folder / fname, thumbnail_px) if (folder / fname).is_file() \
+                else None
+            if png:
+                pics.append(f'<img alt="{alt} of {html.escape(name)}" src="{_data_uri(png)}">')
+        keys = [("pixel size (µm)", row.get("pixel_size_um")),
+                ("reference surface", row.get("reference_surface")),
+                ("thickness (µm)", row.get("thickness_um")),
+                ("porosity", row.get("porosity")),
+                ("mean pore size (µm)", row.get("mean_pore_size_um")),
+                ("structure", row.get("structure_kind")),
+                ("gradient", row.get("gradient_direction")),
+                ("min layer depth (µm)", row.get("min_layer_depth_um")),
+                ("min layer pore size (µm)", row.get("min_layer_pore_size_um")),
+                ("confidence", row.get("structure_confidence")),
+                ("surface/interior pore size", row.get("surface_to_interior_ratio")),
+                ("max/mean pore size", row.get("max_to_mean_pore_size_ratio")),
+                ("isotropic", row.get("is_isotropic")),
+                ("degree of anisotropy", row.get("degree_of_anisotropy")),
+                ("percolates", row.get("percolates_through_thickness")),
+                ("breakthrough size (µm)", row.get("breakthrough_pore_size_um"))]
+        table = "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in keys)
+        sections.append(
+            f'<section class="img"><h2>{html.escape(name)}</h2><div class="pics">'
+            f'{"".join(pics)}</div><table class="kv">{table}</table></section>')
+    overview = _all_profiles_png(results)
+    overview_html = (f'<img alt="all profiles" src="{_data_uri(overview)}">' if overview
+                     else "<p>No depth profiles.</p>")
+    summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).drop(columns=["result_dir"])
+    summary_html = summary.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.3g}",
+                                   classes="summary", border=0)
+    n_ok = sum(1 for r in rows if r.get("status") == "ok")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>sempore report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+h1 {{ margin-bottom: 0.2em; }}
+section.img {{ border-top: 1px solid #ccc; padding: 0.8em 0; }}
+section.failed h2 {{ color: #b00; }}
+.pics img {{ max-width: 48%; margin-right: 1%; vertical-align: top; }}
+table.kv th {{ text-align: left; font-weight: normal; color: #555; padding-right: 1em; }}
+table.summary {{ border-collapse: collapse; font-size: 12px; }}
+table.summary td, table.summary th {{ border: 1px solid #ddd; padding: 2px 5px; }}
+</style></head><body>
+<h1>sempore report</h1>
+<p id="counts">{n_ok} of {len(rows)} images analysed; sempore {__version__}.</p>
+<h2>All profiles</h2>{overview_html}
+<h2>Summary</h2>{summary_html}
+{"".join(sections)}
+</body></html>
+"""
+    path = out / "report.html"
+    atomic_write_text(path, page)
+    return path
