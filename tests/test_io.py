@@ -1,0 +1,215 @@
+"""Loading: grey conversion, instrument metadata, data bars (real files and synthetic ones)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from pipeline.io import (
+    InputError,
+    detect_databar,
+    load_micrograph,
+    parse_sidecar,
+    to_grey,
+)
+
+REAL = Path(__file__).parent / "data" / "real"
+
+# --- the real files: the values SOURCES.md states ---------------------------------------------
+
+
+def test_fei_real_file_pixel_size_and_databar():
+    m = load_micrograph(REAL / "porous_aggregate_fei.tif")
+    assert m.pixel_size_um == pytest.approx(0.134896, rel=1e-6)
+    assert m.pixel_size_source == "fei_metadata"
+    assert m.raw_shape == (1103, 1536)
+    assert m.image.shape == (1024, 1536)  # rows below [Image] ResolutionY removed
+    assert m.databar_rows == 79 and m.databar_source == "metadata"
+    assert m.image.dtype == np.float32 and m.image.min() >= 0 and m.image.max() <= 1
+
+
+def test_fei_databar_is_also_detected_without_metadata():
+    grey = to_grey(tifffile.imread(REAL / "porous_aggregate_fei.tif"))
+    assert detect_databar(grey) == 79
+
+
+def test_zeiss_real_file_palette_pixel_size_and_white_bar():
+    m = load_micrograph(REAL / "nanoporous_gold_zeiss.tif")
+    assert m.pixel_size_um == pytest.approx(0.543e-3, rel=1e-6)
+    assert m.pixel_size_source == "zeiss_metadata"
+    # white Zeiss panel drawn over roughly rows 691-767
+    assert m.databar_source == "detected"
+    assert 685 <= m.image.shape[0] <= 695
+    # palette applied: the image is not the raw palette indices (the panel is white)
+    raw = tifffile.imread(REAL / "nanoporous_gold_zeiss.tif")
+    grey = to_grey(raw, colormap=tifffile.TiffFile(REAL / "nanoporous_gold_zeiss.tif")
+                   .pages[0].colormap)
+    assert grey[700:760].mean() > 0.8
+
+
+@pytest.mark.parametrize("name", ["polymer_membrane_xsection_hitachi.bmp",
+                                  "polymer_membrane_tilted_hitachi.bmp"])
+def test_hitachi_bar_detected_and_no_pixel_size(name):
+    m = load_micrograph(REAL / name)
+    assert m.databar_rows == 64  # black bar in rows 896-959
+    assert m.image.shape == (896, 1280)
+    assert m.pixel_size_um is None and m.pixel_size_source == "unknown"
+
+
+def test_caller_pixel_size_overrides_metadata():
+    m = load_micrograph(REAL / "porous_aggregate_fei.tif", pixel_size_um=0.5)
+    assert m.pixel_size_um == 0.5 and m.pixel_size_source == "caller"
+    assert m.metadata["metadata_pixel_size_um"] == pytest.approx(0.134896)
+
+
+# --- grey conversion ----------------------------------------------------------------------
+
+
+def test_16bit_holding_8bit_data_times_256():
+    a8 = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    a16 = a8.astype(np.uint16) * 256
+    np.testing.assert_allclose(to_grey(a16), to_grey(a8), atol=1e-7)
+
+
+def test_true_16bit_uses_full_range():
+    a16 = np.array([[0, 1000, 65535]], np.uint16)
+    np.testing.assert_allclose(to_grey(a16), [[0, 1000 / 65535, 1]], rtol=1e-6)
+
+
+def test_rgb_and_rgba_to_grey():
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[..., 1] = 255
+    assert to_grey(rgb)[0, 0] == pytest.approx(0.587, abs=1e-3)
+    rgba = np.concatenate([rgb, np.full((4, 4, 1), 7, np.uint8)], axis=2)
+    np.testing.assert_allclose(to_grey(rgba), to_grey(rgb))
+
+
+def test_float_with_nan_is_stretched():
+    a = np.array([[np.nan, 1.0], [3.0, np.inf]])
+    g = to_grey(a)
+    assert np.isfinite(g).all() and g.max() == pytest.approx(1.0) and g.min() == 0.0
+
+
+def test_palette_png_and_rgba_png(tmp_path):
+    grey = (np.arange(64 * 64) % 251).reshape(64, 64).astype(np.uint8)
+    Image.fromarray(grey).convert("P").save(tmp_path / "p.png")
+    Image.fromarray(np.dstack([grey] * 3 + [np.full_like(grey, 255)])).save(tmp_path / "a.png")
+    p = load_micrograph(tmp_path / "p.png", 0.1)
+    a = load_micrograph(tmp_path / "a.png", 0.1)
+    np.testing.assert_allclose(a.image, grey / 255.0, atol=2 / 255)
+    assert np.abs(p.image - grey / 255.0).mean() < 0.02
+
+
+# --- sidecars -------------------------------------------------------------------------------
+
+
+def test_hitachi_sidecar(tmp_path):
+    Image.fromarray(np.zeros((50, 60), np.uint8)).save(tmp_path / "s.tif")
+    (tmp_path / "s.txt").write_text(
+        "[SemImageFile]\nInstructName=S-4800\nDataSize=60x50\nPixelSize=12.5\n")
+    m = load_micrograph(tmp_path / "s.tif")
+    assert m.pixel_size_um == pytest.approx(0.0125)
+    assert m.pixel_size_source == "hitachi_sidecar"
+    assert m.metadata["instrument"] == "Hitachi S-4800"
+
+
+def test_jeol_sidecar():
+    text = "$CM_FORMAT JEOL/SEM\n$CM_FULL_SIZE 1280 960\n$$SM_MICRON_BAR 200\n" \
+           "$$SM_MICRON_MARKER 10um\n"
+    found = parse_sidecar(text)
+    assert found["pixel_size_um"] == pytest.approx(0.05)
+    assert found["image_rows"] == 960 and found["instrument"] == "JEOL"
+
+
+def test_jeol_sidecar_sets_databar_from_full_size(tmp_path):
+    img = np.full((110, 100), 120, np.uint8)
+    img[100:] = 0
+    Image.fromarray(img).save(tmp_path / "j.bmp")
+    (tmp_path / "j.txt").write_text(
+        "$CM_FORMAT JEOL/SEM\n$CM_FULL_SIZE 100 100\n$$SM_MICRON_BAR 50\n"
+        "$$SM_MICRON_MARKER 1um\n")
+    m = load_micrograph(tmp_path / "j.bmp")
+    assert m.pixel_size_source == "jeol_sidecar"
+    assert m.pixel_size_um == pytest.approx(0.02)
+    assert m.databar_rows == 10 and m.databar_source == "metadata"
+
+
+# --- data bar detection on synthetic frames -------------------------------------------------
+
+
+def _textured(rows, cols, seed=0):
+    rng = np.random.default_rng(seed)
+    from scipy import ndimage as ndi
+
+    return np.clip(0.5 + 2.0 * (ndi.gaussian_filter(rng.random((rows, cols)), 3) - 0.5), 0, 1)
+
+
+@pytest.mark.parametrize("bar_value,text_value", [(0.0, 1.0), (1.0, 0.0), (0.75, 0.05)])
+def test_databar_with_text_is_found(bar_value, text_value):
+    img = _textured(400, 500)
+    bar = np.full((36, 500), bar_value)
+    bar[10:20, 30:200:7] = text_value  # text-like marks
+    bar[25, 300:450] = text_value  # a scale line
+    frame = np.vstack([img, bar]).astype(np.float32)
+    assert detect_databar(frame) == 36
+
+
+def test_dark_background_without_text_is_not_a_databar():
+    img = _textured(400, 500)
+    rng = np.random.default_rng(1)
+    background = np.clip(0.03 + 0.01 * rng.standard_normal((150, 500)), 0, 1)
+    frame = np.vstack([img, background]).astype(np.float32)
+    assert detect_databar(frame) == 0
+
+
+def test_plain_image_has_no_databar():
+    assert detect_databar(_textured(300, 300).astype(np.float32)) == 0
+
+
+# --- bad input: one clear line naming the file ---------------------------------------------
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", b"II*\x00\x08\x00\x00\x00"])
+def test_bad_files_raise_input_error(tmp_path, content):
+    p = tmp_path / "bad.tif"
+    p.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        load_micrograph(p)
+    msg = str(err.value)
+    assert str(p) in msg and "\n" not in msg
+
+
+def test_folder_and_missing_file(tmp_path):
+    (tmp_path / "x.tif").mkdir()
+    with pytest.raises(InputError, match="folder"):
+        load_micrograph(tmp_path / "x.tif")
+    with pytest.raises(InputError, match="not found"):
+        load_micrograph(tmp_path / "nope.png")
+
+
+def test_implausible_pixel_size_is_rejected(tmp_path):
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "z.png")
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(InputError, match="pixel size"):
+            load_micrograph(tmp_path / "z.png", pixel_size_um=bad)
+
+
+def test_oversized_header_is_refused_before_allocating(tmp_path):
+    p = tmp_path / "huge.tif"
+    import struct
+
+    # a tiny hand-written TIFF (little-endian, one IFD) declaring 200000 x 200000 pixels
+    entries = [(256, 4, 1, 200_000), (257, 4, 1, 200_000), (258, 3, 1, 8), (259, 3, 1, 1),
+               (262, 3, 1, 1), (273, 4, 1, 8), (277, 3, 1, 1), (278, 4, 1, 200_000),
+               (279, 4, 1, 1)]
+    ifd = struct.pack("<H", len(entries))
+    for tag, typ, count, value in entries:
+        ifd += struct.pack("<HHII", tag, typ, count, value)
+    ifd += struct.pack("<I", 0)
+    p.write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd)
+    with pytest.raises(InputError, match="limit"):
+        load_micrograph(p, 0.1)
