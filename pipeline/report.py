@@ -462,6 +462,11 @@ def write_results(
     if input_sha256 is None and a.micrograph.path and Path(a.micrograph.path).is_file():
         input_sha256 = file_sha256(a.micrograph.path)
     figures = a.settings.report.figures if figures is None else figures
+    for stale in out.glob(".*.tmp"):  # left by a run that was killed while writing here
+        try:
+            stale.unlink()
+        except OSError:
+            pass
     raw_shape = tuple(a.micrograph.raw_shape)
     px = a.pixel_size_um
     written: dict[str, Path] = {}
