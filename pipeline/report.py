@@ -651,7 +651,7 @@ def _all_profiles_png(results: list[tuple[str, dict]]) -> bytes | None:
     fig = Figure(figsize=(7.5, 4.2), dpi=100, layout="constrained")
     ax = fig.subplots()
     for name, x, y in curves:
-        ax.plot(x, y, lw=1.2, label=name)
+        ax.plot(x, y, lw=1.2, label=Path(name).name)
     ax.set_xlabel("depth / thickness (visible span when one surface is in view)")
     ax.set_ylabel("mean pore size (µm)")
     ax.set_xlim(0, 1)
@@ -683,7 +683,7 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
         folder = Path(row["result_dir"]) if row.get("result_dir") else None
         if row.get("status") != "ok" or folder is None or not (folder / "result.json").is_file():
             sections.append(
-                f'<section class="img failed"><h2>{html.escape(name)}</h2>'
+                f'<section class="img failed"><h2>{html.escape(Path(name).name)}</h2>'
                 f'<p class="reason">failed: {html.escape(str(row.get("reason") or ""))}</p>'
                 "</section>")
             continue
@@ -713,14 +713,15 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
                 ("breakthrough size (µm)", row.get("breakthrough_pore_size_um"))]
         table = "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in keys)
         sections.append(
-            f'<section class="img"><h2>{html.escape(name)}</h2><div class="pics">'
+            f'<section class="img"><h2 title="{html.escape(name)}">'
+            f'{html.escape(Path(name).name)}</h2><div class="pics">'
             f'{"".join(pics)}</div><table class="kv">{table}</table></section>')
     overview = _all_profiles_png(results)
     overview_html = (f'<img alt="all profiles" src="{_data_uri(overview)}">' if overview
                      else "<p>No depth profiles.</p>")
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).drop(columns=["result_dir"])
-    summary_html = summary.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.3g}",
-                                   classes="summary", border=0)
+    summary = summary.astype(object).map(_fmt)
+    summary_html = summary.to_html(index=False, classes="summary", border=0, escape=False)
     n_ok = sum(1 for r in rows if r.get("status") == "ok")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -732,13 +733,14 @@ section.img {{ border-top: 1px solid #ccc; padding: 0.8em 0; }}
 section.failed h2 {{ color: #b00; }}
 .pics img {{ max-width: 48%; margin-right: 1%; vertical-align: top; }}
 table.kv th {{ text-align: left; font-weight: normal; color: #555; padding-right: 1em; }}
-table.summary {{ border-collapse: collapse; font-size: 12px; }}
+.summarywrap {{ overflow-x: auto; }}
+table.summary {{ border-collapse: collapse; font-size: 12px; white-space: nowrap; }}
 table.summary td, table.summary th {{ border: 1px solid #ddd; padding: 2px 5px; }}
 </style></head><body>
 <h1>sempore report</h1>
 <p id="counts">{n_ok} of {len(rows)} images analysed; sempore {__version__}.</p>
 <h2>All profiles</h2>{overview_html}
-<h2>Summary</h2>{summary_html}
+<h2>Summary</h2><div class="summarywrap">{summary_html}</div>
 {"".join(sections)}
 </body></html>
 """

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _phantoms import simple_membrane
 from PIL import Image
 
 from pipeline.batch import collect_inputs, process_image, result_names, run
 from pipeline.cli import main
 from pipeline.report import RESULT_FILES, load_results
+
+from _phantoms import simple_membrane
 
 
 @pytest.fixture()

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from _phantoms import simple_membrane
 from PIL import Image
 
 from pipeline.batch import run
+
+from _phantoms import simple_membrane
 
 
 def _make_inputs(folder: Path, n: int, size=(240, 320)) -> list[Path]:

@@ -1,0 +1,64 @@
+"""report.html: self-contained, and it renders in a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.batch import run
+
+from _phantoms import simple_membrane
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or \
+    shutil.which("google-chrome")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars"]
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("html")
+    src = tmp / "in"
+    src.mkdir()
+    for i in range(2):
+        Image.fromarray(simple_membrane(seed=20 + i)).save(src / f"m{i}.png")
+    (src / "bad.png").write_bytes(b"garbage")
+    run([src], tmp / "out", pixel_size_um=0.1, workers=1)
+    return tmp / "out"
+
+
+def test_report_is_self_contained(batch):
+    page = (batch / "report.html").read_text()
+    assert "2 of 3 images analysed" in page
+    # every picture is embedded: no reference to files next to the page
+    sources = re.findall(r'<img[^>]*src="([^"]+)"', page)
+    assert len(sources) >= 5  # 2 overlays, 2 profiles, the all-profiles plot
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "bad.png" in page and "failed" in page
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (Debian package chromium)")
+def test_report_renders_in_headless_chromium(batch, tmp_path):
+    url = (batch / "report.html").resolve().as_uri()
+    profile = tmp_path / "chrome-profile"
+    dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "2 of 3 images analysed" in dom.stdout
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
+                    "--window-size=1200,1600", url],
+                   capture_output=True, text=True, timeout=120, check=False)
+    assert shot.is_file()
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    # the page is not blank: text, the summary table and the plots' coloured lines show
+    assert pixels.std() > 20
+    orange = (pixels[..., 0] > 200) & (pixels[..., 1] > 100) & (pixels[..., 1] < 180) & \
+        (pixels[..., 2] < 80)
+    assert orange.sum() > 50, "the profile plots (orange curves) did not render"
