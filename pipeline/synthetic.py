@@ -113,8 +113,19 @@ def _along_across(shape: tuple[int, int], angle_deg: float) -> tuple[np.ndarray,
 
 def smooth_noise(shape: tuple[int, int], scale_px: float, rng: np.random.Generator
                  ) -> np.ndarray:
-    """Zero-mean, unit-variance Gaussian random field (float64), correlation scale ``scale_px``."""
+    """Zero-mean, unit-variance Gaussian random field (float64), correlation scale ``scale_px``.
+
+    White noise through a Gaussian filter of sigma ``scale_px`` (FFT); fields of large scale are
+    drawn on a coarser grid and interpolated (cubic), which changes nothing visible.
+    """
     rows, cols = shape
+    factor = max(1, int(scale_px // 4))
+    if factor > 1:
+        small = smooth_noise((rows // factor + 4, cols // factor + 4), scale_px / factor, rng)
+        out = ndi.zoom(small, factor, order=3, grid_mode=True, mode="nearest")[:rows, :cols]
+        out = out - out.mean()
+        sd = out.std()
+        return out / sd if sd > 0 else out
     pad = int(min(3 * scale_px, max(rows, cols)))
     prow = sfft.next_fast_len(rows + pad, real=True)
     pcol = sfft.next_fast_len(cols + pad, real=True)
@@ -857,7 +868,8 @@ def _surface_line(cols: int, base_row: float, tilt_deg: float, bend_px: float,
     x = np.arange(cols, dtype=float)
     phase = rng.uniform(0, 2 * np.pi)
     cycles = rng.uniform(0.4, 1.0)
-    return (base_row + math.tan(math.radians(tilt_deg)) * (x - (cols - 1) / 2)
+    # positive tilt = counter-clockwise as displayed: the line rises (row falls) to the right
+    return (base_row - math.tan(math.radians(tilt_deg)) * (x - (cols - 1) / 2)
             + bend_px * np.sin(2 * np.pi * cycles * x / cols + phase))
 
 
@@ -889,10 +901,13 @@ def _fingers(shape: tuple[int, int], membrane: np.ndarray, depth_px: np.ndarray,
         ln = length * rng.uniform(0.6, 1.0)
         wd = width * rng.uniform(0.7, 1.2)
         d0 = skin_px + rng.uniform(0.5, 2.0) * max(2.0, skin_px)
-        # tear drop: narrow at the top, widest at ~70 % of its length, rounded bottom
+        # tear drop: narrow under the skin, widening downwards, rounded (elliptic) bottom
         t = (depth_px - d0) / ln
-        half = wd / 2 * np.sqrt(np.clip(t, 0, None)) * np.clip((1.05 - t) / 0.35, 0, 1) ** 0.5
-        voids |= (t >= 0) & (t <= 1.05) & (np.abs(cc - c0) < half) & membrane
+        tc = 0.75
+        upper = np.clip(t / tc, 0, 1) ** 0.6
+        lower = np.sqrt(np.clip(1 - ((t - tc) / (1 - tc)) ** 2, 0, 1))
+        half = wd / 2 * np.where(t < tc, upper, lower)
+        voids |= (t >= 0) & (t <= 1) & (np.abs(cc - c0) < half) & membrane
     del rr
     return sponge | voids
 

@@ -1,0 +1,319 @@
+"""Tests of pipeline.synthetic: phantoms must hold the truth they claim."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from pipeline import synthetic as syn
+from pipeline.io import load_micrograph, parse_sidecar
+from pipeline.profile import depth_profile
+from pipeline.size import local_thickness
+
+SMALL = (384, 512)
+
+
+def _profile(ph, bin_width_um):
+    mem = ph.membrane()
+    return depth_profile(ph.pore_mask, mem.mask, mem.depth_px, ph.local_thickness_px,
+                         ph.pixel_size_um, bin_width_um=bin_width_um)
+
+
+def _designed_at(ph, depth_um):
+    return np.interp(depth_um, ph.truth["designed_depth_um"], ph.truth["designed_pore_size_um"])
+
+
+def mean_chord_px(mask: np.ndarray, angle_deg: float) -> float:
+    """Mean length (px) of pore runs along ``angle_deg`` (CCW from +x as displayed).
+
+    The (slightly smoothed) mask is rotated so the direction becomes +x and re-thresholded, which
+    avoids the staircase aliasing of sampling oblique lines on the pixel grid; runs cut by the
+    frame are not counted.
+    """
+    img = ndi.gaussian_filter(mask.astype(np.float32), 0.7)
+    rot = ndi.rotate(img, -angle_deg, reshape=True, order=1, cval=0.0) > 0.5
+    valid = ndi.rotate(np.ones(mask.shape, np.float32), -angle_deg, reshape=True, order=1,
+                       cval=0.0) > 0.999
+    valid = ndi.binary_erosion(valid, iterations=2)
+    runs: list[int] = []
+    for row, ok in zip(rot, valid):
+        idx = np.nonzero(ok)[0]
+        if idx.size < 20:
+            continue
+        seg = row[idx[0]:idx[-1] + 1].astype(int)
+        edges = np.diff(np.concatenate([[0], seg, [0]]))
+        starts, stops = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+        inner = (starts > 0) & (stops < seg.size)
+        runs.extend((stops - starts)[inner].tolist())
+    return float(np.mean(runs))
+
+
+def test_mean_chord_helper_on_known_stripes():
+    rows, cols = np.mgrid[0:300, 0:300]
+    th = np.radians(30)
+    stripes = np.mod(cols * np.sin(th) + rows * np.cos(th), 20) < 8  # 8 px wide, along 30 deg
+    stripes &= np.mod(cols * np.cos(th) - rows * np.sin(th), 70) < 60  # 60 px long
+    assert mean_chord_px(stripes, 30) == pytest.approx(60, rel=0.05)
+    assert mean_chord_px(stripes, 120) == pytest.approx(8 / np.cos(0), rel=0.1)
+
+
+# ------------------------------------------------------------------------------------------------
+# masks
+
+
+@pytest.mark.parametrize("morphology, porosity", [("sponge", 0.5), ("cells", 0.7),
+                                                  ("spheres", 0.4)])
+def test_pore_field_size_and_porosity(morphology, porosity):
+    size = 10.0
+    mask = syn.pore_field((384, 384), size, porosity, morphology=morphology, seed=4)
+    assert mask.dtype == bool and mask.shape == (384, 384)
+    # porosity within 0.03 (sponge/cells are thresholded to it; spheres: Boolean model)
+    assert abs(mask.mean() - porosity) < 0.03
+    lt = local_thickness(mask)
+    # realised mean local thickness within 12 % of the designed diameter
+    assert lt[mask].mean() == pytest.approx(size, rel=0.12)
+
+
+def test_pore_field_varying_size_tracks_map():
+    rows, cols = 384, 384
+    size = np.broadcast_to(np.linspace(5, 25, rows)[:, None], (rows, cols))
+    mask = syn.pore_field((rows, cols), size, 0.5, seed=1)
+    lt = local_thickness(mask)
+    for lo in range(40, rows - 80, 60):  # bands away from the frame
+        band = mask[lo:lo + 40]
+        realised = lt[lo:lo + 40][band].mean()
+        designed = size[lo:lo + 40, 0].mean()
+        assert realised == pytest.approx(designed, rel=0.2)
+
+
+def test_pore_field_is_deterministic():
+    a = syn.pore_field((128, 160), 8.0, 0.5, morphology="cells", seed=3)
+    b = syn.pore_field((128, 160), 8.0, 0.5, morphology="cells", seed=3)
+    c = syn.pore_field((128, 160), 8.0, 0.5, morphology="cells", seed=4)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("morphology", ["sponge", "cells", "spheres"])
+@pytest.mark.parametrize("angle_deg", [0.0, 90.0, 30.0])
+def test_network_phantom_anisotropy(morphology, angle_deg):
+    size = 8.0
+    mask = syn.network_phantom((320, 320), size, 0.5, morphology=morphology, anisotropy=3.0,
+                               angle_deg=angle_deg, seed=2)
+    along = mean_chord_px(mask, angle_deg)
+    across = mean_chord_px(mask, angle_deg + 90)
+    assert along / across >= 2.0
+
+
+def test_network_phantom_isotropic():
+    mask = syn.network_phantom((320, 320), 8.0, 0.5, seed=5)
+    ratio = mean_chord_px(mask, 0) / mean_chord_px(mask, 90)
+    assert 0.85 < ratio < 1.18
+    ratio = mean_chord_px(mask, 45) / mean_chord_px(mask, 135)
+    assert 0.85 < ratio < 1.18
+
+
+def test_bad_parameters_raise_clear_errors():
+    with pytest.raises(ValueError, match="porosity"):
+        syn.pore_field((64, 64), 5.0, 1.5)
+    with pytest.raises(ValueError, match="pore_size_px"):
+        syn.pore_field((64, 64), 0.5, 0.5)
+    with pytest.raises(ValueError, match="morphology"):
+        syn.pore_field((64, 64), 5.0, 0.5, morphology="foam")
+    with pytest.raises(ValueError, match="tilt"):
+        syn.make_membrane_phantom(SMALL, tilt_deg=30)
+    with pytest.raises(ValueError, match="2 px"):
+        syn.make_membrane_phantom(SMALL, pore_size_um=0.1, pixel_size_um=0.1)
+
+
+# ------------------------------------------------------------------------------------------------
+# rendering
+
+
+def test_render_dark_and_topographic_contrast():
+    mask = syn.pore_field((256, 256), 16.0, 0.5, morphology="cells", seed=0)
+    clean = dict(shot_noise=0, scanline_noise=0, illumination_gradient=0, blur_px=0)
+    dark = syn.render(mask, style="dark", **clean)
+    assert dark.dtype == np.float32 and dark.min() >= 0 and dark.max() <= 1
+    assert dark[mask].mean() < dark[~mask].mean() - 0.3
+    topo = syn.render(mask, style="topographic", rim_width_px=2.0, **clean)
+    # rim peaks at the truth boundary: pixels on either side of it are brighter than the face
+    # and than the pore middles
+    inner = mask & ~ndi.binary_erosion(mask)
+    outer = ~mask & ndi.binary_dilation(mask)
+    face = ~mask & (ndi.distance_transform_edt(~mask) > 6)
+    middle = mask & (ndi.distance_transform_edt(mask) > 6)
+    assert topo[inner].mean() > topo[face].mean() + 0.15
+    assert topo[outer].mean() > topo[face].mean() + 0.15
+    assert abs(topo[inner].mean() - topo[outer].mean()) < 0.1
+    assert topo[middle].mean() < topo[face].mean()
+
+
+def test_render_background_is_smooth():
+    rows, cols = 200, 300
+    membrane = np.zeros((rows, cols), bool)
+    membrane[100:] = True
+    pores = syn.pore_field((rows, cols), 8.0, 0.5, seed=0) & membrane
+    for background, level in (("dark", 0.04), ("bright", 1.0), ("grey", 0.5)):
+        img = syn.render(pores, membrane, background=background, style="topographic", seed=1)
+        bg = img[:80]
+        assert abs(np.median(bg) - level) < 0.1
+        # texture (local std after removing noise by a small blur) far lower than the membrane
+        tex = ndi.uniform_filter(ndi.gaussian_filter(img, 1.5) ** 2, 9) - ndi.uniform_filter(
+            ndi.gaussian_filter(img, 1.5), 9) ** 2
+        assert np.median(tex[:80]) < 0.2 * np.median(tex[120:])
+
+
+# ------------------------------------------------------------------------------------------------
+# membrane phantoms
+
+
+def test_phantom_is_deterministic_and_consistent():
+    kw = dict(morphology="sponge", rendering="topographic", tilt_deg=4, bend_px=6, debris=True,
+              seed=11)
+    a = syn.make_membrane_phantom(SMALL, **kw)
+    b = syn.make_membrane_phantom(SMALL, **kw)
+    c = syn.make_membrane_phantom(SMALL, **{**kw, "seed": 12})
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.pore_mask, b.pore_mask)
+    assert not np.array_equal(a.image, c.image)
+    rows, cols = SMALL
+    assert a.image.dtype == np.uint8 and a.image.shape == (rows + a.databar_rows, cols)
+    assert 0.04 * rows <= a.databar_rows <= 0.1 * rows
+    assert not (a.pore_mask & ~a.membrane_mask).any()
+    assert np.array_equal(a.local_thickness_px, local_thickness(a.pore_mask))
+    assert a.truth["debris_box_px"] is not None
+    # the debris is above the surface, separated from it by background
+    top_row_of_debris = a.truth["debris_box_px"][2]
+    assert top_row_of_debris < a.top_px.min()
+    json.dumps(a.truth), json.dumps(a.params)
+
+
+@pytest.mark.parametrize("morphology, porosity", [("sponge", 0.5), ("cells", 0.7),
+                                                  ("spheres", 0.45)])
+def test_uniform_phantom_truth(morphology, porosity):
+    ph = syn.make_membrane_phantom(SMALL, pixel_size_um=0.1, pore_size_um=1.2,
+                                   morphology=morphology, porosity=porosity, surfaces="both",
+                                   tilt_deg=-3, seed=3, databar=False)
+    assert ph.truth["kind"] == "symmetric"
+    # tilt is counter-clockwise as displayed: -3 deg makes the surface fall to the right
+    slope = np.polyfit(np.arange(SMALL[1]), ph.top_px, 1)[0]
+    assert -np.degrees(np.arctan(slope)) == pytest.approx(-3.0, abs=0.05)
+    assert abs(ph.truth["porosity"] - porosity) < 0.04
+    assert ph.truth["mean_pore_size_um"] == pytest.approx(1.2, rel=0.15)
+    # thickness: perpendicular distance between the straight tilted lines
+    gap = np.median(ph.bottom_px - ph.top_px) * np.cos(np.radians(3))
+    assert ph.truth["thickness_um"] == pytest.approx(gap * 0.1, rel=0.01)
+    mem = ph.membrane()
+    assert np.array_equal(mem.mask, ph.membrane_mask)
+    assert mem.thickness_px * 0.1 == pytest.approx(ph.truth["thickness_um"], rel=0.03)
+
+
+@pytest.mark.parametrize("profile", ["gradient_increasing", "gradient_decreasing",
+                                     "internal_minimum"])
+def test_profile_phantom_tracks_designed_profile(profile):
+    ph = syn.make_membrane_phantom((512, 512), pixel_size_um=0.1, profile=profile,
+                                   pore_size_range_um=(0.5, 2.5), surfaces="both", seed=5,
+                                   databar=False, rendering="topographic")
+    table = _profile(ph, 2.0)
+    thick = ph.truth["thickness_um"]
+    keep = ((table.depth_um > 0.08 * thick) & (table.depth_um < 0.92 * thick)).values
+    realised = table.pore_size_um.values[keep]
+    designed = _designed_at(ph, table.depth_um.values[keep])
+    # every bin within 25 %, the median bin within 10 %
+    rel = np.abs(realised / designed - 1)
+    assert rel.max() < 0.25 and np.median(rel) < 0.10
+    # porosity per 2 µm bin: random fluctuation only (a bin holds a few dozen large pores)
+    dev = np.abs(table.porosity.values[keep] - 0.5)
+    assert dev.mean() < 0.05 and dev.max() < 0.15
+    if profile == "internal_minimum":
+        assert ph.truth["kind"] == "internal_minimum"
+        depth_min = table.depth_um.values[keep][np.argmin(realised)]
+        assert depth_min == pytest.approx(ph.truth["min_layer_depth_um"], abs=0.1 * thick)
+        # larger pores on both sides of the layer, by at least 75 % of the designed contrast
+        for end in (0, -1):
+            assert realised[end] / realised.min() > 0.75 * designed[end] / designed.min() > 1.5
+    else:
+        assert ph.truth["kind"] == "gradient"
+        sign = 1 if profile == "gradient_increasing" else -1
+        assert ph.truth["gradient_direction"] == profile.split("_")[1]
+        assert sign * np.corrcoef(table.depth_um.values[keep], np.log(realised))[0, 1] > 0.95
+
+
+def test_reference_bottom_and_surfaces():
+    ph = syn.make_membrane_phantom(SMALL, surfaces="bottom", reference_surface="bottom",
+                                   profile="gradient_decreasing", pore_size_range_um=(0.4, 1.6),
+                                   seed=2, databar=False)
+    assert ph.surfaces_in_view == ("bottom",)
+    assert np.all(ph.top_px == 0) and ph.bottom_px.max() < SMALL[0] - 3
+    assert ph.truth["thickness_um"] is None
+    mem = ph.membrane()
+    assert mem.reference_surface == "bottom"
+    table = _profile(ph, 2.0)
+    ok = table.depth_um < 0.9 * table.depth_um.max()
+    size = table.pore_size_um[ok].values
+    assert size[0] > 1.8 * size[-1]  # pores shrink with depth from the bottom surface
+    none = syn.make_membrane_phantom(SMALL, surfaces="none", seed=2, databar=False)
+    assert none.membrane_mask.all() and none.surfaces_in_view == ()
+
+
+def test_fingers_phantom():
+    ph = syn.make_membrane_phantom(SMALL, morphology="fingers", pore_size_um=0.5, seed=1,
+                                   databar=False)
+    lt = ph.local_thickness_px
+    # skin: no pores in the first skin_um below the surface
+    mem = ph.membrane()
+    skin_px = ph.truth["skin_um"] / ph.pixel_size_um
+    assert not (ph.pore_mask & (mem.depth_px <= skin_px)).any()
+    # macrovoids far larger than the sponge pores
+    assert np.percentile(lt[ph.pore_mask], 99) > 4 * np.median(lt[ph.pore_mask])
+
+
+def test_random_phantoms_vary_and_hold_truth():
+    seen = set()
+    for seed in range(4):
+        ph = syn.random_phantom(seed, shape=(256, 384))
+        seen.add((ph.params["morphology"], ph.params["rendering"], ph.params["background"]))
+        assert not (ph.pore_mask & ~ph.membrane_mask).any()
+        assert 0.2 < ph.truth["porosity"] < 0.9
+    assert len(seen) >= 3
+
+
+# ------------------------------------------------------------------------------------------------
+# files
+
+
+def test_fei_tiff_round_trip(tmp_path):
+    ph = syn.make_membrane_phantom(SMALL, pixel_size_um=0.0625, pore_size_um=0.8, seed=0)
+    path = tmp_path / "phantom.tif"
+    ph.save(path)
+    mic = load_micrograph(path)
+    assert mic.pixel_size_um == pytest.approx(0.0625, rel=1e-6)
+    assert mic.pixel_size_source == "fei_metadata"
+    assert mic.databar_rows == ph.databar_rows and mic.databar_source == "metadata"
+    assert np.array_equal(np.rint(mic.image * 255).astype(np.uint8), ph.image[:SMALL[0]])
+    pores = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
+        tmp_path / "phantom.pores.png"))
+    assert pores.shape == ph.image.shape
+    assert np.array_equal(pores[:SMALL[0]] == 255, ph.pore_mask)
+    assert not pores[SMALL[0]:].any()
+    truth = json.loads((tmp_path / "phantom.truth.json").read_text())
+    assert truth["pixel_size_um"] == 0.0625 and truth["databar_rows"] == ph.databar_rows
+    # without metadata the loader's detector finds the bar
+    ph.save(tmp_path / "plain.png")
+    plain = load_micrograph(tmp_path / "plain.png", pixel_size_um=0.0625)
+    assert plain.databar_rows == ph.databar_rows
+
+
+def test_example_hitachi_sidecar_parses():
+    from pathlib import Path
+
+    sidecar = Path(__file__).resolve().parents[1] / "example_images" / (
+        "polymer_membrane_xsection_hitachi.txt")
+    if not sidecar.exists():
+        pytest.skip("example_images not generated")
+    found = parse_sidecar(sidecar.read_text())
+    assert found["pixel_size_um"] == pytest.approx(0.2488, rel=1e-4)
+    assert found["image_rows"] == 896
