@@ -284,7 +284,7 @@ def _cells(shape: tuple[int, int], size_px: np.ndarray | float, porosity: np.nda
     wall = np.zeros(shape, bool)
     wall[:-1, :] |= label[:-1, :] != label[1:, :]
     wall[:, :-1] |= label[:, :-1] != label[:, 1:]
-    d_wall = ndi.distance_transform_edt(~wall)
+    d_wall = _edt(~wall)
     nn = cKDTree(pts).query(pts, k=2)[0][:, 1]
     spacing = nn[label]  # local seed spacing, px
     # pore = inside the cell, away from its walls by half the wall thickness, and inside a disk
@@ -480,6 +480,17 @@ def network_phantom(
 # rendering
 
 
+def _edt(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (px, float64) of True pixels to the nearest False pixel; the frame is
+    not a boundary. Uses the ``edt`` package (faster) when installed, else scipy."""
+    try:
+        import edt as edt_pkg
+    except ImportError:  # pragma: no cover - edt is a dependency
+        return ndi.distance_transform_edt(mask)
+    return edt_pkg.edt(np.ascontiguousarray(mask, dtype=bool), black_border=False,
+                       parallel=1).astype(np.float64)
+
+
 def _signed_distance(mask: np.ndarray) -> np.ndarray:
     """Signed distance (px) to the boundary of ``mask``: > 0 inside, < 0 outside.
 
@@ -490,9 +501,35 @@ def _signed_distance(mask: np.ndarray) -> np.ndarray:
         return np.full(mask.shape, np.inf)
     if not mask.any():
         return np.full(mask.shape, -np.inf)
-    inside = ndi.distance_transform_edt(mask)
-    outside = ndi.distance_transform_edt(~mask)
+    inside = _edt(mask)
+    outside = _edt(~mask)
     return np.where(mask, inside - 0.5, -(outside - 0.5))
+
+
+def _windows(floor: np.ndarray, pore: np.ndarray, s_pore: np.ndarray, fraction: float,
+             rng: np.random.Generator) -> np.ndarray:
+    """Darken a small disk at the deepest point of a random ``fraction`` of the pores."""
+    lab, n = ndi.label(pore)
+    if n == 0:
+        return floor
+    chosen = np.nonzero(rng.uniform(size=n) < fraction)[0] + 1
+    if chosen.size == 0:
+        return floor
+    centres = ndi.maximum_position(s_pore, lab, chosen)
+    radii = np.asarray(ndi.maximum(s_pore, lab, chosen), float) * rng.uniform(0.2, 0.4,
+                                                                              chosen.size)
+    out = floor.copy()
+    rows, cols = pore.shape
+    for (r0, c0), rad in zip(centres, radii):
+        if rad < 1.0:
+            continue
+        k = int(rad) + 1
+        r_lo, r_hi, c_lo, c_hi = max(r0 - k, 0), min(r0 + k + 1, rows), max(c0 - k, 0), min(
+            c0 + k + 1, cols)
+        rr, cc = np.mgrid[r_lo:r_hi, c_lo:c_hi]
+        disk = ((rr - r0) ** 2 + (cc - c0) ** 2 <= rad * rad) & pore[r_lo:r_hi, c_lo:c_hi]
+        out[r_lo:r_hi, c_lo:c_hi][disk] *= 0.25
+    return out
 
 
 def render(
@@ -510,7 +547,8 @@ def render(
     polymer_level: float | None = None,
     pore_level: float | None = None,
     rim_strength: float | None = None,
-    floor_shading: float = 0.5,
+    floor_shading: float = 0.6,
+    holes: float = 0.25,
     texture: float = 0.04,
     light_angle_deg: float = 45.0,
     background_level: float | None = None,
@@ -554,6 +592,9 @@ def render(
         0.42 / shading / 0.45; background per ``background``).
     floor_shading : float
         Topographic: how dark the deepest pore floors get, as a fraction of the face level.
+    holes : float
+        Topographic: fraction of the separate pores (connected components) that show a small dark
+        window (an opening to the pore below) in the middle of their floor; still pore.
     texture : float
         Amplitude of the fine random texture of the polymer face.
     light_angle_deg : float
@@ -598,9 +639,12 @@ def render(
         # floor depth: deeper towards the pore middle, deeper in larger pores, varying per region
         depth_in = np.clip(s_pore, 0, None)
         scale = max(rim_width_px, 1.0) * 2.5
-        darkness = floor_shading * (0.55 + 0.45 * np.tanh(patch)) * (1 - np.exp(-depth_in / scale))
+        u = 0.5 + 0.5 * np.tanh(patch)  # 0..1, smooth from pore to pore
+        darkness = floor_shading * (0.3 + 0.7 * u) * (1 - np.exp(-depth_in / scale))
         floor = poly * (1 - np.clip(darkness, 0, 0.95)) if pore_level is None else (
             pore_level * (1 + 0.2 * patch))
+        if holes > 0 and pore.any():
+            floor = _windows(floor, pore, s_pore, holes, rng)
         img = np.where(pore, floor, poly * (1 + texture * grain))
         # rim brighter on edges facing the detector direction
         gy, gx = np.gradient(ndi.gaussian_filter(np.clip(s_pore, -4, 4), 1.0))
@@ -1148,12 +1192,12 @@ def make_membrane_phantom(
     # --- truth
     kind = {"uniform": "symmetric", "gradient_increasing": "gradient",
             "gradient_decreasing": "gradient", "internal_minimum": "internal_minimum"}[profile]
-    if morphology == "fingers":
-        kind = "gradient"  # skin over macrovoids: pores grow with depth below the skin
     direction = {"gradient_increasing": "increasing", "gradient_decreasing": "decreasing"}.get(
         profile)
-    if morphology == "fingers":
-        direction = "increasing"
+    if morphology == "fingers" and profile == "uniform":
+        # macrovoids hang below the skin of the reference surface and end at ~60 % of the
+        # visible span: the largest pores are near the surface, only sponge deeper down
+        kind, direction = "gradient", "decreasing"
     sample_depth = np.linspace(0, design_t_um, 41)
     n_membrane = int(membrane.sum())
     truth = {
