@@ -121,8 +121,13 @@ def smooth_noise(shape: tuple[int, int], scale_px: float, rng: np.random.Generat
     rows, cols = shape
     factor = max(1, int(scale_px // 4))
     if factor > 1:
+        import cv2
+
         small = smooth_noise((rows // factor + 4, cols // factor + 4), scale_px / factor, rng)
-        out = ndi.zoom(small, factor, order=3, grid_mode=True, mode="nearest")[:rows, :cols]
+        big = cv2.resize(small.astype(np.float32), (small.shape[1] * factor,
+                                                    small.shape[0] * factor),
+                         interpolation=cv2.INTER_CUBIC)
+        out = big[:rows, :cols].astype(np.float64)
         out = out - out.mean()
         sd = out.std()
         return out / sd if sd > 0 else out
@@ -513,22 +518,19 @@ def _windows(floor: np.ndarray, pore: np.ndarray, s_pore: np.ndarray, fraction: 
     if n == 0:
         return floor
     chosen = np.nonzero(rng.uniform(size=n) < fraction)[0] + 1
-    if chosen.size == 0:
-        return floor
-    centres = ndi.maximum_position(s_pore, lab, chosen)
-    radii = np.asarray(ndi.maximum(s_pore, lab, chosen), float) * rng.uniform(0.2, 0.4,
-                                                                              chosen.size)
+    scale = rng.uniform(0.2, 0.4, chosen.size)
     out = floor.copy()
-    rows, cols = pore.shape
-    for (r0, c0), rad in zip(centres, radii):
+    boxes = ndi.find_objects(lab)
+    for label, k in zip(chosen, scale):
+        box = boxes[label - 1]
+        local = np.where(lab[box] == label, s_pore[box], -np.inf)
+        r0, c0 = np.unravel_index(int(np.argmax(local)), local.shape)
+        rad = float(local[r0, c0]) * k
         if rad < 1.0:
             continue
-        k = int(rad) + 1
-        r_lo, r_hi, c_lo, c_hi = max(r0 - k, 0), min(r0 + k + 1, rows), max(c0 - k, 0), min(
-            c0 + k + 1, cols)
-        rr, cc = np.mgrid[r_lo:r_hi, c_lo:c_hi]
-        disk = ((rr - r0) ** 2 + (cc - c0) ** 2 <= rad * rad) & pore[r_lo:r_hi, c_lo:c_hi]
-        out[r_lo:r_hi, c_lo:c_hi][disk] *= 0.25
+        rr, cc = np.ogrid[:local.shape[0], :local.shape[1]]
+        disk = ((rr - r0) ** 2 + (cc - c0) ** 2 <= rad * rad) & (lab[box] == label)
+        out[box][disk] *= 0.25
     return out
 
 
