@@ -168,6 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("sempore: interrupted; finished images are kept, run again to resume",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

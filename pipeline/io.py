@@ -11,6 +11,7 @@ and says what to do; callers (CLI, batch, napari) show that line instead of a tr
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import warnings
@@ -298,7 +299,7 @@ def _read_tiff(path: Path, max_pixels: int) -> tuple[np.ndarray, dict[str, Any],
     meta: dict[str, Any] = {}
     with tifffile.TiffFile(path) as tif:
         if not tif.pages:
-            raise InputError(f"{path}: TIFF holds no image")
+            raise InputError(f"{path}: not a readable TIFF file (it holds no image)")
         page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
         _check_size(path, page.shape[:2] if page.ndim >= 2 else page.shape, max_pixels)
         if len(tif.pages) > 1:
@@ -374,6 +375,9 @@ def read_image(path: str | Path, *, max_pixels: int = 400_000_000) -> tuple[
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
     is_tiff = head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    tiff_log = logging.getLogger("tifffile")
+    log_level = tiff_log.level
+    tiff_log.setLevel(logging.CRITICAL)  # its complaints about broken files become our one line
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -388,6 +392,8 @@ def read_image(path: str | Path, *, max_pixels: int = 400_000_000) -> tuple[
         kind = "TIFF" if is_tiff else "image"
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: not a readable {kind} file ({reason[:120]})") from exc
+    finally:
+        tiff_log.setLevel(log_level)
 
 
 # --------------------------------------------------------------------------------------------
