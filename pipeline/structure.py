@@ -1,0 +1,1008 @@
+"""Asymmetry of a membrane: internal minimum-pore layers, pore-size gradients, criteria.
+
+The depth profile of the mean local pore size is measured in thin depth bins and smoothed
+(kernel regression); its uncertainty comes from a **strip bootstrap**: the membrane is cut into
+``n_strips`` strips across the surface (column strips for a horizontal membrane) and strips are
+resampled with replacement. Per-strip, per-bin sums are computed once; a bootstrap replicate is a
+weighted sum of them (``weights @ sums``), so 200 replicates cost a few small matrix products.
+
+``kind`` is decided by tests on that bootstrap (definitions in ``docs/structure.md``):
+
+* **internal_minimum** -- a simultaneous (max-t) band of the log pore-size profile shows a depth
+  whose upper band lies below the lower band at some shallower depth AND at some deeper depth,
+  and the profile rises at least ``1 + tolerance`` times above the minimum on both sides (the
+  minimum layer, as defined by the tolerance, is closed on both sides, so a skin at depth 0 is
+  never an internal minimum).
+* **gradient** -- the mean pore size of the surface zone (depth 0 to d/16) differs from the rest
+  of the membrane, or the log-linear trend of the profile over the measured depth does; each with
+  a bootstrap interval excluding "no change" and an effect at least as large as a log-linear
+  gradient whose end-to-end ratio is ``min_gradient_ratio`` (1.5).
+* **symmetric** otherwise.
+
+Public functions take plain arrays with units: :func:`classify_profile`,
+:func:`membrane_criteria`, :func:`strip_sums`, :func:`bootstrap_weights`;
+:func:`analyze_structure` is the adapter :func:`pipeline.analysis.analyze` calls.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage as ndi
+from scipy.special import ndtri
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analysis import Analysis
+
+KINDS = ("symmetric", "gradient", "internal_minimum")
+
+#: Smallest fitted end-to-end pore-size ratio (deep end / surface end, or its inverse) that counts
+#: as a gradient: the pore size must change by at least 50 % through the measured depth.
+MIN_GRADIENT_RATIO = 1.5
+
+#: Quantile of the local thickness of the pore pixels reported as the "maximum" pore size.
+MAX_QUANTILE = 0.99
+
+#: The surface zone is the depth range 0 .. d / ZONE_DIVISOR (d = thickness).
+ZONE_DIVISOR = 16
+
+#: The surface-zone test of ``kind`` needs a zone at least this many typical pore sizes thick
+#: (thinner zones hold mostly pores cut by the surface, whose local size is biased low).
+MIN_ZONE_PORES = 2.0
+
+
+class StructureError(ValueError):
+    """The arrays given cannot be analysed (one-line reason)."""
+
+
+# --------------------------------------------------------------------------------------------
+# membrane pixels and per-strip sums
+
+
+@dataclass
+class StripSums:
+    """Membrane pixel, pore pixel and local-size sums per strip and depth bin.
+
+    Attributes
+    ----------
+    edges_um : ndarray, shape (n_bins + 1,)
+        Depth-bin edges in µm (bin ``b`` is ``[edges[b], edges[b + 1])``).
+    n_membrane, n_pore : ndarray of float64, shape (n_strips, n_bins)
+        Pixel counts.
+    size_sum_um : ndarray of float64, shape (n_strips, n_bins)
+        Sum of the local pore size (diameter, µm) over the pore pixels.
+    """
+
+    edges_um: np.ndarray
+    n_membrane: np.ndarray
+    n_pore: np.ndarray
+    size_sum_um: np.ndarray
+
+    @property
+    def depth_um(self) -> np.ndarray:
+        """Bin centres in µm."""
+        return 0.5 * (self.edges_um[:-1] + self.edges_um[1:])
+
+
+@dataclass
+class _Pixels:
+    """Membrane pixels flattened: depth (µm), strip, pore flag; local size (µm) of the pores."""
+
+    depth_um: np.ndarray
+    strip: np.ndarray
+    pore: np.ndarray
+    pore_size_um: np.ndarray
+    n_strips: int
+
+
+def _check_inputs(pore_mask: np.ndarray, membrane_mask: np.ndarray, depth_px: np.ndarray,
+                  local_thickness_px: np.ndarray, pixel_size_um: float) -> None:
+    shapes = {np.shape(a) for a in (pore_mask, membrane_mask, depth_px, local_thickness_px)}
+    if len(shapes) != 1:
+        raise StructureError("pore_mask, membrane_mask, depth_px and local_thickness_px must "
+                             f"have the same shape, got {sorted(shapes)}")
+    if np.ndim(pore_mask) != 2:
+        raise StructureError(f"expected 2-D arrays, got shape {np.shape(pore_mask)}")
+    if not (isinstance(pixel_size_um, (int, float, np.floating)) and
+            math.isfinite(pixel_size_um) and pixel_size_um > 0):
+        raise StructureError(f"pixel_size_um must be a positive number, got {pixel_size_um!r}")
+
+
+def _membrane_pixels(pore_mask: np.ndarray, membrane_mask: np.ndarray, depth_px: np.ndarray,
+                     local_thickness_px: np.ndarray, pixel_size_um: float, n_strips: int,
+                     along_axis: int) -> _Pixels:
+    if along_axis not in (0, 1):
+        raise StructureError(f"along_axis must be 0 or 1, got {along_axis}")
+    depth_px = np.asarray(depth_px)
+    inside = np.asarray(membrane_mask, bool) & np.isfinite(depth_px)
+    if not inside.any():
+        raise StructureError("no membrane pixel with a finite depth")
+    n_along = inside.shape[along_axis]
+    if not 2 <= n_strips <= n_along:
+        raise StructureError(f"n_strips must be between 2 and {n_along} (the membrane length in "
+                             f"px), got {n_strips}")
+    strip_of = (np.arange(n_along) * n_strips // n_along).astype(np.int32)
+    strip_map = (np.broadcast_to(strip_of[None, :], inside.shape) if along_axis == 1
+                 else np.broadcast_to(strip_of[:, None], inside.shape))
+    pore_2d = np.asarray(pore_mask, bool) & inside
+    pore = pore_2d[inside]
+    size = np.asarray(local_thickness_px)[pore_2d].astype(np.float64)
+    if not np.all(np.isfinite(size)):
+        raise StructureError("local_thickness_px is not finite inside the membrane (a pore mask "
+                             "covering the whole frame has no finite pore size)")
+    return _Pixels(depth_um=depth_px[inside].astype(np.float64) * pixel_size_um,
+                   strip=strip_map[inside], pore=pore, pore_size_um=size * pixel_size_um,
+                   n_strips=n_strips)
+
+
+def _strip_sums(pix: _Pixels, edges_um: np.ndarray) -> StripSums:
+    n_bins = edges_um.size - 1
+    width = float(edges_um[1] - edges_um[0])
+    idx = np.minimum((pix.depth_um / width).astype(np.int64), n_bins - 1)
+    flat = pix.strip.astype(np.int64) * n_bins + idx
+    size = pix.n_strips * n_bins
+    shape = (pix.n_strips, n_bins)
+    n_membrane = np.bincount(flat, minlength=size).reshape(shape).astype(np.float64)
+    pore_flat = flat[pix.pore]
+    n_pore = np.bincount(pore_flat, minlength=size).reshape(shape).astype(np.float64)
+    sums = np.bincount(pore_flat, weights=pix.pore_size_um, minlength=size).reshape(shape)
+    return StripSums(edges_um=edges_um, n_membrane=n_membrane, n_pore=n_pore, size_sum_um=sums)
+
+
+def strip_sums(
+    pore_mask: np.ndarray,
+    membrane_mask: np.ndarray,
+    depth_px: np.ndarray,
+    local_thickness_px: np.ndarray,
+    pixel_size_um: float,
+    *,
+    bin_width_um: float,
+    n_strips: int = 16,
+    along_axis: int = 1,
+    max_depth_um: float | None = None,
+) -> StripSums:
+    """Per-strip, per-depth-bin pixel counts and local-size sums.
+
+    Parameters
+    ----------
+    pore_mask, membrane_mask : ndarray of bool, shape (rows, cols)
+    depth_px : ndarray of float, shape (rows, cols)
+        Distance below the reference surface in px, NaN outside the membrane.
+    local_thickness_px : ndarray of float, shape (rows, cols)
+        Local pore diameter in px (0 outside pores).
+    pixel_size_um : float
+    bin_width_um : float
+    n_strips : int
+        Number of strips the membrane is cut into along ``along_axis``.
+    along_axis : int
+        Image axis running along the membrane: 1 (columns) for a horizontal membrane, 0 for a
+        vertical one.
+    max_depth_um : float, optional
+        Deepest bin edge (default: the deepest membrane pixel); deeper pixels join the last bin.
+
+    Returns
+    -------
+    StripSums
+    """
+    _check_inputs(pore_mask, membrane_mask, depth_px, local_thickness_px, pixel_size_um)
+    if not bin_width_um > 0:
+        raise StructureError(f"bin_width_um must be > 0, got {bin_width_um}")
+    pix = _membrane_pixels(pore_mask, membrane_mask, depth_px, local_thickness_px,
+                           float(pixel_size_um), n_strips, along_axis)
+    deepest = float(pix.depth_um.max()) if max_depth_um is None else float(max_depth_um)
+    n_bins = max(1, int(math.ceil(deepest / bin_width_um - 1e-9)))
+    return _strip_sums(pix, np.arange(n_bins + 1) * float(bin_width_um))
+
+
+def bootstrap_weights(n_strips: int, n_bootstrap: int, seed: int = 0) -> np.ndarray:
+    """Strip-resampling weights: row ``b`` counts how often each strip is drawn in replicate b.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_bootstrap, n_strips)
+        Multinomial counts summing to ``n_strips`` per row.
+    """
+    if n_bootstrap < 20:
+        raise StructureError(f"n_bootstrap must be at least 20, got {n_bootstrap}")
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_strips, np.full(n_strips, 1.0 / n_strips),
+                           size=n_bootstrap).astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# zones (surface zone 0..d/16, the rest, opposite zone)
+
+
+@dataclass
+class _Zones:
+    """Per-strip sums over the surface zone, the rest (interior) and the opposite zone."""
+
+    d_um: float
+    zone_um: float
+    n_membrane: np.ndarray  # (n_strips, 3): surface, interior, opposite
+    n_pore: np.ndarray
+    size_sum_um: np.ndarray
+    opposite_in_view: bool
+
+
+def _zone_sums(sums: StripSums, bins_per_zone: int, d_um: float, opposite_in_view: bool
+               ) -> _Zones:
+    """Zone sums from strip sums whose bin edges fall on d/16 (``bins_per_zone`` bins a zone).
+
+    Surface zone: depth [0, d/16); interior: the rest (deeper pixels included); opposite zone:
+    depth >= d - d/16 (pixels beyond d included), only when the opposite surface is in view.
+    """
+    k = bins_per_zone
+    n_bins = sums.n_pore.shape[1]
+    first_opp = min(n_bins - 1, (ZONE_DIVISOR - 1) * k)
+
+    def split(a: np.ndarray) -> np.ndarray:
+        opp = a[:, first_opp:].sum(1) if opposite_in_view else np.zeros(a.shape[0])
+        return np.column_stack([a[:, :k].sum(1), a[:, k:].sum(1), opp])
+
+    return _Zones(d_um=d_um, zone_um=d_um / ZONE_DIVISOR, n_membrane=split(sums.n_membrane),
+                  n_pore=split(sums.n_pore), size_sum_um=split(sums.size_sum_um),
+                  opposite_in_view=opposite_in_view)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _ci(values: np.ndarray, alpha: float) -> list[float] | None:
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return None
+    return [float(q) for q in np.quantile(v, [alpha / 2, 1 - alpha / 2])]
+
+
+def _p_two_sided(values: np.ndarray) -> float:
+    """Percentile-bootstrap two-sided p-value of 'the statistic is 0' (log scale)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return 1.0
+    frac = float(np.mean(v > 0))
+    return float(min(1.0, 2 * min(frac, 1 - frac) + 1.0 / (v.size + 1)))
+
+
+def _zone_ratio_distribution(zones: _Zones, weights: np.ndarray
+                             ) -> tuple[float, np.ndarray, float, np.ndarray]:
+    """log(surface mean / interior mean) and its bootstrap replicates; same for porosity."""
+    size = _ratio(zones.size_sum_um.sum(0), zones.n_pore.sum(0))
+    size_b = _ratio(weights @ zones.size_sum_um, weights @ zones.n_pore)
+    por = _ratio(zones.n_pore.sum(0), zones.n_membrane.sum(0))
+    por_b = _ratio(weights @ zones.n_pore, weights @ zones.n_membrane)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (float(np.log(size[0] / size[1])), np.log(size_b[:, 0] / size_b[:, 1]),
+                float(np.log(por[0] / por[1])), np.log(por_b[:, 0] / por_b[:, 1]))
+
+
+def _equivalent_zone_ratio(end_ratio: float) -> float:
+    """Surface-zone / rest mean pore size of a log-linear profile with this end-to-end ratio.
+
+    For size(t) = R**t over t in [0, 1], the zone [0, 1/16] has mean ~ R**(1/32) and the rest
+    ~ (R - R**(1/16)) / (ln R (1 - 1/16)); their ratio (>= 1 form) is the zone test's threshold.
+    """
+    r = float(end_ratio)
+    lr = math.log(r)
+    f = 1.0 / ZONE_DIVISOR
+    zone = (r**f - 1) / (lr * f)
+    rest = (r - r**f) / (lr * (1 - f))
+    return rest / zone
+
+
+# --------------------------------------------------------------------------------------------
+# classification
+
+
+@dataclass
+class ProfileClassification:
+    """Result of :func:`classify_profile`.
+
+    Attributes
+    ----------
+    structure : dict
+        The ``structure`` block of result.json (keys in ``docs/structure.md``).
+    band : pandas.DataFrame
+        Smoothed profile and its bootstrap bands per depth bin: ``depth_um``, ``pore_size_um``,
+        ``pore_size_lo_um``, ``pore_size_hi_um`` (pointwise percentile band, level 1 - alpha),
+        ``pore_size_simultaneous_lo_um``, ``pore_size_simultaneous_hi_um`` (simultaneous over
+        the reliable bins, level 1 - alpha), ``n_pore_pixels``, ``reliable``.
+    replicate_kinds : ndarray of str, shape (n_bootstrap,)
+        The decision rules applied to each bootstrap replicate (``gradient:increasing`` etc.);
+        ``confidence`` is the fraction agreeing with the decision.
+    """
+
+    structure: dict[str, Any]
+    band: pd.DataFrame
+    replicate_kinds: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+
+
+def _typical_size_um(pix: _Pixels, pixel_size_um: float) -> float:
+    """Median local size of the pore pixels (subsampled deterministically above 200k)."""
+    sizes = pix.pore_size_um
+    if sizes.size == 0:
+        raise StructureError("no pore pixel inside the membrane")
+    step = max(1, sizes.size // 200_000)
+    return max(float(np.median(sizes[::step])), pixel_size_um)
+
+
+def _nanquantile_columns(a: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
+    """Quantiles of each column ignoring NaN (linear interpolation); fast for many columns."""
+    srt = np.sort(a, axis=0)  # NaN last
+    n = np.isfinite(srt).sum(0)
+    cols = np.arange(a.shape[1])
+    out = np.full((len(qs), a.shape[1]), np.nan)
+    for row, q in enumerate(qs):
+        pos = q * np.maximum(n - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        frac = pos - lo
+        val = srt[lo, cols] * (1 - frac) + srt[hi, cols] * frac
+        out[row] = np.where(n > 0, val, np.nan)
+    return out
+
+
+def _prefix_max(a: np.ndarray) -> np.ndarray:
+    """Max of the entries strictly before each position along the last axis (-inf first)."""
+    out = np.full(a.shape, -np.inf)
+    if a.shape[-1] > 1:
+        out[..., 1:] = np.maximum.accumulate(a[..., :-1], axis=-1)
+    return out
+
+
+def _suffix_max(a: np.ndarray) -> np.ndarray:
+    return _prefix_max(a[..., ::-1])[..., ::-1]
+
+
+def _dips(L: np.ndarray, se: np.ndarray, c: float, log_tol: float) -> np.ndarray:
+    """Bins that are significant, practically relevant dips (works on (..., n) arrays).
+
+    Bin i is a dip when (1) the lower band ``L - c se`` somewhere shallower and somewhere deeper
+    exceeds the upper band ``L_i + c se_i`` and (2) the profile somewhere shallower and somewhere
+    deeper is at least ``log_tol`` above ``L_i``. NaN bins are never dips and never sides.
+    """
+    ok = np.isfinite(L)
+    lower = np.where(ok, L - c * se, -np.inf)
+    level = np.where(ok, L, -np.inf)
+    upper = L + c * se
+    with np.errstate(invalid="ignore"):
+        return (ok & (_prefix_max(lower) > upper) & (_suffix_max(lower) > upper)
+                & (_prefix_max(level) - L >= log_tol) & (_suffix_max(level) - L >= log_tol))
+
+
+def _dip_statistic(L: np.ndarray, se: np.ndarray, log_tol: float) -> float:
+    """Largest band multiplier c at which some bin is still a dip (see :func:`_dips`).
+
+    For bin i the shallow side holds at c when ``c < (L_j - L_i) / (se_j + se_i)`` for some
+    j < i (likewise deeper); the p-value of the dip test is the share of bootstrap max-t values
+    at or above this statistic.
+    """
+    n = L.size
+    stride = max(1, int(math.ceil(n / 1000)))
+    Ls, ss = L[::stride], se[::stride]
+    prac = ((_prefix_max(L)[::stride] - Ls >= log_tol) & (_suffix_max(L)[::stride] - Ls >= log_tol))
+    if not prac.any():
+        return -np.inf
+    rows = np.nonzero(prac)[0]
+    t = (Ls[None, :] - Ls[rows, None]) / (ss[None, :] + ss[rows, None])
+    j = np.arange(Ls.size)
+    shallow = np.where(j[None, :] < rows[:, None], t, -np.inf).max(axis=1)
+    deep = np.where(j[None, :] > rows[:, None], t, -np.inf).max(axis=1)
+    return float(np.minimum(shallow, deep).max())
+
+
+def _vertex(x: np.ndarray, y: np.ndarray, i: int, half: int) -> float:
+    """Depth of the minimum: vertex of a least-squares parabola over bins i-half .. i+half."""
+    lo, hi = max(0, i - half), min(x.size, i + half + 1)
+    xs, ys = x[lo:hi], y[lo:hi]
+    if xs.size < 3:
+        return float(x[i])
+    a, b, _ = np.polyfit(xs - x[i], ys, 2)
+    if not a > 0:
+        return float(x[i])
+    return float(np.clip(x[i] - b / (2 * a), xs[0], xs[-1]))
+
+
+def _layer_extent(x: np.ndarray, y: np.ndarray, i: int, limit: float) -> tuple[float, float]:
+    """Depth range around bin i where y stays <= limit (linear interpolation at crossings)."""
+    lo = i
+    while lo > 0 and y[lo - 1] <= limit:
+        lo -= 1
+    hi = i
+    while hi < y.size - 1 and y[hi + 1] <= limit:
+        hi += 1
+
+    def cross(a: int, b: int) -> float:  # y[a] <= limit < y[b]
+        t = (limit - y[a]) / (y[b] - y[a]) if y[b] != y[a] else 0.5
+        return float(x[a] + t * (x[b] - x[a]))
+
+    top = cross(lo, lo - 1) if lo > 0 else float(x[0])
+    bottom = cross(hi, hi + 1) if hi < y.size - 1 else float(x[-1])
+    return top, bottom
+
+
+def _fit_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of y against x along the last axis, ignoring NaN (vectorised)."""
+    ok = np.isfinite(y)
+    w = ok.astype(np.float64)
+    y = np.where(ok, y, 0.0)
+    x = np.broadcast_to(x, y.shape)
+    sw = w.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = (w * x).sum(-1) / sw
+        my = (w * y).sum(-1) / sw
+        dx = x - mx[..., None]
+        return (w * dx * (y - my[..., None])).sum(-1) / (w * dx * dx).sum(-1)
+
+
+def _surface_open_fraction(pore_mask: np.ndarray, depth_px: np.ndarray, zone_px: float
+                           ) -> float | None:
+    """Share of surface-zone pore pixels in pores that reach the reference surface (depth < 1.5
+    px), counted on the pore mask cut to the zone (8-connectivity)."""
+    zone = np.isfinite(depth_px) & (depth_px <= zone_px) & np.asarray(pore_mask, bool)
+    if not zone.any():
+        return None
+    rows = np.nonzero(zone.any(axis=1))[0]
+    cols = np.nonzero(zone.any(axis=0))[0]
+    sl = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    sub = zone[sl]
+    lab, n = ndi.label(sub, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return None
+    touching = np.unique(lab[sub & (depth_px[sl] < 1.5)])
+    touching = touching[touching > 0]
+    return float(np.isin(lab[sub], touching).mean())
+
+
+def _binning(pix: _Pixels, pixel_size_um: float, d_um: float, bin_width_um: float | None,
+             smoothing_um: float | None) -> tuple[float, float, int, float]:
+    """(sigma, bin width, bins per surface zone, typical pore size), all in µm.
+
+    The width is snapped down so that d/16 falls on a bin edge (zone sums come from the bins).
+    """
+    px = float(pixel_size_um)
+    deepest = float(pix.depth_um.max())
+    typical = _typical_size_um(pix, px)
+    sigma = float(smoothing_um) if smoothing_um else max(px, 0.25 * typical)
+    target = float(bin_width_um) if bin_width_um else max(px, 0.5 * sigma, deepest / 1000)
+    zone = d_um / ZONE_DIVISOR
+    k = max(1, int(math.ceil(zone / target - 1e-9)))
+    return sigma, zone / k, k, typical
+
+
+def _classify(pix: _Pixels, sums: StripSums, zones: _Zones, weights: np.ndarray,
+              pixel_size_um: float, *, sigma: float, typical: float, thickness_known: bool,
+              alpha: float, tolerance: float, min_gradient_ratio: float,
+              min_pore_pixels: int) -> ProfileClassification:
+    n_strips = pix.n_strips
+    depth = sums.depth_um
+    width = float(sums.edges_um[1] - sums.edges_um[0])
+    sigma_bins = sigma / width
+    log_tol = math.log1p(tolerance)
+    log_min_ratio = math.log(min_gradient_ratio)
+    log_zone_ratio = math.log(_equivalent_zone_ratio(min_gradient_ratio))
+    z_crit = float(ndtri(1 - alpha / 2))
+
+    # kernel-smoothed per-strip sums (Nadaraya-Watson: numerator and denominator alike)
+    def smooth(a: np.ndarray) -> np.ndarray:
+        return ndi.gaussian_filter1d(a, sigma_bins, axis=-1, mode="constant", truncate=3.0)
+
+    n_sm = smooth(sums.n_pore)
+    s_sm = smooth(sums.size_sum_um)
+    window = max(1, int(round(2 * sigma_bins))) | 1
+    n_window = ndi.uniform_filter1d(sums.n_pore.sum(0), window, mode="constant") * window
+    strips_window = (ndi.uniform_filter1d(sums.n_pore, window, axis=1, mode="constant")
+                     > 0).sum(0)
+    has_membrane = sums.n_membrane.sum(0) > 0
+    reliable = ((n_window >= min_pore_pixels) & (strips_window >= math.ceil(n_strips / 2))
+                & has_membrane)
+    size = _ratio(s_sm.sum(0), n_sm.sum(0))
+    reliable &= np.isfinite(size) & (size > 0)
+    boot = _ratio(weights @ s_sm, weights @ n_sm)
+
+    structure = _empty_structure()
+    structure.update({"thickness_known": thickness_known, "d_um": zones.d_um,
+                      "surface_zone_um": zones.zone_um, "smoothing_um": sigma,
+                      "bin_width_um": width, "typical_pore_size_um": typical})
+    notes: list[str] = []
+    if not thickness_known:
+        notes.append(f"thickness unknown (opposite surface not in view): the visible span "
+                     f"{zones.d_um:.3g} µm is used as d")
+    band = pd.DataFrame({
+        "depth_um": depth, "pore_size_um": np.where(has_membrane, size, np.nan),
+        "pore_size_lo_um": np.nan, "pore_size_hi_um": np.nan,
+        "pore_size_simultaneous_lo_um": np.nan, "pore_size_simultaneous_hi_um": np.nan,
+        "n_pore_pixels": sums.n_pore.sum(0).astype(np.int64), "reliable": reliable})
+    if reliable.sum() < 3:
+        structure["reason"] = "fewer than 3 reliable depth bins: structure not classified"
+        structure["notes"] = [*notes, structure["reason"]]
+        return ProfileClassification(structure=structure, band=band[has_membrane])
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_size = np.where(reliable, np.log(size), np.nan)
+        log_boot = np.where(reliable[None, :] & (boot > 0), np.log(boot), np.nan)
+    se = np.nanstd(log_boot, axis=0, ddof=1)
+    se = np.where(reliable & np.isfinite(se), np.maximum(se, 1e-6), np.nan)
+    with np.errstate(invalid="ignore"):
+        dev = np.abs(log_boot - log_size) / se
+    t_boot = np.nanmax(np.where(np.isfinite(dev), dev, -np.inf), axis=1)
+    c = float(np.quantile(t_boot, 1 - alpha))
+    pointwise = _nanquantile_columns(np.where(np.isfinite(log_boot), boot, np.nan),
+                                     (alpha / 2, 1 - alpha / 2))
+    band["pore_size_lo_um"] = np.where(reliable, pointwise[0], np.nan)
+    band["pore_size_hi_um"] = np.where(reliable, pointwise[1], np.nan)
+    band["pore_size_simultaneous_lo_um"] = np.exp(log_size - c * se)
+    band["pore_size_simultaneous_hi_um"] = np.exp(log_size + c * se)
+
+    # tests on the reliable bins only
+    r = np.nonzero(reliable)[0]
+    x, L, s_r, Lb = depth[r], log_size[r], se[r], log_boot[:, r]
+
+    # internal minimum: simultaneous-band dip test
+    dip = _dips(L, s_r, c, log_tol)
+    t_dip = _dip_statistic(L, s_r, log_tol)
+    p_dip = float(np.mean(t_boot >= t_dip)) if np.isfinite(t_dip) else 1.0
+    dip_b = _dips(Lb, s_r[None, :], c, log_tol).any(axis=1)
+
+    # gradient (a): log-linear trend over the measured depth
+    extent = float(x[-1] - x[0])
+    log_ratio = float(_fit_slope(x, L)) * extent
+    log_ratio_b = _fit_slope(x, Lb) * extent
+    sd_ratio = float(np.nanstd(log_ratio_b, ddof=1))
+    p_trend = _p_two_sided(log_ratio_b)
+    trend = abs(log_ratio) >= log_min_ratio and p_trend < alpha
+    trend_b = (np.abs(log_ratio_b) >= log_min_ratio) & (np.abs(log_ratio_b) > z_crit * sd_ratio)
+
+    # gradient (b): surface zone against the rest
+    log_zone, log_zone_b, _, _ = _zone_ratio_distribution(zones, weights)
+    zone_pores = zones.n_pore.sum(0)
+    zone_applies = zones.zone_um >= MIN_ZONE_PORES * typical
+    dense_skin = (zone_pores[0] < min_pore_pixels and zone_pores[1] >= 10 * min_pore_pixels
+                  and zones.n_membrane.sum(0)[0] >= 10 * min_pore_pixels)
+    p_zone = _p_two_sided(log_zone_b) if np.isfinite(log_zone) else None
+    zone = bool(zone_applies and np.isfinite(log_zone) and abs(log_zone) >= log_zone_ratio
+                and p_zone is not None and p_zone < alpha)
+    sd_zone = float(np.nanstd(log_zone_b, ddof=1)) if np.isfinite(log_zone) else np.nan
+    with np.errstate(invalid="ignore"):
+        zone_b = (zone_applies & (np.abs(log_zone_b) >= log_zone_ratio)
+                  & (np.abs(log_zone_b) > z_crit * sd_zone))
+
+    kinds_b = np.full(Lb.shape[0], "symmetric", dtype=object)
+    zone_dir_b = np.where(zone_b, np.sign(-log_zone_b), 1 if dense_skin else 0)
+    grad_dir_b = np.where(trend_b, np.sign(log_ratio_b), zone_dir_b)
+    kinds_b[grad_dir_b > 0] = "gradient:increasing"
+    kinds_b[grad_dir_b < 0] = "gradient:decreasing"
+    kinds_b[dip_b] = "internal_minimum"
+
+    structure.update({
+        "gradient_ratio": math.exp(log_ratio),
+        "gradient_ratio_ci": [math.exp(v) for v in _ci(log_ratio_b, alpha) or [np.nan] * 2],
+        "p_gradient": p_trend,
+        "surface_zone_ratio": math.exp(log_zone) if np.isfinite(log_zone) else None,
+        "surface_zone_ratio_ci": ([math.exp(v) for v in _ci(log_zone_b, alpha)]
+                                  if _ci(log_zone_b, alpha) else None),
+        "p_surface_zone": p_zone,
+        "surface_zone_test_applies": bool(zone_applies),
+        "p_internal_minimum": p_dip,
+        "band_multiplier": c,
+        "depth_range_um": [float(x[0]), float(x[-1])],
+    })
+    if not zone_applies:
+        notes.append(f"surface zone ({zones.zone_um:.3g} µm) thinner than {MIN_ZONE_PORES:g} "
+                     f"typical pore sizes ({typical:.3g} µm): surface-zone test not used")
+
+    if dip.any():
+        cand = np.nonzero(dip)[0]
+        i = int(cand[np.argmin(L[cand])])
+        kind, direction = "internal_minimum", None
+        depth_min = _vertex(x, L, i, max(1, int(round(sigma_bins))))
+        top, bottom = _layer_extent(x, L, i, L[i] + log_tol)
+        j_s = int(np.argmax(L[:i]))
+        j_d = i + 1 + int(np.argmax(L[i + 1:]))
+        min_size = float(np.exp(L[i]))
+        # bootstrap: minimum inside the valley between the two side maxima
+        valley = np.zeros(x.size, bool)
+        valley[j_s + 1:j_d] = True
+        lb = np.where(valley[None, :] & np.isfinite(Lb), Lb, np.inf)
+        i_b = np.argmin(lb, axis=1)
+        lmin_b = lb[np.arange(lb.shape[0]), i_b]
+        with np.errstate(invalid="ignore"):
+            side_s = np.nanmax(np.where(np.arange(x.size)[None, :] < i_b[:, None], Lb, -np.inf),
+                               axis=1)
+            side_d = np.nanmax(np.where(np.arange(x.size)[None, :] > i_b[:, None], Lb, -np.inf),
+                               axis=1)
+        structure.update({
+            "min_layer_depth_um": depth_min,
+            "min_layer_depth_ci_um": _ci(x[i_b], alpha),
+            "min_layer_pore_size_um": min_size,
+            "min_layer_thickness_um": bottom - top,
+            "min_layer_top_um": top,
+            "min_layer_bottom_um": bottom,
+            "contrast_surface_side": float(np.exp(L[j_s] - L[i])),
+            "contrast_deep_side": float(np.exp(L[j_d] - L[i])),
+            "contrast_surface_side_ci": _ci(np.exp(side_s - lmin_b), alpha),
+            "contrast_deep_side_ci": _ci(np.exp(side_d - lmin_b), alpha),
+        })
+        reason = (f"pore size {min_size:.3g} µm at {depth_min:.3g} µm depth is significantly "
+                  f"below both sides (x{np.exp(L[j_s] - L[i]):.2f} toward the surface, "
+                  f"x{np.exp(L[j_d] - L[i]):.2f} deeper; simultaneous band, p = {p_dip:.2g})")
+    elif trend or zone or dense_skin:
+        kind = "gradient"
+        if trend:
+            direction = "increasing" if log_ratio > 0 else "decreasing"
+            reason = (f"pore size {direction} with depth: fitted deep/surface ratio "
+                      f"{math.exp(log_ratio):.2f} (p = {p_trend:.2g})")
+            skin_like = dense_skin or (zone and log_zone < 0)
+            if skin_like and direction == "decreasing":
+                notes.append("the surface zone has smaller pores than the rest (a skin) although "
+                             "pore size decreases over the whole depth: it first grows below "
+                             "the surface, then falls")
+        else:
+            direction = "increasing" if (dense_skin or log_zone < 0) else "decreasing"
+            if dense_skin:
+                reason = (f"no pores resolved in the surface zone (0-{zones.zone_um:.3g} µm) "
+                          "over a porous interior: dense skin, pore size increasing with depth")
+            else:
+                reason = (f"surface zone (0-{zones.zone_um:.3g} µm) pore size x"
+                          f"{math.exp(log_zone):.2f} the rest (p = {p_zone:.2g}): pore size "
+                          f"{direction} with depth")
+    else:
+        kind, direction = "symmetric", None
+        reason = (f"no significant internal minimum (p = {p_dip:.2g}); fitted deep/surface "
+                  f"ratio {math.exp(log_ratio):.2f} (p = {p_trend:.2g})")
+        if np.isfinite(log_zone):
+            reason += f"; surface zone / rest x{math.exp(log_zone):.2f}"
+        reason += f"; a gradient needs x{min_gradient_ratio:g} end to end"
+
+    label = kind if kind != "gradient" else f"gradient:{direction}"
+    structure.update({"kind": kind, "gradient_direction": direction,
+                      "confidence": float(np.mean(kinds_b == label)), "reason": reason,
+                      "notes": notes})
+    return ProfileClassification(structure=structure, band=band[has_membrane].reset_index(
+        drop=True), replicate_kinds=kinds_b)
+
+
+def _empty_structure() -> dict[str, Any]:
+    return {
+        "kind": None, "gradient_direction": None, "confidence": None,
+        "min_layer_depth_um": None, "min_layer_depth_ci_um": None,
+        "min_layer_pore_size_um": None, "min_layer_thickness_um": None,
+        "min_layer_top_um": None, "min_layer_bottom_um": None,
+        "contrast_surface_side": None, "contrast_deep_side": None,
+        "contrast_surface_side_ci": None, "contrast_deep_side_ci": None,
+        "surface_pore_size_um": None, "opposite_pore_size_um": None,
+        "gradient_ratio": None, "gradient_ratio_ci": None, "p_gradient": None,
+        "surface_zone_ratio": None, "surface_zone_ratio_ci": None, "p_surface_zone": None,
+        "surface_zone_test_applies": None, "p_internal_minimum": None, "band_multiplier": None,
+        "surface_open_pore_fraction": None, "thickness_known": None, "d_um": None,
+        "surface_zone_um": None, "smoothing_um": None, "bin_width_um": None,
+        "typical_pore_size_um": None, "depth_range_um": None, "reason": None, "notes": [],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# criteria
+
+
+def _criteria(pix: _Pixels, zones: _Zones, weights: np.ndarray, *, alpha: float,
+              tolerance: float, min_pore_pixels: int) -> dict[str, Any]:
+    n_mem = zones.n_membrane.sum(0)
+    n_pore = zones.n_pore.sum(0)
+    size = _ratio(zones.size_sum_um.sum(0), n_pore)
+    porosity = _ratio(n_pore, n_mem)
+    sizes = pix.pore_size_um
+    mean_all = float(sizes.mean()) if sizes.size else None
+    if sizes.size:
+        k = min(sizes.size - 1, int(round(MAX_QUANTILE * (sizes.size - 1))))
+        p_max = float(np.partition(sizes, k)[k])
+    else:
+        p_max = None
+
+    def val(v: float) -> float | None:
+        return float(v) if np.isfinite(v) else None
+
+    surf = val(size[0]) if n_pore[0] >= min_pore_pixels else None
+    inter = val(size[1]) if n_pore[1] >= min_pore_pixels else None
+    opp = (val(size[2]) if zones.opposite_in_view and n_pore[2] >= min_pore_pixels else None)
+    log_size, log_size_b, _, _ = _zone_ratio_distribution(zones, weights)
+    log_tol = math.log1p(tolerance)
+    ci = _ci(log_size_b, alpha)
+    p = _p_two_sided(log_size_b) if np.isfinite(log_size) else None
+    if surf is None and inter is not None and n_mem[0] > 0:
+        verdict = "smaller"
+        why = "no pores resolved in the surface zone (dense skin)"
+    elif surf is None or inter is None or ci is None:
+        verdict, why = None, "too few pore pixels in a zone"
+    elif ci[0] > 0 and log_size >= log_tol:
+        verdict, why = "larger", None
+    elif ci[1] < 0 and log_size <= -log_tol:
+        verdict, why = "smaller", None
+    else:
+        verdict, why = "equal", None
+    return {
+        "surface_zone_pore_size_um": surf,
+        "interior_pore_size_um": inter,
+        "opposite_zone_pore_size_um": opp,
+        "surface_to_interior_ratio": (surf / inter if surf is not None and inter else None),
+        "surface_to_interior_ratio_ci": [math.exp(v) for v in ci] if ci else None,
+        "p_surface_vs_interior": p,
+        "surface_vs_interior": verdict,
+        "surface_vs_interior_note": why,
+        "top_to_bottom_pore_size_ratio": (surf / opp if surf is not None and opp else None),
+        "max_to_mean_pore_size_ratio": (p_max / mean_all if p_max is not None and mean_all
+                                        else None),
+        "max_pore_size_um": p_max,
+        "mean_pore_size_um": mean_all,
+        "max_pore_size_statistic": f"p{round(100 * MAX_QUANTILE)} of the local thickness "
+                                   "(diameter) over all pore pixels of the membrane",
+        "surface_zone_porosity": val(porosity[0]),
+        "interior_porosity": val(porosity[1]),
+        "opposite_zone_porosity": val(porosity[2]) if zones.opposite_in_view else None,
+        "d_um": zones.d_um,
+        "surface_zone_um": zones.zone_um,
+        "thickness_known": None,
+        "tolerance": tolerance,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# public functions
+
+
+def _setup(pore_mask, membrane_mask, depth_px, local_thickness_px, pixel_size_um, *,
+           thickness_um, n_strips, n_bootstrap, along_axis, opposite_in_view, seed,
+           profile: bool, bin_width_um=None, smoothing_um=None):
+    """Pixels, strip sums (bins aligned on d/16), zone sums and bootstrap weights."""
+    _check_inputs(pore_mask, membrane_mask, depth_px, local_thickness_px, pixel_size_um)
+    px = float(pixel_size_um)
+    if thickness_um is not None and not (math.isfinite(thickness_um) and thickness_um > 0):
+        raise StructureError(f"thickness_um must be a positive number, got {thickness_um!r}")
+    pix = _membrane_pixels(pore_mask, membrane_mask, depth_px, local_thickness_px, px,
+                           n_strips, along_axis)
+    deepest = float(pix.depth_um.max())
+    d_um = float(thickness_um) if thickness_um is not None else deepest
+    if opposite_in_view is None:
+        opposite_in_view = thickness_um is not None
+    if profile:
+        sigma, width, k, typical = _binning(pix, px, d_um, bin_width_um, smoothing_um)
+    else:
+        sigma, width, k, typical = 0.0, d_um / ZONE_DIVISOR, 1, 0.0
+    n_bins = max(3, int(math.ceil(deepest / width - 1e-9)), ZONE_DIVISOR * k)
+    sums = _strip_sums(pix, np.arange(n_bins + 1) * width)
+    zones = _zone_sums(sums, k, d_um, bool(opposite_in_view))
+    weights = bootstrap_weights(n_strips, n_bootstrap, seed)
+    return px, pix, sums, zones, weights, sigma, typical
+
+
+def _check_params(alpha: float, tolerance: float, min_gradient_ratio: float) -> None:
+    if not 0 < alpha < 0.5:
+        raise StructureError(f"alpha must be in (0, 0.5), got {alpha}")
+    if not tolerance > 0:
+        raise StructureError(f"tolerance must be > 0, got {tolerance}")
+    if not min_gradient_ratio > 1:
+        raise StructureError(f"min_gradient_ratio must be > 1, got {min_gradient_ratio}")
+
+
+def structure_and_criteria(
+    pore_mask: np.ndarray,
+    membrane_mask: np.ndarray,
+    depth_px: np.ndarray,
+    local_thickness_px: np.ndarray,
+    pixel_size_um: float,
+    *,
+    thickness_um: float | None = None,
+    bin_width_um: float | None = None,
+    smoothing_um: float | None = None,
+    n_bootstrap: int = 200,
+    n_strips: int = 16,
+    alpha: float = 0.05,
+    tolerance: float = 0.2,
+    min_gradient_ratio: float = MIN_GRADIENT_RATIO,
+    min_pore_pixels: int = 50,
+    along_axis: int = 1,
+    opposite_in_view: bool | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """:func:`classify_profile` and :func:`membrane_criteria` sharing one pass over the pixels.
+
+    Parameters are those of :func:`classify_profile`.
+
+    Returns
+    -------
+    dict
+        ``{"structure": dict, "criteria": dict, "extras": {"profile_band": DataFrame}}``.
+    """
+    _check_params(alpha, tolerance, min_gradient_ratio)
+    px, pix, sums, zones, weights, sigma, typical = _setup(
+        pore_mask, membrane_mask, depth_px, local_thickness_px, pixel_size_um,
+        thickness_um=thickness_um, n_strips=n_strips, n_bootstrap=n_bootstrap,
+        along_axis=along_axis, opposite_in_view=opposite_in_view, seed=seed, profile=True,
+        bin_width_um=bin_width_um, smoothing_um=smoothing_um)
+    result = _classify(pix, sums, zones, weights, px, sigma=sigma, typical=typical,
+                       thickness_known=thickness_um is not None, alpha=alpha,
+                       tolerance=tolerance, min_gradient_ratio=min_gradient_ratio,
+                       min_pore_pixels=min_pore_pixels)
+    criteria = _criteria(pix, zones, weights, alpha=alpha, tolerance=tolerance,
+                         min_pore_pixels=min_pore_pixels)
+    criteria["thickness_known"] = thickness_um is not None
+    s = result.structure
+    s["surface_pore_size_um"] = criteria["surface_zone_pore_size_um"]
+    s["opposite_pore_size_um"] = criteria["opposite_zone_pore_size_um"]
+    frac = _surface_open_fraction(pore_mask, np.asarray(depth_px), zones.zone_um / px)
+    s["surface_open_pore_fraction"] = frac
+    if frac is not None and frac > 0.5:
+        s["notes"].append(f"{100 * frac:.0f} % of the surface-zone pore pixels belong to pores "
+                          "open at the surface (cut by it): their local size is a lower bound")
+    return {"structure": s, "criteria": criteria, "extras": {"profile_band": result.band}}
+
+
+def classify_profile(
+    pore_mask: np.ndarray,
+    membrane_mask: np.ndarray,
+    depth_px: np.ndarray,
+    local_thickness_px: np.ndarray,
+    pixel_size_um: float,
+    *,
+    thickness_um: float | None = None,
+    bin_width_um: float | None = None,
+    smoothing_um: float | None = None,
+    n_bootstrap: int = 200,
+    n_strips: int = 16,
+    alpha: float = 0.05,
+    tolerance: float = 0.2,
+    min_gradient_ratio: float = MIN_GRADIENT_RATIO,
+    min_pore_pixels: int = 50,
+    along_axis: int = 1,
+    opposite_in_view: bool | None = None,
+    seed: int = 0,
+) -> ProfileClassification:
+    """Classify the pore-size depth profile: symmetric, gradient or internal minimum.
+
+    Parameters
+    ----------
+    pore_mask, membrane_mask : ndarray of bool, shape (rows, cols)
+    depth_px : ndarray of float, shape (rows, cols)
+        Distance below the reference surface in px, NaN outside the membrane.
+    local_thickness_px : ndarray of float, shape (rows, cols)
+        Local pore diameter in px (:func:`pipeline.size.local_thickness`), 0 outside pores.
+    pixel_size_um : float
+    thickness_um : float, optional
+        Membrane thickness d (both surfaces in view). When None the visible span (the deepest
+        membrane pixel) is used as d and the result says so (``thickness_known``: False).
+    bin_width_um : float, optional
+        Depth-bin width (default: half the smoothing scale, at least 1 px and span / 1000).
+    smoothing_um : float, optional
+        Gaussian smoothing sigma of the profile in depth (default: a quarter of the median local
+        pore size, at least 1 px): the local thickness holds no structure finer than a pore.
+    n_bootstrap : int
+        Strip-bootstrap replicates.
+    n_strips : int
+        Strips the membrane is cut into along its length.
+    alpha : float
+        Significance level of every test; bands have level 1 - alpha.
+    tolerance : float
+        The minimum layer is the depth range where the smoothed pore size stays within
+        ``(1 + tolerance)`` x the minimum; an internal minimum needs both sides to rise above it.
+    min_gradient_ratio : float
+        Smallest fitted end-to-end pore-size ratio that counts as a gradient (the surface-zone
+        test uses the zone/rest ratio of a log-linear profile with this end-to-end ratio).
+    min_pore_pixels : int
+        A depth bin is reliable when its smoothing window (2 sigma) holds at least this many pore
+        pixels and pores occur there in at least half of the strips.
+    along_axis : int
+        1 (strips of columns) for a horizontal membrane, 0 for a vertical one.
+    opposite_in_view : bool, optional
+        Whether the opposite surface is in view (default: ``thickness_um is not None``).
+    seed : int
+        Bootstrap seed (results are deterministic).
+
+    Returns
+    -------
+    ProfileClassification
+    """
+    out = structure_and_criteria(
+        pore_mask, membrane_mask, depth_px, local_thickness_px, pixel_size_um,
+        thickness_um=thickness_um, bin_width_um=bin_width_um, smoothing_um=smoothing_um,
+        n_bootstrap=n_bootstrap, n_strips=n_strips, alpha=alpha, tolerance=tolerance,
+        min_gradient_ratio=min_gradient_ratio, min_pore_pixels=min_pore_pixels,
+        along_axis=along_axis, opposite_in_view=opposite_in_view, seed=seed)
+    return ProfileClassification(structure=out["structure"], band=out["extras"]["profile_band"])
+
+
+def membrane_criteria(
+    pore_mask: np.ndarray,
+    membrane_mask: np.ndarray,
+    depth_px: np.ndarray,
+    local_thickness_px: np.ndarray,
+    pixel_size_um: float,
+    *,
+    thickness_um: float | None = None,
+    n_bootstrap: int = 200,
+    n_strips: int = 16,
+    alpha: float = 0.05,
+    tolerance: float = 0.2,
+    min_pore_pixels: int = 50,
+    along_axis: int = 1,
+    opposite_in_view: bool | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The ``criteria`` block: surface zone (depth 0..d/16) against the rest, and more.
+
+    Parameters
+    ----------
+    pore_mask, membrane_mask, depth_px, local_thickness_px, pixel_size_um
+        As in :func:`classify_profile`.
+    thickness_um : float, optional
+        d; None: the visible span is used (``thickness_known`` False).
+    n_bootstrap, n_strips, alpha, seed
+        Strip bootstrap of ``surface_vs_interior``.
+    tolerance : float
+        ``surface_vs_interior`` is ``larger``/``smaller`` only when the bootstrap interval of
+        the ratio excludes 1 and the ratio is beyond ``1 + tolerance`` (or its inverse).
+    min_pore_pixels : int
+        A zone needs this many pore pixels for its pore size (else None).
+    along_axis, opposite_in_view
+        As in :func:`classify_profile`.
+
+    Returns
+    -------
+    dict
+        Keys and definitions in ``docs/structure.md``; lengths in µm, sizes are diameters.
+    """
+    _check_params(alpha, tolerance, MIN_GRADIENT_RATIO)
+    _, pix, _, zones, weights, _, _ = _setup(
+        pore_mask, membrane_mask, depth_px, local_thickness_px, pixel_size_um,
+        thickness_um=thickness_um, n_strips=n_strips, n_bootstrap=n_bootstrap,
+        along_axis=along_axis, opposite_in_view=opposite_in_view, seed=seed, profile=False)
+    out = _criteria(pix, zones, weights, alpha=alpha, tolerance=tolerance,
+                    min_pore_pixels=min_pore_pixels)
+    out["thickness_known"] = thickness_um is not None
+    return out
+
+
+def analyze_structure(analysis: Analysis) -> dict[str, Any]:
+    """Structure, criteria and the profile band of an :class:`~pipeline.analysis.Analysis`.
+
+    Thin adapter over :func:`structure_and_criteria`: takes the pore mask, membrane (mask,
+    depth map, thickness or visible span, orientation, surfaces in view), local thickness and
+    settings (``settings.structure``; ``settings.profile.min_pore_pixels``) from the analysis.
+
+    Returns
+    -------
+    dict
+        ``{"structure": {...}, "criteria": {...}, "extras": {"profile_band": DataFrame}}``;
+        ``structure`` and ``criteria`` are None (with a ``structure_reason``) when there is no
+        depth map.
+    """
+    membrane = analysis.membrane
+    if membrane.depth_px is None:
+        return {"structure": None, "criteria": None, "extras": {}}
+    st = analysis.settings.structure
+    px = analysis.pixel_size_um
+    thickness_um = membrane.thickness_px * px if membrane.thickness_px else None
+    opposite = len(membrane.surfaces_in_view) == 2
+    min_pore_pixels = int(getattr(analysis.settings.profile, "min_pore_pixels", 50))
+    out = structure_and_criteria(
+        analysis.segmentation.mask, membrane.mask, membrane.depth_px,
+        analysis.local_thickness_px, px, thickness_um=thickness_um,
+        n_bootstrap=st.n_bootstrap, n_strips=min(st.n_strips, membrane.mask.shape[
+            1 if membrane.orientation == "horizontal" else 0]),
+        alpha=st.alpha, tolerance=st.min_layer_tolerance,
+        min_gradient_ratio=float(getattr(st, "min_gradient_ratio", MIN_GRADIENT_RATIO)),
+        min_pore_pixels=min_pore_pixels,
+        along_axis=1 if membrane.orientation == "horizontal" else 0,
+        opposite_in_view=opposite, seed=st.seed)
+    s = out["structure"]
+    s["reference_surface"] = membrane.reference_surface
+    if not opposite:
+        span = membrane.visible_span_px
+        s["visible_span_um"] = span * px if span is not None else s["d_um"]
+    return out
