@@ -399,7 +399,9 @@ def pore_field(
         several filter scales are blended per pixel with weights that keep unit variance.
         ``cells``: closed polygonal cells (Voronoi cells of Poisson-disk seeds whose spacing
         follows ``pore_size_px``) with thin polymer walls whose thickness is a fraction of the
-        cell size set by the porosity; corners rounded. ``spheres``: Boolean model of isolated or
+        cell size set by the porosity; corners rounded. Walls are at least one pixel wide, so a
+        porosity above about ``1 - 3.5 / pore_size_px`` cannot be reached (the mask then has
+        less; measure it). ``spheres``: Boolean model of isolated or
         overlapping round (or elliptic) pores with a 15 % log-normal spread of diameters.
     anisotropy : float
         >= 1: features are elongated by this factor along ``angle_deg`` (their width across stays
@@ -551,6 +553,7 @@ def render(
     rim_strength: float | None = None,
     floor_shading: float = 0.6,
     holes: float = 0.25,
+    charging_streaks: float = 0.0,
     texture: float = 0.04,
     light_angle_deg: float = 45.0,
     background_level: float | None = None,
@@ -597,6 +600,9 @@ def render(
     holes : float
         Topographic: fraction of the separate pores (connected components) that show a small dark
         window (an opening to the pore below) in the middle of their floor; still pore.
+    charging_streaks : float
+        Amplitude of charging streaks: brightness trailing to the right of bright features along
+        the scan direction (decaying over ~5 % of the width). 0 = none.
     texture : float
         Amplitude of the fine random texture of the polymer face.
     light_angle_deg : float
@@ -661,6 +667,13 @@ def render(
     img = np.where(material, img, bg)
     if blur_px > 0:
         img = ndi.gaussian_filter(img, blur_px)
+    if charging_streaks:
+        from scipy.signal import lfilter
+
+        decay = math.exp(-1.0 / max(2.0, 0.05 * shape[1]))
+        excess = np.clip(img - 0.6, 0, None) * rng.uniform(0.5, 1.5, (shape[0], 1))
+        trail = lfilter([1 - decay], [1, -decay], excess, axis=1)
+        img = img + charging_streaks * trail / max(float(trail.max()), 1e-9)
     if illumination_gradient:
         rows, cols = shape
         yy = np.linspace(-0.5, 0.5, rows)[:, None]
@@ -981,6 +994,7 @@ def make_membrane_phantom(
     anisotropy: float = 1.0,
     angle_deg: float = 90.0,
     skin_um: float = 0.0,
+    min_layer_depth_fraction: float = 0.25,
     **render_kw: Any,
 ) -> Phantom:
     """A synthetic SEM cross-section of a porous membrane with known truth.
@@ -1002,7 +1016,7 @@ def make_membrane_phantom(
         (smallest, largest) designed diameter for gradient / internal-minimum profiles (default
         pore_size_um / 2 and x 2, i.e. a ratio of 4).
     min_layer_depth_um : float, optional
-        Depth of the minimum layer (default 25 % of the thickness).
+        Depth of the minimum layer (default ``min_layer_depth_fraction`` of the thickness).
     porosity : float
         Designed pore area fraction inside the membrane.
     morphology : {"sponge", "cells", "spheres", "fingers"}
@@ -1028,6 +1042,8 @@ def make_membrane_phantom(
         Pore elongation (see :func:`pore_field`).
     skin_um : float
         Dense (pore-free) layer under each surface in view, µm.
+    min_layer_depth_fraction : float
+        Default depth of the minimum layer as a fraction of the (designed) thickness.
     **render_kw
         Passed to :func:`render` (``rim_width_px``, ``blur_px``, ``shot_noise``, ...).
 
@@ -1069,6 +1085,7 @@ def make_membrane_phantom(
         "surfaces": surfaces, "reference_surface": reference_surface, "tilt_deg": tilt_deg,
         "bend_px": bend_px, "debris": debris, "databar": databar, "seed": seed,
         "anisotropy": anisotropy, "angle_deg": angle_deg, "skin_um": skin_um,
+        "min_layer_depth_fraction": min_layer_depth_fraction,
         "render": dict(render_kw),
     }
 
@@ -1129,7 +1146,7 @@ def make_membrane_phantom(
     if profile != "uniform" and pore_size_range_um is None:
         pore_size_range_um = (pore_size_um / 2, pore_size_um * 2)
     if profile == "internal_minimum" and min_layer_depth_um is None:
-        min_layer_depth_um = 0.25 * design_t_um
+        min_layer_depth_um = min_layer_depth_fraction * design_t_um
     if profile == "internal_minimum" and not 0 < min_layer_depth_um < design_t_um:
         raise ValueError(f"min_layer_depth_um must be inside the membrane (0, {design_t_um:.3g})")
     design_kw = dict(profile=profile, pore_size_um=pore_size_um,
@@ -1246,9 +1263,13 @@ def random_phantom(seed: int, **overrides: Any) -> Phantom:
     pixel = float(overrides.get("pixel_size_um", rng.choice([0.02, 0.05, 0.1, 0.2])))
     profile = str(overrides.get("profile", rng.choice(PROFILES)))
     surfaces = str(overrides.get("surfaces", rng.choice(["top", "both", "both", "bottom"])))
-    # pore sizes in px first (resolvable, several across the band), then to µm
-    mid_px = float(rng.uniform(8, 20))
-    ratio = float(rng.uniform(3, 6))
+    # pore sizes in px first (resolvable: >= 4 px; several pores across the band), then to µm
+    ratio = float(rng.uniform(3, 8)) if profile != "uniform" else 1.0
+    mid_px = float(rng.uniform(max(8.0, 4.0 * math.sqrt(ratio)), 20.0))
+    morphology = str(rng.choice(["sponge", "sponge", "cells", "spheres", "fingers"],
+                                p=[0.3, 0.15, 0.25, 0.2, 0.1]))
+    if morphology == "fingers":
+        profile, ratio = "uniform", 1.0
     kw: dict[str, Any] = dict(
         shape=shape,
         pixel_size_um=pixel,
@@ -1257,7 +1278,7 @@ def random_phantom(seed: int, **overrides: Any) -> Phantom:
         pore_size_range_um=(mid_px / math.sqrt(ratio) * pixel, mid_px * math.sqrt(ratio) * pixel)
         if profile != "uniform" else None,
         porosity=float(rng.uniform(0.35, 0.7)),
-        morphology=str(rng.choice(["sponge", "sponge", "cells", "spheres"])),
+        morphology=morphology,
         rendering=str(rng.choice(STYLES)),
         background=str(rng.choice(BACKGROUNDS)),
         surfaces=surfaces,
@@ -1267,16 +1288,22 @@ def random_phantom(seed: int, **overrides: Any) -> Phantom:
         debris=bool(rng.uniform() < 0.3) and surfaces in ("top", "both"),
         databar=bool(rng.uniform() < 0.8),
         seed=int(rng.integers(2**31)),
+        min_layer_depth_fraction=float(rng.uniform(0.12, 0.4)),
+        skin_um=float(rng.choice([0.0, 0.0, 2.0, 4.0])) * pixel,
         rim_width_px=float(rng.uniform(1.0, 3.0)),
         blur_px=float(rng.uniform(0.5, 1.5)),
         shot_noise=float(rng.uniform(0.02, 0.10)),
         scanline_noise=float(rng.uniform(0.0, 0.04)),
         illumination_gradient=float(rng.uniform(0.0, 0.35)),
+        rim_strength=float(rng.uniform(0.3, 0.55)) if rng.uniform() < 0.5 else None,
+        floor_shading=float(rng.uniform(0.3, 0.8)),
+        light_angle_deg=float(rng.uniform(0, 360)),
+        charging_streaks=float(rng.uniform(0.0, 0.15)) if rng.uniform() < 0.3 else 0.0,
     )
-    if kw["morphology"] == "cells":
-        kw["porosity"] = float(rng.uniform(0.6, 0.8))
-    if profile == "internal_minimum":
-        kw["min_layer_depth_um"] = None  # default: 25 % of the thickness
+    if morphology == "cells":
+        # walls are >= 1 px: keep the porosity reachable for the cell size (see pore_field)
+        kw["pore_size_um"] = max(mid_px, 12.0) * pixel
+        kw["porosity"] = float(rng.uniform(0.55, min(0.8, 1 - 3.5 / max(mid_px, 12.0))))
     kw.update(overrides)
     return make_membrane_phantom(**kw)
 

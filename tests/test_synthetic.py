@@ -317,3 +317,38 @@ def test_example_hitachi_sidecar_parses():
     found = parse_sidecar(sidecar.read_text())
     assert found["pixel_size_um"] == pytest.approx(0.2488, rel=1e-4)
     assert found["image_rows"] == 896
+
+
+# ------------------------------------------------------------------------------------------------
+# slow: the committed example images are what the tool makes; random phantoms hold their truth
+
+
+@pytest.mark.slow
+def test_example_images_are_reproducible(tmp_path):
+    import hashlib
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    committed = root / "example_images"
+    if not committed.exists():
+        pytest.skip("example_images not generated")
+    subprocess.run([sys.executable, str(root / "tools" / "make_example_images.py"), "--out",
+                    str(tmp_path)], check=True, capture_output=True)
+    for made in tmp_path.iterdir():
+        digest = hashlib.sha256(made.read_bytes()).hexdigest()
+        assert digest == hashlib.sha256((committed / made.name).read_bytes()).hexdigest(), made.name
+    total = sum(p.stat().st_size for p in committed.iterdir())
+    assert total < 12e6 and max(p.stat().st_size for p in committed.iterdir()) < 3e6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(12))
+def test_random_phantom_truth(seed):
+    ph = syn.random_phantom(seed)
+    assert not (ph.pore_mask & ~ph.membrane_mask).any()
+    assert np.array_equal(ph.local_thickness_px, local_thickness(ph.pore_mask))
+    assert abs(ph.truth["porosity"] - ph.params["porosity"]) < 0.1
+    if ph.params["morphology"] != "fingers" and ph.params["profile"] == "uniform":
+        assert ph.truth["mean_pore_size_um"] == pytest.approx(ph.params["pore_size_um"], rel=0.2)
