@@ -1,0 +1,332 @@
+"""The napari plugin, headless: manifest, reader, analysis dock, live edits, export, batch review.
+
+Run under Xvfb (``python -m pytest tests/test_napari_plugin.py --xvfb-backend=xvfb``): napari's
+canvas needs OpenGL, which ``QT_QPA_PLATFORM=offscreen`` alone does not give.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari", reason="napari is not installed (pip install "
+                             "'sempore[napari]')")
+pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
+
+from pipeline import analyze  # noqa: E402
+from pipeline.io import from_array  # noqa: E402
+from pipeline.size import local_thickness  # noqa: E402
+from pipeline.synthetic import make_membrane_phantom  # noqa: E402
+from plugins.napari_sempore._reader import micrograph_layer_data  # noqa: E402
+from plugins.napari_sempore._session import get_session  # noqa: E402
+from plugins.napari_sempore._widget import (  # noqa: E402
+    AnalysisWidget,
+    BatchReviewWidget,
+    ProfileWidget,
+    ResultsWidget,
+)
+
+pytestmark = pytest.mark.napari
+
+REPO = Path(__file__).resolve().parents[1]
+PX = 0.1  # µm per pixel of the test phantom
+WAIT_MS = 30_000
+
+
+def _first_existing(*paths: Path) -> Path | None:
+    return next((p for p in paths if p.is_file()), None)
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    """A small two-surface membrane, dark-pore rendering (about 0.5 s to make)."""
+    return make_membrane_phantom((256, 320), pixel_size_um=PX, profile="uniform",
+                                 pore_size_um=1.0, surfaces="both", seed=3)
+
+
+def _add_phantom(viewer, phantom):
+    micrograph = from_array(phantom.grey, PX)
+    data, kwargs, _ = micrograph_layer_data(micrograph, name="phantom")
+    return viewer.add_image(data, **kwargs)
+
+
+def _run(qtbot, viewer, phantom):
+    """Analysis dock on the phantom; returns (dock, session) once the analysis is shown."""
+    layer = _add_phantom(viewer, phantom)
+    dock = AnalysisWidget(viewer)
+    assert dock.selected_layer() is layer
+    worker = dock.run()
+    assert worker is not None
+    session = get_session(viewer)
+    qtbot.waitUntil(lambda: session.analysis is not None, timeout=WAIT_MS)
+    return dock, session
+
+
+def _settle(qtbot, session):
+    qtbot.waitUntil(lambda: not session.busy, timeout=WAIT_MS)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def test_manifest_validates_and_plugin_is_discovered():
+    npe2 = pytest.importorskip("npe2")
+    manifest = npe2.PluginManifest.from_file(
+        REPO / "plugins" / "napari_sempore" / "napari.yaml")
+    manifest.validate_imports()
+    pm = npe2.PluginManager.instance()
+    pm.discover()
+    found = pm.get_manifest("sempore")
+    assert found.contributions.readers and found.contributions.readers[0].command == \
+        "sempore.get_reader"
+    assert {w.display_name for w in found.contributions.widgets} == {
+        "Analysis", "Depth profile", "Results and export", "Review a batch"}
+    assert {s.key for s in found.contributions.sample_data} >= {
+        "hitachi_cross_section", "fei_porous_aggregate", "phantom_internal_minimum"}
+    readers = [r.command for r in pm.iter_compatible_readers(["scan.tif"])]
+    assert "sempore.get_reader" in readers
+    assert not [r for r in pm.iter_compatible_readers(["notes.txt"])
+                if r.command == "sempore.get_reader"]
+
+
+def test_reader_fei_scale_and_databar(make_napari_viewer):
+    path = _first_existing(REPO / "example_images" / "porous_aggregate_fei.tif",
+                           REPO / "tests" / "data" / "real" / "porous_aggregate_fei.tif")
+    if path is None:
+        pytest.skip("porous_aggregate_fei.tif is neither in example_images/ nor tests/data/real/")
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin="sempore")
+    assert len(layers) == 1
+    layer = layers[0]
+    # FEI metadata: 0.134896 µm/px, image rows 0..1023, data bar below (1103 rows in the file)
+    assert layer.data.shape == (1024, 1536)
+    np.testing.assert_allclose(layer.scale, [0.134896, 0.134896], rtol=1e-5)
+    assert [str(u) for u in layer.units] == ["micrometer", "micrometer"]
+    meta = layer.metadata["sempore"]
+    assert meta["databar_rows"] == 79 and meta["raw_shape"] == (1103, 1536)
+    assert meta["pixel_size_source"] == "fei_metadata"
+    assert meta["metadata"]["instrument"].startswith("FEI")
+    dock = AnalysisWidget(viewer)
+    assert dock.pixel_size.value() == pytest.approx(0.134896, rel=1e-5)
+
+
+def test_reader_rejects_bad_file_with_one_line(tmp_path):
+    from pipeline.io import InputError
+    from plugins.napari_sempore._reader import napari_get_reader
+
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"II*\x00garbage")
+    reader = napari_get_reader(str(bad))
+    assert reader is not None
+    with pytest.raises(InputError) as err:
+        reader(str(bad))
+    assert "\n" not in str(err.value) and "broken.tif" in str(err.value)
+    assert napari_get_reader(str(tmp_path / "notes.txt")) is None
+
+
+def test_run_analysis_dock_adds_scaled_layers(make_napari_viewer, qtbot, phantom):
+    viewer = make_napari_viewer()
+    profile_dock = ProfileWidget(viewer)
+    results_dock = ResultsWidget(viewer)
+    dock, session = _run(qtbot, viewer, phantom)
+    assert dock.pixel_size.value() == pytest.approx(PX)
+    a = session.analysis
+    # the same numbers as the library on the same input
+    direct = analyze(from_array(phantom.grey, PX))
+    np.testing.assert_array_equal(a.segmentation.mask, direct.segmentation.mask)
+    roles = {"pores", "local_thickness", "membrane", "reference", "opposite", "min_layer"}
+    assert roles <= set(session.layers)
+    for role in roles:
+        layer = session.layers[role]
+        assert layer in viewer.layers
+        np.testing.assert_allclose(layer.scale, [PX, PX])
+    assert isinstance(session.layers["pores"], napari.layers.Labels)
+    assert session.layers["reference"].shape_type == ["path"]
+    np.testing.assert_allclose(session.layers["local_thickness"].data,
+                               a.local_thickness_px * PX, rtol=1e-6)
+    # the reference polyline reproduces the found surface within 1 px
+    verts = session.layers["reference"].data[0]
+    found = np.interp(verts[:, 1], np.arange(a.membrane.top_px.size), a.membrane.top_px)
+    assert np.abs(verts[:, 0] - found).max() <= 1.0
+    assert profile_dock.plotted is a and results_dock.result is not None
+    assert results_dock.result["membrane"]["porosity"] == pytest.approx(
+        a.segmentation.mask.sum() / a.membrane.mask.sum())
+
+
+def test_run_without_pixel_size_reports_error(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.default_rng(0).random((64, 64)).astype(np.float32))
+    dock = AnalysisWidget(viewer)
+    assert dock.pixel_size.value() == 0
+    assert dock.run() is None
+    assert "pixel size unknown" in dock.status.text()
+
+
+def test_edit_mask_then_recompute(make_napari_viewer, qtbot, phantom):
+    viewer = make_napari_viewer()
+    profile_dock = ProfileWidget(viewer)
+    _, session = _run(qtbot, viewer, phantom)
+    before = session.analysis
+    p0 = before.profile.set_index("depth_um")
+    pores = session.layers["pores"]
+    depth_um = before.membrane.depth_px * PX
+    # erase every pore between 4 and 6 µm deep (a brush stroke through the napari API)
+    erase = np.nonzero((depth_um >= 4.0) & (depth_um < 6.0) & (np.asarray(pores.data) > 0))
+    pores.data_setitem(erase, 0)
+    # paint a 3 µm pore about 12 µm deep where the mask holds the fewest pores
+    raw = np.asarray(pores.data) > 0
+    centre_row = int(np.nanmedian(before.membrane.top_px)) + 120
+    window = raw[centre_row - 15:centre_row + 16]
+    col_counts = np.convolve(window.sum(axis=0), np.ones(31), mode="valid")
+    centre_col = int(np.argmin(col_counts)) + 15
+    disk = np.hypot(*(np.mgrid[:256, :320] - np.array([centre_row, centre_col])[:, None, None])
+                    ) <= 15
+    added_depth = depth_um[disk & ~raw & before.membrane.mask]
+    pores.data_setitem(np.nonzero(disk), 1)
+    qtbot.waitUntil(lambda: session.analysis is not before, timeout=WAIT_MS)
+    _settle(qtbot, session)
+    after = session.analysis
+    p1 = after.profile.set_index("depth_um")
+    erased_bins = [d for d in p0.index if p0.loc[d, "depth_lo_um"] >= 4.0 and
+                   p0.loc[d, "depth_hi_um"] <= 6.0]
+    assert erased_bins
+    assert (p0.loc[erased_bins, "porosity"] > 0.2).all()
+    assert (p1.loc[erased_bins, "porosity"] == 0).all()
+    # bins gaining at least 10 pore pixels: porosity and pore size grow
+    gained = [d for d in p0.index if np.sum((added_depth >= p0.loc[d, "depth_lo_um"])
+                                            & (added_depth < p0.loc[d, "depth_hi_um"])) >= 10]
+    assert len(gained) >= 3
+    assert (p1.loc[gained, "porosity"] > p0.loc[gained, "porosity"]).all()
+    assert (p1.loc[gained, "pore_size_um"] > p0.loc[gained, "pore_size_um"]).all()
+    # far from the edits nothing moved
+    far = [d for d in p0.index if d > 16.0 and d in p1.index]
+    np.testing.assert_allclose(p1.loc[far, "porosity"], p0.loc[far, "porosity"])
+    # the window update is exact
+    mask = (np.asarray(pores.data) > 0) & after.membrane.mask
+    np.testing.assert_array_equal(after.segmentation.mask, mask)
+    np.testing.assert_array_equal(after.local_thickness_px, local_thickness(mask))
+    np.testing.assert_allclose(session.layers["local_thickness"].data,
+                               after.local_thickness_um)
+    assert session.edited and profile_dock.plotted is after
+    assert session.last_timings["total"] < 1.0
+
+
+def test_move_surface_then_recompute(make_napari_viewer, qtbot, phantom):
+    viewer = make_napari_viewer()
+    _, session = _run(qtbot, viewer, phantom)
+    before = session.analysis
+    ref = session.layers["reference"]
+    shift_px = 20
+    ref.data = [ref.data[0] + np.array([shift_px, 0.0])]  # 2 µm deeper
+    qtbot.waitUntil(lambda: session.analysis is not before, timeout=WAIT_MS)
+    _settle(qtbot, session)
+    after = session.analysis
+    np.testing.assert_allclose(after.membrane.top_px, before.membrane.top_px + shift_px,
+                               atol=1e-6)
+    assert after.membrane.thickness_px == pytest.approx(before.membrane.thickness_px - shift_px,
+                                                        abs=1.0)
+    cols = before.membrane.mask.shape[1]
+    lost = before.membrane.mask.sum() - after.membrane.mask.sum()
+    assert lost == pytest.approx(shift_px * cols, rel=0.02)
+    # the profile moved up by 2 µm: the new profile at depth d is the old one at d + 2
+    p0 = before.profile.set_index("depth_lo_um")
+    p1 = after.profile.set_index("depth_lo_um")
+    common = [d for d in p1.index if 1.0 <= d <= 12.0 and (d + 2.0) in p0.index]
+    assert len(common) > 10
+    diff = np.abs(p1.loc[common, "porosity"].to_numpy()
+                  - p0.loc[[d + 2.0 for d in common], "porosity"].to_numpy())
+    assert np.median(diff) < 0.03
+    assert not (np.asarray(after.segmentation.mask) & ~after.membrane.mask).any()
+    assert session.edited
+
+
+def test_export_marks_edited(make_napari_viewer, qtbot, phantom, tmp_path):
+    viewer = make_napari_viewer()
+    results_dock = ResultsWidget(viewer)
+    _, session = _run(qtbot, viewer, phantom)
+    with qtbot.waitSignal(results_dock.export(tmp_path / "plain").returned, timeout=WAIT_MS):
+        pass
+    plain = json.loads((tmp_path / "plain" / "phantom" / "result.json").read_text())
+    assert plain["software"]["edited"] is False
+
+    pores = session.layers["pores"]
+    region = np.nonzero(np.asarray(pores.data)[100:140, 100:160] >= 0)
+    pores.data_setitem((region[0] + 100, region[1] + 100), 0)
+    _settle(qtbot, session)
+    out = tmp_path / "edited"
+    worker = results_dock.export(out)
+    with qtbot.waitSignal(worker.returned, timeout=WAIT_MS):
+        pass
+    folder = out / "phantom"
+    for name in ("result.json", "profile.csv", "pores.png", "membrane.png",
+                 "local_thickness.tif", "overlay.png", "profile.png"):
+        assert (folder / name).is_file(), name
+    result = json.loads((folder / "result.json").read_text())
+    assert result["software"]["edited"] is True
+    from pipeline.report import load_results
+
+    saved = load_results(folder)
+    np.testing.assert_array_equal(saved.pore_mask, session.analysis.segmentation.mask)
+    assert not saved.pore_mask[100:140, 100:160].any()
+    assert result["membrane"]["porosity"] < plain["membrane"]["porosity"]
+
+
+def test_review_batch_step_edit_save(make_napari_viewer, qtbot, tmp_path):
+    from pipeline.batch import run as run_batch
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for seed in (1, 2):
+        ph = make_membrane_phantom((200, 256), pixel_size_um=PX, profile="uniform",
+                                   pore_size_um=1.0, surfaces="top", seed=seed)
+        ph.save(inputs / f"scan{seed}.tif")  # FEI metadata: pixel size and data bar
+    out = tmp_path / "results"
+    outcome = run_batch([inputs / "scan1.tif", inputs / "scan2.tif"], out, workers=1)
+    assert outcome.n_ok == 2
+
+    viewer = make_napari_viewer()
+    dock = BatchReviewWidget(viewer)
+    dock.confirm_unsaved = False
+    session = get_session(viewer)
+    with qtbot.waitSignal(dock.open_folder(out).returned, timeout=WAIT_MS):
+        pass
+    assert [f.name for f in dock.folders] == ["scan1", "scan2"] and dock.index == 0
+    saved = json.loads((out / "scan1" / "result.json").read_text())
+    from pipeline.report import load_results
+
+    np.testing.assert_array_equal(np.asarray(session.layers["pores"].data) > 0,
+                                  load_results(out / "scan1").pore_mask)
+    np.testing.assert_allclose(session.analysis.membrane.top_px,
+                               saved["membrane"]["surface_row_px"], atol=1e-6)
+    assert session.analysis.membrane.reference_surface == "top"
+    # the surface is saved to 0.01 px: the rebuilt depth map moves a few pixels between bins
+    np.testing.assert_allclose(session.analysis.profile["porosity"],
+                               saved["profile"]["porosity"], atol=0.005)
+
+    with qtbot.waitSignal(dock.next().returned, timeout=WAIT_MS):
+        pass
+    assert dock.index == 1 and session.result_dir == out / "scan2"
+    assert dock.prev_button.isEnabled() and not dock.next_button.isEnabled()
+    pores = session.layers["pores"]
+    before = session.analysis
+    rr, cc = np.nonzero(np.asarray(pores.data)[60:120, :] > 0)
+    pores.data_setitem((rr + 60, cc), 0)
+    qtbot.waitUntil(lambda: session.analysis is not before, timeout=WAIT_MS)
+    _settle(qtbot, session)
+    with qtbot.waitSignal(dock.save().returned, timeout=WAIT_MS):
+        pass
+    resaved = json.loads((out / "scan2" / "result.json").read_text())
+    assert resaved["software"]["edited"] is True
+    assert not load_results(out / "scan2").pore_mask[60:120].any()
+    import pandas as pd
+
+    summary = pd.read_csv(out / "summary.csv").set_index("image")
+    assert summary.loc["scan2.tif" if "scan2.tif" in summary.index else "scan2",
+                       "porosity"] == pytest.approx(resaved["membrane"]["porosity"], rel=1e-6)
+
+    with qtbot.waitSignal(dock.previous().returned, timeout=WAIT_MS):
+        pass
+    assert dock.index == 0 and not session.edited
