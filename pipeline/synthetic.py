@@ -1253,6 +1253,16 @@ def make_membrane_phantom(
         params=params, truth=truth)
 
 
+def phantom_from_params(params: dict[str, Any]) -> Phantom:
+    """Rebuild a phantom from its ``params`` (e.g. read from a ``<stem>.truth.json``)."""
+    kw = {k: v for k, v in params.items() if k != "render"}
+    kw["shape"] = tuple(kw["shape"])
+    if kw.get("pore_size_range_um") is not None:
+        kw["pore_size_range_um"] = tuple(kw["pore_size_range_um"])
+    kw.update(params.get("render", {}))
+    return make_membrane_phantom(**kw)
+
+
 def random_phantom(seed: int, **overrides: Any) -> Phantom:
     """A varied membrane phantom drawn from ``seed`` (morphology, rendering, noise, tilt,
     background, surfaces, profile), for held-out-style tests. ``overrides`` fix any

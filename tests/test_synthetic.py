@@ -301,6 +301,8 @@ def test_fei_tiff_round_trip(tmp_path):
     assert not pores[SMALL[0]:].any()
     truth = json.loads((tmp_path / "phantom.truth.json").read_text())
     assert truth["pixel_size_um"] == 0.0625 and truth["databar_rows"] == ph.databar_rows
+    again = syn.phantom_from_params(truth["params"])
+    assert np.array_equal(again.image, ph.image)
     # without metadata the loader's detector finds the bar
     ph.save(tmp_path / "plain.png")
     plain = load_micrograph(tmp_path / "plain.png", pixel_size_um=0.0625)

@@ -135,7 +135,7 @@ def _readme(phantoms: dict[str, syn.Phantom]) -> str:
         "(realised, from the truth mask), the designed profile `designed_depth_um[]` / "
         "`designed_pore_size_um[]` (pore DIAMETER against depth from `reference_surface`), the "
         "surface rows per column `top_px[]` / `bottom_px[]`, and every generation parameter "
-        "(`params`; `pipeline.synthetic.make_membrane_phantom(**params)` regenerates it).",
+        "(`params`; `pipeline.synthetic.phantom_from_params(params)` regenerates the phantom).",
         "- `<stem>.pores.png` — the truth pore mask (255 = pore) at the file's full size, "
         "data-bar rows 0. The truth local pore size is "
         "`pipeline.size.local_thickness(mask)` of it.",
