@@ -665,63 +665,55 @@ def _coarse_edges(background: np.ndarray, from_top: bool) -> np.ndarray:
     return edge
 
 
-def _background_level(smooth_img: np.ndarray, background: np.ndarray, grid_shape: tuple[int, int],
-                      sigma_px: float) -> tuple[np.ndarray, float]:
-    """Local grey level of the background everywhere (normalised convolution of the background
-    pixels, computed on the coarse grid) and the background's robust spread around it.
+def _smooth_like_background(img: np.ndarray, background: np.ndarray, band: np.ndarray
+                            ) -> tuple[np.ndarray, float]:
+    """Pixels whose fine structure energy is that of the background, at the finest scale that
+    tells the membrane from the background.
 
-    Returns the level map (full size, float32) and the spread (grey units).
+    Difference-of-Gaussians energy at sigma 1, 2 and 4 px; the finest scale whose median energy
+    in the band is at least min(20, half the best) times that of the background is used, and
+    the threshold is the geometric mean of the two medians.
+
+    Returns the boolean map and the scale used (px).
     """
-    rows, cols = smooth_img.shape
-    gr, gc = grid_shape
-    small = cv2.resize(smooth_img, (gc, gr), interpolation=cv2.INTER_AREA)
-    bg = cv2.resize(background.astype(np.uint8), (gc, gr), interpolation=cv2.INTER_NEAREST)
-    bg = cv2.erode(bg, np.ones((3, 3), np.uint8)).astype(np.float32)
-    if bg.sum() < 4:
-        bg = cv2.resize(background.astype(np.uint8), (gc, gr),
-                        interpolation=cv2.INTER_NEAREST).astype(np.float32)
-    s = max(1.0, sigma_px * gc / cols)
-    num = cv2.GaussianBlur(small * bg, (0, 0), s, borderType=cv2.BORDER_REFLECT)
-    den = cv2.GaussianBlur(bg, (0, 0), s, borderType=cv2.BORDER_REFLECT)
-    fallback = float(np.median(small[bg > 0])) if (bg > 0).any() else float(np.median(small))
-    level = np.where(den > 1e-3, num / np.maximum(den, 1e-6), fallback).astype(np.float32)
-    level = cv2.resize(level, (cols, rows), interpolation=cv2.INTER_LINEAR)
-    resid = np.abs(smooth_img - level)[background]
-    spread = float(1.4826 * np.median(resid)) if resid.size > 20 else 0.0
-    return level, spread
-
-
-def _material_contrast(smooth_img: np.ndarray, level: np.ndarray, coarse: np.ndarray,
-                       measured: np.ndarray, search_in: int, from_top: bool) -> float:
-    """Median departure of the membrane from the background level, sampled in a strip just
-    inside the coarse surface (grey units)."""
-    rows, cols = smooth_img.shape
-    step = 1 if from_top else -1
-    offsets = step * np.arange(search_in, 3 * search_in + 1, max(1, search_in // 8))
-    rr = np.rint(coarse[None, :] + offsets[:, None])
-    ok = np.isfinite(rr) & (rr >= 0) & (rr < rows) & measured[None, :]
-    if not ok.any():
-        return 0.0
-    r = rr[ok].astype(np.intp)
-    c = np.broadcast_to(np.arange(cols)[None, :], rr.shape)[ok]
-    return float(np.median(np.abs(smooth_img[r, c] - level[r, c])))
+    best = None
+    choices = []
+    for sigma in (1.0, 2.0, 4.0):
+        g1 = cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        g2 = cv2.GaussianBlur(img, (0, 0), 2 * sigma, borderType=cv2.BORDER_REFLECT)
+        d = g1 - g2
+        energy = cv2.GaussianBlur(d * d, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        e_bg = float(np.median(energy[background])) if background.any() else 0.0
+        e_band = float(np.median(energy[band])) if band.any() else 0.0
+        floor = (0.5 / 255.0) ** 2
+        ratio = (e_band + floor) / (e_bg + floor)
+        choices.append((sigma, ratio, energy, np.sqrt((e_bg + floor) * (e_band + floor))))
+        if best is None or ratio > best:
+            best = ratio
+    for sigma, ratio, energy, thr in choices:
+        if ratio >= min(20.0, 0.5 * best):
+            return energy <= thr, sigma
+    sigma, ratio, energy, thr = choices[-1]
+    return energy <= thr, sigma
 
 
 def _refine_top(
     smooth_img: np.ndarray,
     edge_img: np.ndarray,
-    level: np.ndarray,
     threshold: float,
+    smooth_enough: np.ndarray,
     coarse: np.ndarray,
     measured: np.ndarray,
     background: np.ndarray,
     search_in_px: int,
+    structure_px: float = 1.5,
 ) -> np.ndarray:
     """Per-column sub-pixel top surface: where the image leaves the background grey level.
 
     The background is flooded from the (texture-based) background region through pixels whose
-    grey level stays within ``threshold`` of the local background level (4-connected), down to
-    ``search_in_px`` below the coarse surface: the flood runs around debris and through the gap
+    grey level stays within ``threshold`` of the local background level and that are smooth at
+    the finest scale (``smooth_enough``), 4-connected, down to ``search_in_px`` below the coarse
+    surface: the flood runs around debris and through the gap
     between debris and membrane. In each column the surface is then the half-contrast crossing
     of the first departure below the flooded region (sub-pixel, linear interpolation).
 
@@ -731,10 +723,12 @@ def _refine_top(
         Lightly denoised image (for the flood).
     edge_img : ndarray, shape (rows, cols)
         The image smoothed along x only (for locating the edge across it).
-    level : ndarray, shape (rows, cols)
-        Local background grey level.
     threshold : float
-        Largest departure from ``level`` still counted as background (grey units).
+        Smallest departure from the background level just above the surface that counts as
+        material (grey units).
+    smooth_enough : ndarray of bool, shape (rows, cols)
+        Pixels whose fine-scale structure energy is that of the background (pore walls as grey
+        as the background are not).
     coarse : ndarray, shape (cols,)
         Coarse surface row per column (may lie outside the frame).
     measured : ndarray of bool, shape (cols,)
@@ -743,6 +737,8 @@ def _refine_top(
         Reliable background pixels (seeds of the flood).
     search_in_px : int
         How far below the coarse surface the true one may lie.
+    structure_px : float
+        Scale of ``smooth_enough`` (the flood stops up to ~2x this short of the surface).
 
     Returns
     -------
@@ -753,8 +749,9 @@ def _refine_top(
     limit = np.where(measured & np.isfinite(coarse), coarse + search_in_px, -1.0)
     row_idx = np.arange(rows, dtype=np.float32)[:, None]
     allowed = row_idx <= limit[None, :].astype(np.float32)
-    dev = np.abs(smooth_img - level)
-    bglike = (dev <= threshold) & allowed
+    # the flood runs through smooth pixels only: a gradual halo (charging, edge brightening)
+    # passes, a step (the surface, the edge of a dense skin, pore walls) stops it
+    bglike = smooth_enough & allowed
     n, labels = cv2.connectedComponents(bglike.astype(np.uint8), connectivity=4)
     seeds = background & bglike
     if n <= 1 or not seeds.any():
@@ -765,12 +762,15 @@ def _refine_top(
     reached = keep[labels]
     has = reached.any(axis=0)
     last = rows - 1 - np.argmax(reached[::-1], axis=0)  # last flooded row per column
+    # the background level just above the surface, per column (follows halos)
+    near = np.clip(last[None, :] - np.arange(4)[:, None], 0, rows - 1)
+    ref = np.median(smooth_img[near, x[None, :]], axis=0)
     # sub-pixel edge just below the flood: first sustained departure, its peak within a few px,
-    # then the half-contrast crossing walking back from the peak
-    offsets = np.arange(-3, 13)
-    rr = last[None, :] + offsets[:, None]
-    valid = (rr >= 0) & (rr < rows)
-    prof = np.where(valid, dev[np.clip(rr, 0, rows - 1), x[None, :]], 0.0)
+    # then the steepest ascent between the flood's end and the peak
+    offsets = np.arange(-3, int(max(13, 4 * structure_px + 8)))
+    rr = np.clip(last[None, :] + offsets[:, None], 0, rows - 1)
+    valid = (last[None, :] + offsets[:, None] >= 0) & (last[None, :] + offsets[:, None] < rows)
+    prof = np.where(valid, np.abs(smooth_img[rr, x[None, :]] - ref[None, :]), 0.0)
     above = prof > threshold
     start = 3  # index of the last flooded row
     above[:start + 1] = False
@@ -783,8 +783,7 @@ def _refine_top(
     # steepest ascent between the flood's end and the peak (sub-pixel: parabola through the
     # largest difference and its neighbours). For a blurred step it is the step; for a bright
     # rim that starts at the boundary it is the rim's outer flank, i.e. the boundary again.
-    sharp = np.where(valid, np.abs(edge_img[np.clip(rr, 0, rows - 1), x[None, :]]
-                                   - level[np.clip(rr, 0, rows - 1), x[None, :]]), 0.0)
+    sharp = np.where(valid, np.abs(edge_img[rr, x[None, :]] - ref[None, :]), 0.0)
     grad = np.diff(sharp, axis=0)  # grad[j] sits at j + 0.5
     jj = np.arange(nj - 1)[:, None]
     window = (jj >= start - 1) & (jj < jpk[None, :])
@@ -852,6 +851,15 @@ def _find_horizontal(
                                   borderType=cv2.BORDER_REFLECT)
     along_x = cv2.getGaussianKernel(9, 2.0).astype(np.float32)
     edge_img = cv2.sepFilter2D(img, -1, along_x, _IDENTITY1, borderType=cv2.BORDER_REFLECT)
+    all_bg = np.zeros((gr, gc), bool)
+    for bg in backgrounds.values():
+        all_bg |= bg
+    if backgrounds:
+        smooth_enough, structure_px = _smooth_like_background(
+            img, cv2.resize(all_bg.astype(np.uint8), (cols, rows),
+                            interpolation=cv2.INTER_NEAREST).astype(bool),
+            cv2.resize(band.astype(np.uint8), (cols, rows),
+                       interpolation=cv2.INTER_NEAREST).astype(bool))
     x_full = np.arange(cols, dtype=float)
     x_grid = (np.arange(gc) + 0.5) * f_c - 0.5
     # how far inside the coarse (texture) surface the true one may lie: half the largest
@@ -876,15 +884,17 @@ def _find_horizontal(
         measured = np.interp(x_full, x_grid, measured_g.astype(float)) > 0.5
         bg_full = cv2.resize(bg.astype(np.uint8), (cols, rows),
                              interpolation=cv2.INTER_NEAREST).astype(bool)
-        level, spread = _background_level(smooth_img, bg_full, (gr, gc), 1.0 * search_in)
-        contrast = _material_contrast(smooth_img, level, coarse, measured, search_in, from_top)
-        threshold = max(4.0 * spread, 0.25 * contrast, 2.0 / 255.0)
+        # background noise at the scale of the smoothed image (slow halos excluded)
+        hf = smooth_img - cv2.GaussianBlur(smooth_img, (0, 0), 4.0, borderType=cv2.BORDER_REFLECT)
+        spread = float(1.4826 * np.median(np.abs(hf[bg_full]))) if bg_full.any() else 0.0
+        threshold = max(4.0 * spread, 2.0 / 255.0)
         if from_top:
-            edge = _refine_top(smooth_img, edge_img, level, threshold, coarse, measured, bg_full,
-                               search_in)
+            edge = _refine_top(smooth_img, edge_img, threshold, smooth_enough, coarse,
+                               measured, bg_full, search_in, structure_px)
         else:
-            flipped = _refine_top(smooth_img[::-1], edge_img[::-1], level[::-1], threshold,
-                                  rows - 1 - coarse, measured, bg_full[::-1], search_in)
+            flipped = _refine_top(smooth_img[::-1], edge_img[::-1], threshold,
+                                  smooth_enough[::-1], rows - 1 - coarse, measured,
+                                  bg_full[::-1], search_in, structure_px)
             edge = rows - 1 - flipped
         sign = 1.0 if from_top else -1.0
         found = np.isfinite(edge)
