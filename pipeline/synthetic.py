@@ -56,9 +56,15 @@ _CAL_SPONGE = np.array([2.668, 3.059, 3.505, 4.025, 4.673, 5.564, 7.029, 10.252]
 #: sponge: exponent k of the anisotropy factor anisotropy**k on the ratio above
 _CAL_SPONGE_ANISO_EXP = 0.33
 #: cells: mean local thickness / Poisson-disk seed spacing radius
-_CAL_CELLS = np.array([0.580, 0.719, 0.863, 0.970, 1.081, 1.139, 1.138, 1.126])
+_CAL_CELLS = np.array([0.534, 0.677, 0.794, 0.903, 1.009, 1.090, 1.098, 1.100])
 #: spheres: mean local thickness / area-weighted mean disk diameter
 _CAL_SPHERES = np.array([0.981, 1.004, 1.034, 1.074, 1.143, 1.260, 1.451, 1.928])
+
+
+#: cells: log-normal spread of the seed spacing (polydisperse cells) and the radius, relative to
+#: the seed spacing, of the disk that rounds the cell corners
+_CELL_SPREAD = 0.25
+_CELL_ROUNDING = 0.7
 
 
 def _cal(table: np.ndarray, porosity: np.ndarray | float) -> np.ndarray:
@@ -241,11 +247,14 @@ def _dart_throw(cand_r, cand_c, cand_rad, cell, n_rows, n_cols):  # pragma: no c
 
 
 def poisson_disk_points(shape: tuple[int, int], radius_px: np.ndarray | float,
-                        rng: np.random.Generator, *, oversample: float = 4.0) -> np.ndarray:
+                        rng: np.random.Generator, *, oversample: float = 4.0,
+                        spread: float = 0.0) -> np.ndarray:
     """Well-spaced random points whose spacing follows ``radius_px`` (scalar or per-pixel).
 
     Candidates are drawn with density proportional to ``radius_px**-2`` and kept greedily when no
-    kept point lies closer than the mean of the two radii (random sequential adsorption).
+    kept point lies closer than the mean of the two radii (random sequential adsorption). With
+    ``spread > 0`` each candidate's radius is multiplied by a log-normal factor
+    ``exp(spread * Z)`` (polydisperse spacing).
 
     Returns
     -------
@@ -262,6 +271,8 @@ def poisson_disk_points(shape: tuple[int, int], radius_px: np.ndarray | float,
     cc = np.clip(np.rint(pc), 0, cols - 1).astype(np.int64)
     local = rad[rr, cc]
     thin = rng.uniform(size=n_cand) < (r_min / local) ** 2
+    if spread > 0:
+        local = local * np.exp(spread * rng.standard_normal(n_cand))
     pr, pc, local = pr[thin], pc[thin], local[thin]
     cell = max(r_min, 1.0)
     keep = _dart_throw(pr, pc, local, cell, int(rows / cell) + 2, int(cols / cell) + 2)
@@ -274,7 +285,7 @@ def _cells(shape: tuple[int, int], size_px: np.ndarray | float, porosity: np.nda
 
     rows, cols = shape
     radius = np.asarray(size_px, np.float64) / _cal(_CAL_CELLS, porosity)
-    pts = poisson_disk_points(shape, radius, rng)
+    pts = poisson_disk_points(shape, radius, rng, spread=_CELL_SPREAD)
     if len(pts) < 2:
         raise ValueError("cells: pore size too large for the frame (fewer than 2 cells)")
     seeds = np.zeros(shape, bool)
@@ -299,7 +310,7 @@ def _cells(shape: tuple[int, int], size_px: np.ndarray | float, porosity: np.nda
     target = np.broadcast_to(np.asarray(porosity, np.float64), shape)
 
     def pores(f: float) -> np.ndarray:
-        return (rel_wall > f / 2) & (rel_seed < 0.62 - f / 2)
+        return (rel_wall > f / 2) & (rel_seed < _CELL_ROUNDING - f / 2)
 
     if np.isscalar(porosity) or np.ptp(target) < 1e-9:
         lo, hi = 0.0, 1.0
@@ -313,7 +324,7 @@ def _cells(shape: tuple[int, int], size_px: np.ndarray | float, porosity: np.nda
         return pores(0.5 * (lo + hi))
     # spatially varying porosity: wall fraction from the hexagon relation p = (1 - f)^2
     f = 1 - np.sqrt(target)
-    return (rel_wall > f / 2) & (rel_seed < 0.62 - f / 2)
+    return (rel_wall > f / 2) & (rel_seed < _CELL_ROUNDING - f / 2)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -532,7 +543,7 @@ def _windows(floor: np.ndarray, pore: np.ndarray, s_pore: np.ndarray, fraction: 
             continue
         rr, cc = np.ogrid[:local.shape[0], :local.shape[1]]
         disk = ((rr - r0) ** 2 + (cc - c0) ** 2 <= rad * rad) & (lab[box] == label)
-        out[box][disk] *= 0.25
+        out[box][disk] *= 0.4
     return out
 
 
@@ -551,7 +562,7 @@ def render(
     polymer_level: float | None = None,
     pore_level: float | None = None,
     rim_strength: float | None = None,
-    floor_shading: float = 0.6,
+    floor_shading: float = 0.45,
     holes: float = 0.25,
     charging_streaks: float = 0.0,
     texture: float = 0.04,
@@ -594,7 +605,7 @@ def render(
     seed : int or numpy.random.Generator
     polymer_level, pore_level, rim_strength, background_level : float, optional
         Override the style's grey levels (defaults: dark 0.68 / 0.12 / 0.10; topographic
-        0.42 / shading / 0.45; background per ``background``).
+        0.42 / shading / 0.40; background per ``background``).
     floor_shading : float
         Topographic: how dark the deepest pore floors get, as a fraction of the face level.
     holes : float
@@ -643,22 +654,28 @@ def render(
         img = img + strength * rim
     else:
         poly = 0.42 if polymer_level is None else polymer_level
-        strength = 0.45 if rim_strength is None else rim_strength
+        strength = 0.40 if rim_strength is None else rim_strength
         # floor depth: deeper towards the pore middle, deeper in larger pores, varying per region
         depth_in = np.clip(s_pore, 0, None)
         scale = max(rim_width_px, 1.0) * 2.5
         u = 0.5 + 0.5 * np.tanh(patch)  # 0..1, smooth from pore to pore
         darkness = floor_shading * (0.3 + 0.7 * u) * (1 - np.exp(-depth_in / scale))
-        floor = poly * (1 - np.clip(darkness, 0, 0.95)) if pore_level is None else (
+        # directional shading of the cavity: unit vector from the wall into the pore (the
+        # gradient of the signed distance) against the detector direction; the floor under the
+        # wall that faces the detector is lit, the opposite side is in shadow
+        gy, gx = np.gradient(ndi.gaussian_filter(np.clip(s_pore, -4, 4 * scale), 1.0))
+        th = math.radians(light_angle_deg)
+        norm = np.hypot(gx, gy) + 1e-9
+        inward_to_light = (gx * math.cos(th) - gy * math.sin(th)) / norm
+        darkness = darkness + floor_shading * 0.35 * inward_to_light * np.exp(-depth_in / (
+            2 * scale)) * (depth_in > 0)
+        floor = poly * (1 - np.clip(darkness, -0.15, 0.95)) if pore_level is None else (
             pore_level * (1 + 0.2 * patch))
         if holes > 0 and pore.any():
             floor = _windows(floor, pore, s_pore, holes, rng)
         img = np.where(pore, floor, poly * (1 + texture * grain))
         # rim brighter on edges facing the detector direction
-        gy, gx = np.gradient(ndi.gaussian_filter(np.clip(s_pore, -4, 4), 1.0))
-        th = math.radians(light_angle_deg)
-        norm = np.hypot(gx, gy) + 1e-9
-        facing = -(gx * math.cos(th) - gy * math.sin(th)) / norm  # outward normal towards light
+        facing = -inward_to_light
         img = img + strength * rim * (1 + 0.3 * facing)
 
     if background_level is None:

@@ -39,10 +39,11 @@ PHANTOMS: dict[str, tuple[dict, str]] = {
     "phantom_cells_symmetric_topographic": (
         dict(shape=(720, 1024), pixel_size_um=0.25, morphology="cells",
              rendering="topographic", background="grey", surfaces="both", profile="uniform",
-             pore_size_um=4.0, porosity=0.75, thickness_um=130.0, tilt_deg=-1.0, bend_px=3.0,
-             seed=202, rim_width_px=2.0, blur_px=1.0, shot_noise=0.07, scanline_noise=0.015,
-             illumination_gradient=0.25),
-        "secondary-electron (topographic) closed-cell film, uniform 4 µm cells with bright "
+             pore_size_um=5.0, porosity=0.78, thickness_um=130.0, tilt_deg=-1.0, bend_px=3.0,
+             seed=202, rim_width_px=1.6, blur_px=1.0, shot_noise=0.07, scanline_noise=0.015,
+             illumination_gradient=0.25, floor_shading=0.4, rim_strength=0.35, holes=0.15,
+             background_level=0.62),
+        "secondary-electron (topographic) closed-cell film, uniform 5 µm cells with bright "
         "walls, both surfaces in view on a smooth grey background (like the real Hitachi "
         "cross-section); symmetric",
     ),
