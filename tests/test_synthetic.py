@@ -89,6 +89,15 @@ def test_pore_field_varying_size_tracks_map():
         assert realised == pytest.approx(designed, rel=0.2)
 
 
+@pytest.mark.parametrize("morphology", ["sponge", "spheres"])
+def test_pore_field_varying_porosity(morphology):
+    rows, cols = 320, 384
+    porosity = np.broadcast_to(np.linspace(0.3, 0.7, rows)[:, None], (rows, cols))
+    mask = syn.pore_field((rows, cols), 8.0, porosity, morphology=morphology, seed=2)
+    for lo in range(0, rows, 80):
+        assert mask[lo:lo + 80].mean() == pytest.approx(porosity[lo:lo + 80, 0].mean(), abs=0.06)
+
+
 def test_pore_field_is_deterministic():
     a = syn.pore_field((128, 160), 8.0, 0.5, morphology="cells", seed=3)
     b = syn.pore_field((128, 160), 8.0, 0.5, morphology="cells", seed=3)
