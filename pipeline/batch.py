@@ -216,8 +216,9 @@ def process_image(
         return summary_row(None, image=name, status="failed",
                            reason=f"{where}: cannot write results ({exc.strerror or exc})")
     except Exception as exc:  # noqa: BLE001 - one bad image must not stop a batch
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" [{Path(tb[-1].filename).name}:{tb[-1].lineno}]" if tb else ""
+        ours = [f for f in traceback.extract_tb(exc.__traceback__)
+                if Path(f.filename).parent.name in ("pipeline", "plugins")]
+        where = f" [{Path(ours[-1].filename).name}:{ours[-1].lineno}]" if ours else ""
         return summary_row(None, image=name, status="failed",
                            reason=f"{path}: internal error {type(exc).__name__}: "
                                   f"{_one_line(exc)}{where} (please report)")

@@ -138,13 +138,14 @@ def _scale(a: np.ndarray) -> np.ndarray:
     if a.dtype == bool:
         return a.astype(np.float32)
     if a.dtype == np.uint8:
-        return a.astype(np.float32) / 255.0
+        return np.multiply(a, np.float32(1 / 255.0), dtype=np.float32)  # one allocation
     if np.issubdtype(a.dtype, np.integer):
         info = np.iinfo(a.dtype)
         if a.dtype == np.uint16:
-            if a.size and not np.any(a & 0xFF) and int(a.max()) > 255:
-                return (a >> 8).astype(np.float32) / 255.0  # 8-bit data stored x256
-            return a.astype(np.float32) / 65535.0
+            if a.size and int(a.max()) > 255 and not np.any(a & 0xFF):
+                # 8-bit data stored x256
+                return np.multiply(a, np.float32(1 / 65280.0), dtype=np.float32)
+            return np.multiply(a, np.float32(1 / 65535.0), dtype=np.float32)
         lo, hi = float(a.min()), float(a.max())
         if info.min >= 0 and hi <= 255:
             return a.astype(np.float32) / 255.0

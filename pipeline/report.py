@@ -18,15 +18,16 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import pandas as pd
 
 from . import __version__
+from .profile import grouped_quantiles
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Analysis
@@ -103,7 +104,9 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
     pores = a.segmentation.mask
     n_membrane = int(membrane.mask.sum())
     n_pore = int(pores.sum())
-    lt_um = a.local_thickness_px[pores].astype(np.float64) * px
+    lt_px = a.local_thickness_px[pores]
+    size_q = grouped_quantiles(np.zeros(lt_px.size, np.int32), lt_px, 1,
+                               (0.5, 0.1, 0.9, 0.99))[0] * px
 
     def um(value: float | None) -> float | None:
         return None if value is None else float(value) * px
@@ -132,9 +135,6 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
         }
     else:
         profile_block = None
-
-    def quant(q: float) -> float | None:
-        return float(np.quantile(lt_um, q)) if lt_um.size else None
 
     result: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -177,11 +177,11 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
                                    if n_pore else None),
         },
         "pore_size": {
-            "mean_um": float(lt_um.mean()) if lt_um.size else None,
-            "median_um": quant(0.5),
-            "p10_um": quant(0.1),
-            "p90_um": quant(0.9),
-            "p99_um": quant(0.99),
+            "mean_um": float(lt_px.mean(dtype=np.float64)) * px if n_pore else None,
+            "median_um": size_q[0],
+            "p10_um": size_q[1],
+            "p90_um": size_q[2],
+            "p99_um": size_q[3],
             "definition": "local thickness (diameter of the largest inscribed disk covering each "
                           "pore pixel), statistics over pore pixels",
         },
@@ -229,12 +229,16 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    # A killed process leaves at most a hidden .tmp file, never a half-written result.
+def _atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    A killed process leaves at most a hidden .tmp file, never a half-written result.
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with open(tmp, "wb") as fh:  # a named file: some writers (tifffile) want its name
+            write(fh)
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
@@ -243,6 +247,10 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(path, lambda fh: fh.write(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -262,14 +270,20 @@ def _png_bytes(array: np.ndarray, compression: int = 3) -> bytes:
     return buf.tobytes()
 
 
-def _tiff_bytes(array: np.ndarray, pixel_size_um: float) -> bytes:
+def _write_tiff(fh: BinaryIO, array: np.ndarray, pixel_size_um: float) -> None:
     import tifffile
 
-    buf = _io.BytesIO()
-    tifffile.imwrite(buf, array.astype(np.float32), imagej=True,
+    tifffile.imwrite(fh, array, imagej=True,
                      resolution=(1.0 / pixel_size_um, 1.0 / pixel_size_um),
                      metadata={"unit": "um", "spacing": pixel_size_um})
-    return buf.getvalue()
+
+
+def _write_local_thickness(path: Path, lt_px: np.ndarray, pixel_size_um: float,
+                           raw_shape: tuple[int, int]) -> None:
+    """local_thickness.tif: float32 diameters in µm at the file's full size (data bar rows 0)."""
+    lt_um = np.zeros(raw_shape, np.float32)
+    np.multiply(lt_px, np.float32(pixel_size_um), out=lt_um[: lt_px.shape[0]])
+    _atomic_write(path, lambda fh: _write_tiff(fh, lt_um, pixel_size_um))
 
 
 def full_frame(mask_or_map: np.ndarray, raw_shape: tuple[int, int]) -> np.ndarray:
@@ -297,17 +311,20 @@ def overlay_image(analysis: Analysis, *, max_side_px: int | None = None) -> np.n
     import cv2
 
     a = analysis
-    grey = np.clip(a.micrograph.image * 255.0, 0, 255).astype(np.uint8)
-    rgb = np.repeat(grey[..., None], 3, axis=2).astype(np.float32)
+    grey = cv2.convertScaleAbs(a.micrograph.image, alpha=255.0)  # float [0,1] -> uint8
     pores = a.segmentation.mask
-    tint = np.array(_PORE_RGB, np.float32)
-    rgb[pores] = 0.6 * rgb[pores] + 0.4 * tint
-    # pore outlines
-    outline = pores & ~cv2.erode(pores.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    rgb[outline] = tint
-    # membrane outside dimmed
-    rgb[~a.membrane.mask] *= 0.6
-    out = np.clip(rgb, 0, 255).astype(np.uint8)
+    outline = pores & ~cv2.erode(pores.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    outside = ~a.membrane.mask
+    dimmed = cv2.convertScaleAbs(grey, alpha=0.6)
+    out = np.empty(grey.shape + (3,), np.uint8)
+    for ch, tint in enumerate(_PORE_RGB):
+        # uint8 arithmetic on whole channels: no float copies of a large image
+        channel = out[..., ch]
+        channel[...] = grey
+        np.copyto(channel, cv2.addWeighted(grey, 0.6, grey, 0.0, 0.4 * tint), where=pores)
+        np.copyto(channel, tint, where=outline)
+        np.copyto(channel, dimmed, where=outside)
+    del dimmed, outline, outside
     membrane = a.membrane
     thickness = max(1, int(round(max(out.shape) / 600)))
 
@@ -478,7 +495,8 @@ def write_results(
     pores = full_frame(a.segmentation.mask, raw_shape)
     put("pores.png", _png_bytes(pores.astype(np.uint8) * 255))
     put("membrane.png", _png_bytes(full_frame(a.membrane.mask, raw_shape).astype(np.uint8) * 255))
-    put("local_thickness.tif", _tiff_bytes(full_frame(a.local_thickness_um, raw_shape), px))
+    _write_local_thickness(out / "local_thickness.tif", a.local_thickness_px, px, raw_shape)
+    written["local_thickness.tif"] = out / "local_thickness.tif"
     if a.profile is not None:
         put("profile.csv", a.profile.to_csv(index=False, float_format="%.6g").encode())
     else:

@@ -92,3 +92,19 @@ def test_tilted_surface_uses_euclidean_depth():
     c = 150
     r = top[c] + 50 / np.cos(np.arctan(slope))
     assert membrane.depth_px[int(round(r)), c] == pytest.approx(50, abs=1.0)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.1])
+def test_grouped_quantiles_match_numpy(offset):
+    from pipeline.profile import grouped_quantiles
+
+    rng = np.random.default_rng(0)
+    k = rng.integers(0, 500, 5000)
+    # offset 0: exact local-thickness values 2*sqrt(k) (histogram path); 0.1: sort path
+    values = (2 * np.sqrt(k) + offset).astype(np.float32)
+    group = rng.integers(0, 7, 5000)
+    got = grouped_quantiles(group, values, 8, (0.5, 0.1, 0.9))
+    for g in range(7):
+        want = np.quantile(values[group == g].astype(np.float64), (0.5, 0.1, 0.9))
+        np.testing.assert_allclose(got[g], want, atol=1e-5)
+    assert np.isnan(got[7]).all()  # empty group
