@@ -20,6 +20,7 @@ import json
 import os
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,7 +203,11 @@ def process_image(
                     None, image=name, status="failed", result_dir=str(out),
                     reason=f"{out}: results of a different input or settings exist "
                            "(use --force to overwrite)")
-        analysis = analyze(path, pixel_size_um, settings)
+        with warnings.catch_warnings():
+            # numerical warnings of libraries on degenerate regions are not for the user;
+            # what the user must know is in the result's warnings and notes
+            warnings.simplefilter("ignore", RuntimeWarning)
+            analysis = analyze(path, pixel_size_um, settings)
         write_results(analysis, out, force=True, input_sha256=sha or None, job_digest=digest)
         result = json.loads((out / "result.json").read_text())
         return summary_row(result, image=name, result_dir=str(out))

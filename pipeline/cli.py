@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 
@@ -60,9 +61,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"{args.out}: cannot write results ({exc.strerror or exc})")
-    for path, note in outcome.skipped_inputs:
-        if not quiet:
-            print(f"sempore: {path}: {note}", file=sys.stderr)
+    if outcome.skipped_inputs and not quiet:
+        # companions of images (sidecars, truth files, notes) are expected: one line for all
+        names = [Path(p).name for p, _ in outcome.skipped_inputs]
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        print(f"sempore: skipped {len(names)} file(s) that are not images ({shown})",
+              file=sys.stderr)
     for row in outcome.rows:
         if row["status"] != "ok":
             print(f"sempore: failed: {row['reason']}", file=sys.stderr)

@@ -182,7 +182,7 @@ def _length_um(value: Any, unit: str) -> float | None:
         factor = 1.0
     if factor is None:
         return None
-    return v * factor
+    return float(f"{v * factor:.12g}")  # 1e-7 m -> 0.1 µm, not 0.09999999999999999
 
 
 def _valid_pixel_size(value: float | None) -> bool:
