@@ -299,7 +299,8 @@ def full_frame(mask_or_map: np.ndarray, raw_shape: tuple[int, int]) -> np.ndarra
 # pictures
 
 
-def overlay_image(analysis: Analysis, *, max_side_px: int | None = None) -> np.ndarray:
+def overlay_image(analysis: Analysis, *, max_side_px: int | None = None,
+                  skeleton: bool = False) -> np.ndarray:
     """RGB uint8 picture: micrograph, pore outlines and tint, surfaces, minimum-pore layer.
 
     Parameters
@@ -307,6 +308,8 @@ def overlay_image(analysis: Analysis, *, max_side_px: int | None = None) -> np.n
     analysis : Analysis
     max_side_px : int, optional
         Downscale so the longer side is at most this many pixels.
+    skeleton : bool
+        Also draw the network skeleton of the isotropy stage (``extras["skeleton"]``).
     """
     import cv2
 
@@ -355,9 +358,9 @@ def overlay_image(analysis: Analysis, *, max_side_px: int | None = None) -> np.n
         edge = band & ~cv2.erode(band.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         out[band] = (0.75 * out[band] + 0.25 * np.array(_LAYER_RGB)).astype(np.uint8)
         out[edge] = _LAYER_RGB
-    skeleton = a.extras.get("skeleton")
-    if isinstance(skeleton, np.ndarray) and skeleton.shape == pores.shape:
-        out[skeleton] = (255, 80, 0)
+    skel = a.extras.get("skeleton") if skeleton else None
+    if isinstance(skel, np.ndarray) and skel.shape == pores.shape:
+        out[skel.astype(bool)] = (255, 80, 0)
     if max_side_px and max(out.shape[:2]) > max_side_px:
         scale = max_side_px / max(out.shape[:2])
         size = (max(1, int(out.shape[1] * scale)), max(1, int(out.shape[0] * scale)))
@@ -503,6 +506,8 @@ def write_results(
         put("profile.csv", b"# no reference surface in view: no depth profile\n")
     if figures:
         put("overlay.png", _png_bytes(overlay_image(a), compression=1))
+        if isinstance(a.extras.get("skeleton"), np.ndarray):
+            put("network.png", _png_bytes(overlay_image(a, skeleton=True), compression=1))
         put("profile.png", _figure_png(profile_figure(a)))
     result = result_dict(a, edited=edited, input_sha256=input_sha256, job_digest=job_digest)
     put("result.json", json.dumps(result, indent=1, allow_nan=False).encode())
