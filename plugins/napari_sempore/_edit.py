@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from pipeline.geometry import Membrane, membrane_from_surfaces
 from pipeline.profile import depth_profile
@@ -172,7 +173,7 @@ def polyline_from_line(line_px: np.ndarray, *, horizontal: bool = True,
     for a, b in zip(simple[:-1], simple[1:]):
         n_extra = int(math.ceil((b[0] - a[0]) / max_gap)) - 1
         for k in range(1, n_extra + 1):
-            x = a[0] + (b[0] - a[0]) * k / (n_extra + 1)
+            x = float(np.rint(a[0] + (b[0] - a[0]) * k / (n_extra + 1)))
             keep.append(np.array([x, np.interp(x, along[ok], line[ok])]))
         keep.append(b)
     poly = np.array(keep)
@@ -316,6 +317,71 @@ def band_polygon(line_px: np.ndarray, depth_lo_px: float, depth_hi_px: float, *,
 # recompute an analysis
 
 
+def update_profile(
+    profile: pd.DataFrame,
+    membrane: Membrane,
+    pore_mask: np.ndarray,
+    local_thickness_px: np.ndarray,
+    edge_pores: np.ndarray,
+    pixel_size_um: float,
+    *,
+    old_mask: np.ndarray,
+    old_local_thickness_px: np.ndarray,
+    old_edge_pores: np.ndarray,
+    min_pore_pixels: int = 50,
+) -> tuple[pd.DataFrame, int]:
+    """The depth profile after a pore-mask edit, recomputing only the depth bins that hold a
+    changed pixel.
+
+    A bin's row depends only on its own pixels' pore flag, local thickness and edge flag; the
+    bins holding a pixel where any of them changed are recomputed with
+    :func:`pipeline.profile.depth_profile` restricted to those bins' pixels (same bin width and
+    bin count), the other rows are kept. The membrane (depth map) must be unchanged. Equal to a
+    full :func:`~pipeline.profile.depth_profile` call.
+
+    Returns
+    -------
+    profile : pandas.DataFrame
+    n_bins : int
+        Number of bins recomputed.
+    """
+    width = profile.attrs.get("bin_width_um")
+    if not width or profile.empty or "depth_lo_um" not in profile:
+        full = depth_profile(pore_mask, membrane.mask, membrane.depth_px, local_thickness_px,
+                             pixel_size_um, min_pore_pixels=min_pore_pixels,
+                             edge_pores=edge_pores)
+        return full, len(full)
+    width = float(width)
+    n_bins = int(round(float(profile["depth_hi_um"].iloc[-1]) / width))
+    inside = membrane.mask & np.isfinite(membrane.depth_px)
+    changed = ((pore_mask != old_mask) | (local_thickness_px != old_local_thickness_px)
+               | (edge_pores != old_edge_pores)) & inside
+    if not changed.any():
+        return profile, 0
+    depth_um = membrane.depth_px.astype(np.float64) * pixel_size_um
+    bin_of = np.clip(np.nan_to_num(depth_um / width, nan=0.0).astype(np.int64), 0, n_bins - 1)
+    bins = np.unique(bin_of[changed])
+    region = inside & np.isin(bin_of, bins)
+    sub = depth_profile(pore_mask, region, membrane.depth_px, local_thickness_px,
+                        pixel_size_um, bin_width_um=width, min_pore_pixels=min_pore_pixels,
+                        edge_pores=edge_pores, max_depth_um=n_bins * width)
+    if list(sub.columns) != list(profile.columns):
+        full = depth_profile(pore_mask, membrane.mask, membrane.depth_px, local_thickness_px,
+                             pixel_size_um, bin_width_um=width, min_pore_pixels=min_pore_pixels,
+                             edge_pores=edge_pores)
+        return full, len(full)
+    key_old = np.rint(profile["depth_lo_um"].to_numpy() / width).astype(np.int64)
+    key_new = np.rint(sub["depth_lo_um"].to_numpy() / width).astype(np.int64)
+    keep = profile[~np.isin(key_old, key_new)]
+    merged = pd.concat([keep, sub], ignore_index=True)
+    order = np.argsort(merged["depth_lo_um"].to_numpy(), kind="stable")
+    merged = merged.iloc[order].reset_index(drop=True)
+    merged = merged.astype(profile.dtypes.to_dict())
+    merged.attrs = dict(profile.attrs)
+    return merged, int(bins.size)
+
+
+
 def recompute(
     analysis: Analysis,
     *,
@@ -373,9 +439,19 @@ def recompute(
     t = time.perf_counter()
     if membrane.depth_px is not None:
         prof = analysis.settings.profile
-        profile = depth_profile(mask, membrane.mask, membrane.depth_px, lt_px,
-                                analysis.pixel_size_um, bin_width_um=prof.bin_width_um,
-                                min_pore_pixels=prof.min_pore_pixels, edge_pores=edge)
+        if membrane is analysis.membrane and analysis.profile is not None:
+            profile, n_bins = update_profile(
+                analysis.profile, membrane, mask, lt_px, edge, analysis.pixel_size_um,
+                old_mask=analysis.segmentation.mask,
+                old_local_thickness_px=analysis.local_thickness_px,
+                old_edge_pores=analysis.segmentation.edge_pores,
+                min_pore_pixels=prof.min_pore_pixels)
+            timings["profile_bins_recomputed"] = n_bins
+        else:
+            profile = depth_profile(mask, membrane.mask, membrane.depth_px, lt_px,
+                                    analysis.pixel_size_um, bin_width_um=prof.bin_width_um,
+                                    min_pore_pixels=prof.min_pore_pixels, edge_pores=edge)
+            timings["profile_bins_recomputed"] = len(profile)
     timings["profile"] = time.perf_counter() - t
     extras = {k: v for k, v in analysis.extras.items() if k not in ("profile_band",)}
     updated = dataclasses.replace(
