@@ -169,3 +169,20 @@ def test_load_results_round_trip(folder, tmp_path):
     assert loaded.local_thickness_um.dtype == np.float32
     assert (loaded.local_thickness_um[~loaded.pore_mask] == 0).all()
     assert loaded.profile is not None and len(loaded.profile) > 5
+
+
+def test_cli_does_not_import_gui_or_dask(folder, tmp_path):
+    """Start-up cost: `sempore analyze` loads neither napari/Qt nor Dask unless asked."""
+    code = (
+        "import sys\n"
+        "from pipeline.cli import main\n"
+        f"main(['analyze', {str(folder / 'a.png')!r}, '--out', {str(tmp_path / 'o')!r}, "
+        "'--pixel-size', '0.1', '-q', '-j', '1'])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'napari', 'PyQt6', 'PyQt5', 'qtpy', 'vispy', 'dask', 'distributed', 'porespy'})\n"
+        "print(','.join(heavy))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"imported: {proc.stdout.strip()}"
+    assert (tmp_path / "o" / "a" / "result.json").is_file()
