@@ -468,8 +468,12 @@ def texture_map(image: np.ndarray, scale_px: float) -> np.ndarray:
 # robust surface lines
 
 
-def _weighted_local_linear(y: np.ndarray, w: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian-weighted local-linear regression of y (weights w) evaluated at every index."""
+def _weighted_local_linear(y: np.ndarray, w: np.ndarray, sigma: float,
+                           min_support: float = 0.1) -> np.ndarray:
+    """Gaussian-weighted local-linear regression of y (weights w in [0, 1]) at every index.
+
+    NaN where the Gaussian-weighted fraction of supporting samples is below ``min_support``.
+    """
     n = y.size
     x = np.arange(n, dtype=float) - n / 2
     yy = np.where(w > 0, y, 0.0)
@@ -485,7 +489,9 @@ def _weighted_local_linear(y: np.ndarray, w: np.ndarray, sigma: float) -> np.nda
     mean_x = s1 / np.maximum(s0, 1e-12)
     mean_y = t0 / np.maximum(s0, 1e-12)
     out = mean_y + slope * (x - mean_x)
-    return np.where(s0 > 1e-6, out, np.nan)
+    # too little support nearby (e.g. a run of rejected columns at an end): undefined, the
+    # caller interpolates or extrapolates linearly from the supported part
+    return np.where(s0 > min_support, out, np.nan)
 
 
 def _extend_linear(line: np.ndarray, valid: np.ndarray, span: int) -> np.ndarray:
@@ -523,13 +529,14 @@ def robust_surface_line(
     the membrane) columns whose edge lies too deep (over pores open at the surface) and columns
     whose edge lies too high (debris touching the surface) are rejected.
 
-    Method: a robust straight line (Siegel repeated medians) and a running median over 60 % of
-    the width give a first reference that contiguous outlier stretches (debris, wide macrovoids)
-    covering less than about a third of the width cannot move. The reference is then refined
-    by Gaussian-weighted local-linear fits of the inliers with windows shrinking to
-    ``smoothing_px``; inliers lie within max(``min_tolerance_px``, 3 sigma) of the reference,
-    sigma being the robust spread of the residuals on the outer side (pores make the inner side
-    heavy-tailed). The line is extrapolated linearly beyond the measured columns.
+    Method: a robust straight line (Siegel repeated medians, breakdown point 50 %) is the first
+    reference, which contiguous outlier stretches (debris, wide macrovoids, leaks into pores
+    open at the surface), even at the ends of the line, cannot move. The reference is then
+    refined by Gaussian-weighted local-linear fits of the inliers with windows shrinking from
+    15 % of the width to ``smoothing_px``, so tilt and bends are followed; inliers lie within
+    max(``min_tolerance_px``, 3 sigma) of the current reference, sigma being the robust spread
+    of the residuals on their cleaner side (pores make the inner side heavy-tailed, debris the
+    outer one). The line is extrapolated linearly beyond the measured columns.
 
     Parameters
     ----------
@@ -559,15 +566,16 @@ def robust_surface_line(
     sub = idx[:: max(1, idx.size // 150)]
     slope, intercept = siegelslopes(e[sub], x[sub])
     trend = slope * x + intercept
-    filled = np.interp(x, idx, (e - trend)[idx])
-    wide = int(min(n, max(5, 0.6 * idx.size))) | 1
-    ref = trend + ndi.median_filter(filled, size=wide, mode="nearest")
+    ref = trend
 
     def spread(resid: np.ndarray) -> float:
-        outer = resid[resid <= 0]
-        if outer.size < 5:
-            return 1.0
-        return float(1.4826 * np.median(np.abs(outer)))
+        # robust scale of the cleaner side: pores make the inner side heavy-tailed, debris
+        # the outer one
+        scales = []
+        for side in (resid[resid <= 0], resid[resid >= 0]):
+            if side.size >= 5:
+                scales.append(float(1.4826 * np.median(np.abs(side))))
+        return min(scales) if scales else 1.0
 
     final = max(float(smoothing_px), 1.0)
     sigmas = []
@@ -671,8 +679,9 @@ def _smooth_like_background(img: np.ndarray, background: np.ndarray, band: np.nd
     tells the membrane from the background.
 
     Difference-of-Gaussians energy at sigma 1, 2 and 4 px; the finest scale whose median energy
-    in the band is at least min(20, half the best) times that of the background is used, and
-    the threshold is the geometric mean of the two medians.
+    in the band is at least min(20, half the best) times the background's 90th percentile is
+    used, and the threshold is the geometric mean of the two (at least twice the background's
+    90th percentile).
 
     Returns the boolean map and the scale used (px).
     """
@@ -683,11 +692,13 @@ def _smooth_like_background(img: np.ndarray, background: np.ndarray, band: np.nd
         g2 = cv2.GaussianBlur(img, (0, 0), 2 * sigma, borderType=cv2.BORDER_REFLECT)
         d = g1 - g2
         energy = cv2.GaussianBlur(d * d, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-        e_bg = float(np.median(energy[background])) if background.any() else 0.0
+        # 90th percentile: a background partly saturated (no noise) and partly not must pass
+        e_bg = float(np.percentile(energy[background], 90)) if background.any() else 0.0
         e_band = float(np.median(energy[band])) if band.any() else 0.0
         floor = (0.5 / 255.0) ** 2
         ratio = (e_band + floor) / (e_bg + floor)
-        choices.append((sigma, ratio, energy, np.sqrt((e_bg + floor) * (e_band + floor))))
+        thr = max(np.sqrt((e_bg + floor) * (e_band + floor)), 2.0 * (e_bg + floor))
+        choices.append((sigma, ratio, energy, thr))
         if best is None or ratio > best:
             best = ratio
     for sigma, ratio, energy, thr in choices:
@@ -780,15 +791,21 @@ def _refine_top(
     nj = prof.shape[0]
     idx = np.clip(j1[None, :] + np.arange(5)[:, None], 0, nj - 1)
     jpk = idx[np.argmax(prof[idx, x[None, :]], axis=0), x]
-    # steepest ascent between the flood's end and the peak (sub-pixel: parabola through the
-    # largest difference and its neighbours). For a blurred step it is the step; for a bright
-    # rim that starts at the boundary it is the rim's outer flank, i.e. the boundary again.
+    # ascent between the flood's end and the peak (sub-pixel: parabola through the difference
+    # and its neighbours). For a blurred step it is the step; for a bright rim that starts at
+    # the boundary it is the rim's outer flank, i.e. the boundary again.
     sharp = np.where(valid, np.abs(edge_img[rr, x[None, :]] - ref[None, :]), 0.0)
     grad = np.diff(sharp, axis=0)  # grad[j] sits at j + 0.5
     jj = np.arange(nj - 1)[:, None]
     window = (jj >= start - 1) & (jj < jpk[None, :])
     gmasked = np.where(window, grad, -np.inf)
-    k = np.argmax(gmasked, axis=0)
+    gmax = gmasked.max(axis=0)
+    # the outermost local maximum of the ascent that is at least half the steepest: a bright
+    # rim in front of a darker face (or the reverse) is entered at its outer flank
+    left = np.vstack([np.full((1, cols), -np.inf), gmasked[:-1]])
+    right = np.vstack([gmasked[1:], np.full((1, cols), -np.inf)])
+    peak = window & (gmasked >= left) & (gmasked >= right) & (gmasked >= 0.5 * gmax[None, :])
+    k = np.where(peak.any(axis=0), np.argmax(peak, axis=0), np.argmax(gmasked, axis=0))
     g0 = grad[np.maximum(k - 1, 0), x]
     g1 = grad[k, x]
     g2 = grad[np.minimum(k + 1, nj - 2), x]
@@ -800,11 +817,16 @@ def _refine_top(
     return np.where(good, edge, np.nan)
 
 
-#: A background must be at least this much smoother than the band (difference of mean log
-#: band-pass energy, i.e. a factor e**1.0 ~ 2.7 in energy at every scale on average).
-_MIN_BACKGROUND_CONTRAST = 1.0
+#: A background must be much smoother than the band: difference of the median mean-log band-pass
+#: energy (a factor e**2 ~ 7 in energy at every scale on average). Membranes measured 3-6 on
+#: phantoms and real cross-sections; fields of material with smooth patches 0.8-1.3.
+_MIN_BACKGROUND_CONTRAST = 2.0
 #: A background must touch the frame edge over at least this fraction of the width.
 _MIN_BACKGROUND_CONTACT = 0.2
+#: Smallest smooth fraction of the region beyond the coarse surface line (debris allowed) and
+#: smallest textured fraction of the strip just inside it.
+_MIN_SMOOTH_BEYOND = 0.6
+_MIN_TEXTURED_INSIDE = 0.75
 
 
 @dataclass
@@ -818,6 +840,39 @@ class _HorizontalFind:
     textured_fraction: float
     separation: float
     notes: list[str]
+
+
+def _candidate_surface(bg: np.ndarray, textured: np.ndarray, logt: np.ndarray,
+                       band_level: float, from_top: bool, smoothing_cells: float
+                       ) -> tuple[np.ndarray | None, str]:
+    """Robust coarse surface line (grid rows) of a background candidate, or None and why not."""
+    name = "top" if from_top else "bottom"
+    contrast = band_level - float(np.median(logt[bg]))
+    if contrast < _MIN_BACKGROUND_CONTRAST:
+        return None, (f"smooth region at the {name} edge not smooth enough against the rest "
+                      f"(log-energy contrast {contrast:.2f} < {_MIN_BACKGROUND_CONTRAST}): not a "
+                      "background")
+    coarse = _coarse_edges(bg, from_top)
+    if np.isfinite(coarse).mean() < _MIN_BACKGROUND_CONTACT:
+        return None, f"background at the {name} edge too narrow"
+    line, _ = robust_surface_line(coarse if from_top else -coarse, smoothing_cells)
+    line = line if from_top else -line
+    gr = bg.shape[0]
+    rr = np.arange(gr)[:, None]
+    depth = max(4, gr // 6)
+    if from_top:
+        beyond = rr < line[None, :] - 1
+        inside = (rr >= line[None, :] + 2) & (rr < line[None, :] + 2 + depth)
+    else:
+        beyond = rr > line[None, :] + 1
+        inside = (rr <= line[None, :] - 3) & (rr > line[None, :] - 3 - depth)
+    smooth_beyond = float(np.mean(~textured[beyond])) if beyond.any() else 1.0
+    textured_inside = float(np.mean(textured[inside])) if inside.any() else 0.0
+    if smooth_beyond < _MIN_SMOOTH_BEYOND or textured_inside < _MIN_TEXTURED_INSIDE:
+        return None, (f"smooth region at the {name} edge is not a background (smooth fraction "
+                      f"beyond the line {smooth_beyond:.2f}, textured fraction inside "
+                      f"{textured_inside:.2f})")
+    return line, ""
 
 
 def _find_horizontal(
@@ -837,56 +892,53 @@ def _find_horizontal(
     notes: list[str] = []
     band = ~(tb | bb)
     band_level = float(np.median(logt[band])) if band.any() else -np.inf
-    backgrounds = {}
+    sm_full = max(2.0, smoothing_fraction * cols / 2.0)
+    sm_grid = max(1.0, sm_full / f_c)
+    candidates = {}
     for name, bg in (("top", tb), ("bottom", bb)):
         if not bg.any():
             continue
-        contrast = band_level - float(np.median(logt[bg]))
-        if contrast < _MIN_BACKGROUND_CONTRAST:
-            notes.append(f"smooth region at the {name} edge not much smoother than the rest "
-                         f"(log-energy contrast {contrast:.2f}): not taken as background")
+        line_g, why = _candidate_surface(bg, textured, logt, band_level, name == "top", sm_grid)
+        if line_g is None:
+            notes.append(why)
             continue
-        backgrounds[name] = bg
+        candidates[name] = (bg, line_g)
+    empty = _HorizontalFind(None, None, None, None, float(textured.mean()), sep, notes)
+    if not candidates:
+        return empty
+
     smooth_img = cv2.GaussianBlur(img, (0, 0), sigmaX=1.5, sigmaY=1.0,
                                   borderType=cv2.BORDER_REFLECT)
     along_x = cv2.getGaussianKernel(9, 2.0).astype(np.float32)
     edge_img = cv2.sepFilter2D(img, -1, along_x, _IDENTITY1, borderType=cv2.BORDER_REFLECT)
+    hf = smooth_img - cv2.GaussianBlur(smooth_img, (0, 0), 4.0, borderType=cv2.BORDER_REFLECT)
+
+    def full(mask: np.ndarray) -> np.ndarray:
+        return cv2.resize(mask.astype(np.uint8), (cols, rows),
+                          interpolation=cv2.INTER_NEAREST).astype(bool)
+
     all_bg = np.zeros((gr, gc), bool)
-    for bg in backgrounds.values():
+    for bg, _ in candidates.values():
         all_bg |= bg
-    if backgrounds:
-        smooth_enough, structure_px = _smooth_like_background(
-            img, cv2.resize(all_bg.astype(np.uint8), (cols, rows),
-                            interpolation=cv2.INTER_NEAREST).astype(bool),
-            cv2.resize(band.astype(np.uint8), (cols, rows),
-                       interpolation=cv2.INTER_NEAREST).astype(bool))
+    smooth_enough, structure_px = _smooth_like_background(img, full(all_bg), full(band))
     x_full = np.arange(cols, dtype=float)
     x_grid = (np.arange(gc) + 0.5) * f_c - 0.5
+    on_grid = (x_full >= x_grid[0]) & (x_full <= x_grid[-1])
     # how far inside the coarse (texture) surface the true one may lie: half the largest
     # texture box, plus the grid cell
     search_in = int(np.ceil(max(6.0, 2.5 * f_r) + 0.5 * 5 * 2 ** max(levels)))
-    sm_full = max(2.0, smoothing_fraction * cols / 2.0)
-    sm_grid = max(1.0, sm_full / f_c)
-    out: dict[str, tuple[np.ndarray, np.ndarray] | None] = {"top": None, "bottom": None}
-    for name, bg in backgrounds.items():
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, (bg, line_g) in candidates.items():
         from_top = name == "top"
-        coarse_g = _coarse_edges(bg, from_top)
-        measured_g = np.isfinite(coarse_g)
-        if measured_g.mean() < _MIN_BACKGROUND_CONTACT:
-            continue
-        line_g, _ = robust_surface_line(coarse_g, sm_grid)
-        # grid boundary -> full-res row (boundary between grid rows e-1 and e)
-        coarse = np.interp(x_full, x_grid, line_g * f_r - 0.5)
-        # extrapolate beyond the outer grid columns
-        coarse = _extend_linear(
-            np.where((x_full >= x_grid[0]) & (x_full <= x_grid[-1]), coarse, np.nan),
-            (x_full >= x_grid[0]) & (x_full <= x_grid[-1]), max(3, int(2 * sm_full)))
+        measured_g = np.isfinite(_coarse_edges(bg, from_top))
+        # grid boundary -> full-res row (boundary between grid rows e-1 and e), extrapolated
+        # linearly beyond the outer grid columns
+        coarse = np.where(on_grid, np.interp(x_full, x_grid, line_g * f_r - 0.5), np.nan)
+        coarse = _extend_linear(coarse, on_grid, max(3, int(2 * sm_full)))
         measured = np.interp(x_full, x_grid, measured_g.astype(float)) > 0.5
-        bg_full = cv2.resize(bg.astype(np.uint8), (cols, rows),
-                             interpolation=cv2.INTER_NEAREST).astype(bool)
+        bg_full = full(bg)
         # background noise at the scale of the smoothed image (slow halos excluded)
-        hf = smooth_img - cv2.GaussianBlur(smooth_img, (0, 0), 4.0, borderType=cv2.BORDER_REFLECT)
-        spread = float(1.4826 * np.median(np.abs(hf[bg_full]))) if bg_full.any() else 0.0
+        spread = float(1.4826 * np.median(np.abs(hf[bg_full])))
         threshold = max(4.0 * spread, 2.0 / 255.0)
         if from_top:
             edge = _refine_top(smooth_img, edge_img, threshold, smooth_enough, coarse,
@@ -896,17 +948,17 @@ def _find_horizontal(
                                   smooth_enough[::-1], rows - 1 - coarse, measured,
                                   bg_full[::-1], search_in, structure_px)
             edge = rows - 1 - flipped
-        sign = 1.0 if from_top else -1.0
         found = np.isfinite(edge)
         if found.mean() < 0.5 * measured.mean():
             notes.append(f"{name} surface: the fine edge was found in only "
                          f"{100 * found.mean():.0f} % of the columns; coarse line used elsewhere")
             edge = np.where(found, edge, np.where(measured, coarse, np.nan))
+        sign = 1.0 if from_top else -1.0
         line, _ = robust_surface_line(sign * edge, sm_full)
         line = sign * line
         out[name] = (line, measured & (line >= 0) & (line <= rows - 1))
-    top = out["top"]
-    bottom = out["bottom"]
+    top = out.get("top")
+    bottom = out.get("bottom")
     return _HorizontalFind(
         top=None if top is None else top[0],
         bottom=None if bottom is None else bottom[0],
@@ -1002,8 +1054,10 @@ def find_membrane(
             return _assemble(img.shape, vertical, side, "vertical",
                              ["no horizontal surface in view; the membrane runs vertically"])
         _check_textured(found)
-        return whole_frame(img.shape, "no membrane surface in view (textured everywhere): the "
-                           "whole frame is material; depth profile not measured")
+        whole = whole_frame(img.shape, "no membrane surface in view (textured everywhere): the "
+                            "whole frame is material; depth profile not measured")
+        whole.notes.extend(found.notes)
+        return whole
     _check_textured(found)
     return _assemble(img.shape, found, surface, "horizontal", [])
 
