@@ -193,34 +193,25 @@ def depth_from_line(shape: tuple[int, int], line: np.ndarray, horizontal: bool =
 def perpendicular_distance(line_a: np.ndarray, line_b: np.ndarray) -> np.ndarray:
     """For every point of curve b (one position per column) its distance to curve a, px.
 
-    Both curves are functions of the same column index (NaN = undefined); curve a is treated as
-    the polyline through its points, so the distance is exact for straight and tilted bands and
-    sub-pixel for gently bent ones. Returns NaN where b is undefined.
+    Both curves are functions of the same column index (NaN = undefined); curve a is the
+    polyline through its points, sampled 8 times per column (nearest sample by k-d tree), so
+    the distance is exact to ~0.01 px for straight, tilted and gently bent bands. Returns NaN
+    where b is undefined.
     """
+    from scipy.spatial import cKDTree
+
     a = np.asarray(line_a, float)
     b = np.asarray(line_b, float)
+    out = np.full(b.size, np.nan)
     x = np.arange(a.size, dtype=float)
     ok = np.isfinite(a)
-    out = np.full(b.size, np.nan)
-    if ok.sum() < 2:
+    okb = np.isfinite(b)
+    if ok.sum() < 2 or not okb.any():
         return out
-    xa, ya = x[ok], a[ok]
-    seg_x0, seg_y0 = xa[:-1], ya[:-1]
-    dx, dy = np.diff(xa), np.diff(ya)
-    seg_len2 = dx * dx + dy * dy
-    slope = np.abs(np.diff(ya) / np.diff(xa))
-    for j in np.nonzero(np.isfinite(b))[0]:
-        # segments within reach: |column offset| <= distance; bound the search generously
-        guess = abs(b[j] - np.interp(x[j], xa, ya))
-        reach = guess * min(1.0, float(np.max(slope)) * 1.5 + 0.05) + 2.0
-        lo = np.searchsorted(xa, x[j] - reach) - 1
-        hi = np.searchsorted(xa, x[j] + reach) + 1
-        lo, hi = max(lo, 0), min(hi, seg_x0.size)
-        px = x[j] - seg_x0[lo:hi]
-        py = b[j] - seg_y0[lo:hi]
-        t = np.clip((px * dx[lo:hi] + py * dy[lo:hi]) / seg_len2[lo:hi], 0, 1)
-        d2 = (px - t * dx[lo:hi]) ** 2 + (py - t * dy[lo:hi]) ** 2
-        out[j] = float(np.sqrt(d2.min())) if d2.size else guess
+    xa = np.linspace(x[ok][0], x[ok][-1], 8 * int(ok.sum()))
+    pa = np.column_stack([np.interp(xa, x[ok], a[ok]), xa])
+    pb = np.column_stack([b[okb], x[okb]])
+    out[okb] = cKDTree(pa).query(pb)[0]
     return out
 
 
@@ -280,17 +271,10 @@ def membrane_from_surfaces(
         )
     # rows from ceil(top) to floor(bottom): pixel centres between the lines
     defined = np.isfinite(top) & np.isfinite(bottom)
-    first = np.where(defined, np.ceil(np.nan_to_num(top) - 1e-6), 1)
-    last = np.where(defined, np.floor(np.nan_to_num(bottom) + 1e-6), 0)
-    first = np.clip(first, 0, n_across).astype(np.intp)
-    last = np.clip(last, -1, n_across - 1).astype(np.intp)
-    # mark +1 at first, -1 after last, cumulative sum along the across axis
-    marks = np.zeros((n_across + 1, n_along), np.int8)
-    has = last >= first
-    along_idx = np.arange(n_along)
-    np.add.at(marks, (first[has], along_idx[has]), 1)
-    np.add.at(marks, (last[has] + 1, along_idx[has]), -1)
-    band = np.cumsum(marks[:-1], axis=0, dtype=np.int8) > 0
+    first = np.where(defined, np.ceil(np.nan_to_num(top) - 1e-6), n_across).astype(np.int32)
+    last = np.where(defined, np.floor(np.nan_to_num(bottom) + 1e-6), -1).astype(np.int32)
+    across_idx = np.arange(n_across, dtype=np.int32)[:, None]
+    band = (across_idx >= first[None, :]) & (across_idx <= last[None, :])
     mask = np.ascontiguousarray(band if horizontal else band.T)
 
     depth = None
@@ -390,7 +374,8 @@ def _white_noise_gains(n_levels: int) -> np.ndarray:
 
 def _noise_sigma(band0: np.ndarray, gain0: float) -> float:
     """Robust white-noise sigma of the image from its finest band (MAD), ignoring flat areas."""
-    vals = np.abs(band0[band0 != 0])
+    vals = np.abs(band0[::2, ::2])
+    vals = vals[vals != 0]
     if vals.size < 16:
         return 1e-3
     return max(float(1.4826 * np.median(vals) / gain0), 1e-3)
@@ -693,8 +678,8 @@ def _smooth_like_background(img: np.ndarray, background: np.ndarray, band: np.nd
         d = g1 - g2
         energy = cv2.GaussianBlur(d * d, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
         # 90th percentile: a background partly saturated (no noise) and partly not must pass
-        e_bg = float(np.percentile(energy[background], 90)) if background.any() else 0.0
-        e_band = float(np.median(energy[band])) if band.any() else 0.0
+        e_bg = float(np.percentile(energy[background][::5], 90)) if background.any() else 0.0
+        e_band = float(np.median(energy[band][::5])) if band.any() else 0.0
         floor = (0.5 / 255.0) ** 2
         ratio = (e_band + floor) / (e_bg + floor)
         thr = max(np.sqrt((e_bg + floor) * (e_band + floor)), 2.0 * (e_bg + floor))
@@ -875,6 +860,29 @@ def _candidate_surface(bg: np.ndarray, textured: np.ndarray, logt: np.ndarray,
     return line, ""
 
 
+def _surface_in_strip(strip: np.ndarray, background: np.ndarray, band: np.ndarray,
+                      coarse: np.ndarray, measured: np.ndarray, search_in: int) -> np.ndarray:
+    """Sub-pixel top surface per column in a strip of rows around it (background above).
+
+    Parameters are the strip of the image, its background and band masks (coarse, at full
+    resolution), the coarse surface row per column within the strip, the columns where it was
+    seen, and how far below the coarse surface the true one may lie.
+    """
+    if not background.any() or not band.any():
+        return np.full(strip.shape[1], np.nan)
+    smooth_img = cv2.GaussianBlur(strip, (0, 0), sigmaX=1.5, sigmaY=1.0,
+                                  borderType=cv2.BORDER_REFLECT)
+    along_x = cv2.getGaussianKernel(9, 2.0).astype(np.float32)
+    edge_img = cv2.sepFilter2D(strip, -1, along_x, _IDENTITY1, borderType=cv2.BORDER_REFLECT)
+    # background noise at the scale of the smoothed image (slow halos excluded)
+    hf = smooth_img - cv2.GaussianBlur(smooth_img, (0, 0), 4.0, borderType=cv2.BORDER_REFLECT)
+    spread = float(1.4826 * np.median(np.abs(hf[background][::7])))
+    threshold = max(4.0 * spread, 2.0 / 255.0)
+    smooth_enough, structure_px = _smooth_like_background(strip, background, band)
+    return _refine_top(smooth_img, edge_img, threshold, smooth_enough, coarse, measured,
+                       background, search_in, structure_px)
+
+
 def _find_horizontal(
     img: np.ndarray,
     pixel_size_um: float | None,
@@ -907,20 +915,11 @@ def _find_horizontal(
     if not candidates:
         return empty
 
-    smooth_img = cv2.GaussianBlur(img, (0, 0), sigmaX=1.5, sigmaY=1.0,
-                                  borderType=cv2.BORDER_REFLECT)
-    along_x = cv2.getGaussianKernel(9, 2.0).astype(np.float32)
-    edge_img = cv2.sepFilter2D(img, -1, along_x, _IDENTITY1, borderType=cv2.BORDER_REFLECT)
-    hf = smooth_img - cv2.GaussianBlur(smooth_img, (0, 0), 4.0, borderType=cv2.BORDER_REFLECT)
-
     def full(mask: np.ndarray) -> np.ndarray:
         return cv2.resize(mask.astype(np.uint8), (cols, rows),
                           interpolation=cv2.INTER_NEAREST).astype(bool)
 
-    all_bg = np.zeros((gr, gc), bool)
-    for bg, _ in candidates.values():
-        all_bg |= bg
-    smooth_enough, structure_px = _smooth_like_background(img, full(all_bg), full(band))
+    band_full = full(band)
     x_full = np.arange(cols, dtype=float)
     x_grid = (np.arange(gc) + 0.5) * f_c - 0.5
     on_grid = (x_full >= x_grid[0]) & (x_full <= x_grid[-1])
@@ -936,18 +935,22 @@ def _find_horizontal(
         coarse = np.where(on_grid, np.interp(x_full, x_grid, line_g * f_r - 0.5), np.nan)
         coarse = _extend_linear(coarse, on_grid, max(3, int(2 * sm_full)))
         measured = np.interp(x_full, x_grid, measured_g.astype(float)) > 0.5
-        bg_full = full(bg)
-        # background noise at the scale of the smoothed image (slow halos excluded)
-        spread = float(1.4826 * np.median(np.abs(hf[bg_full])))
-        threshold = max(4.0 * spread, 2.0 / 255.0)
+        if not measured.any():
+            continue
+        # work on the rows around the surface only, oriented so that the background is above
         if from_top:
-            edge = _refine_top(smooth_img, edge_img, threshold, smooth_enough, coarse,
-                               measured, bg_full, search_in, structure_px)
+            work, c, bg_w, band_w = img, coarse, full(bg), band_full
         else:
-            flipped = _refine_top(smooth_img[::-1], edge_img[::-1], threshold,
-                                  smooth_enough[::-1], rows - 1 - coarse, measured,
-                                  bg_full[::-1], search_in, structure_px)
-            edge = rows - 1 - flipped
+            work, c = img[::-1], rows - 1 - coarse
+            bg_w, band_w = full(bg)[::-1], band_full[::-1]
+        margin = 2 * search_in + 32
+        r0 = int(max(0, np.floor(np.min(c[measured]) - margin)))
+        r1 = int(min(rows, np.ceil(np.max(c[measured]) + search_in + 32)))
+        edge = _surface_in_strip(work[r0:r1], bg_w[r0:r1], band_w[r0:r1], c - r0, measured,
+                                 search_in)
+        edge = edge + r0
+        if not from_top:
+            edge = rows - 1 - edge
         found = np.isfinite(edge)
         if found.mean() < 0.5 * measured.mean():
             notes.append(f"{name} surface: the fine edge was found in only "
