@@ -33,6 +33,7 @@ How :func:`find_membrane` works (horizontal case; the vertical one runs on the t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import cv2
@@ -358,11 +359,12 @@ def _bandpass_pyramid(image: np.ndarray, n_levels: int) -> list[np.ndarray]:
     return out
 
 
+@functools.lru_cache(maxsize=8)
 def _white_noise_gains(n_levels: int) -> np.ndarray:
     """Standard deviation of each level of :func:`_bandpass_pyramid` for unit white noise."""
-    # deterministic; computed on the fly (a few ms) rather than stored as magic numbers
+    # deterministic; measured once per process rather than stored as magic numbers
     rng = np.random.default_rng(12345)
-    size = max(64, 2 ** (n_levels + 5))
+    size = max(256, 2 ** (n_levels + 4))
     noise = rng.standard_normal((size, size)).astype(np.float32)
     bands = _bandpass_pyramid(noise, n_levels)
     gains = []
@@ -406,6 +408,9 @@ def texture_log_map(
     log_texture : ndarray of float32, shape of level ``grid_level``
     noise_sigma : float
         Estimated white-noise standard deviation of the image (grey units).
+    noise_log_texture : float
+        What white noise of that sigma alone would give (the same mean over scales of the log
+        energy): structure shows as log texture above it.
     """
     n_levels = max(max(levels), grid_level)
     bands = _bandpass_pyramid(np.asarray(image, np.float32), n_levels)
@@ -414,6 +419,7 @@ def texture_log_map(
     grid = bands[min(grid_level, len(bands) - 1)].shape
     acc = np.zeros(grid, np.float32)
     used = 0
+    noise_log = 0.0
     for k in levels:
         if k >= len(bands):
             continue
@@ -421,12 +427,13 @@ def texture_log_map(
         e = cv2.blur(b * b, (box, box), borderType=cv2.BORDER_REFLECT)
         floor = (sigma * gains[k]) ** 2  # white-noise energy at this level
         e = np.log(e + floor)
+        noise_log += float(np.log(2 * floor))
         interp = cv2.INTER_AREA if e.shape[0] > grid[0] else cv2.INTER_LINEAR
         if e.shape != grid:
             e = cv2.resize(e, (grid[1], grid[0]), interpolation=interp)
         acc += e
         used += 1
-    return acc / max(used, 1), sigma
+    return acc / max(used, 1), sigma, noise_log / max(used, 1)
 
 
 def texture_map(image: np.ndarray, scale_px: float) -> np.ndarray:
@@ -660,36 +667,39 @@ def _coarse_edges(background: np.ndarray, from_top: bool) -> np.ndarray:
 
 def _smooth_like_background(img: np.ndarray, background: np.ndarray, band: np.ndarray
                             ) -> tuple[np.ndarray, float]:
-    """Pixels whose fine structure energy is that of the background, at the finest scale that
-    tells the membrane from the background.
+    """Pixels whose fine structure energy is that of the background, at the scale that tells
+    the membrane from the background best.
 
-    Difference-of-Gaussians energy at sigma 1, 2 and 4 px; the finest scale whose median energy
-    in the band is at least min(20, half the best) times the background's 90th percentile is
-    used, and the threshold is the geometric mean of the two (at least twice the background's
-    90th percentile).
+    Difference-of-Gaussians energy at sigma 1, 2 and 4 px. At each scale the threshold on the
+    log energy that minimises P(background above) + P(band below) is found from the two
+    samples; the scale with the smallest such error wins (ties: the finer).
 
     Returns the boolean map and the scale used (px).
     """
     best = None
-    choices = []
+    floor = (0.25 / 255.0) ** 2
+    rng = np.random.default_rng(0)
     for sigma in (1.0, 2.0, 4.0):
         g1 = cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
         g2 = cv2.GaussianBlur(img, (0, 0), 2 * sigma, borderType=cv2.BORDER_REFLECT)
         d = g1 - g2
         energy = cv2.GaussianBlur(d * d, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-        # 90th percentile: a background partly saturated (no noise) and partly not must pass
-        e_bg = float(np.percentile(energy[background][::5], 90)) if background.any() else 0.0
-        e_band = float(np.median(energy[band][::5])) if band.any() else 0.0
-        floor = (0.5 / 255.0) ** 2
-        ratio = (e_band + floor) / (e_bg + floor)
-        thr = max(np.sqrt((e_bg + floor) * (e_band + floor)), 2.0 * (e_bg + floor))
-        choices.append((sigma, ratio, energy, thr))
-        if best is None or ratio > best:
-            best = ratio
-    for sigma, ratio, energy, thr in choices:
-        if ratio >= min(20.0, 0.5 * best):
-            return energy <= thr, sigma
-    sigma, ratio, energy, thr = choices[-1]
+        e_bg = np.log(energy[background] + floor)
+        e_band = np.log(energy[band] + floor)
+        if e_bg.size > 20000:
+            e_bg = rng.choice(e_bg, 20000, replace=False)
+        if e_band.size > 20000:
+            e_band = rng.choice(e_band, 20000, replace=False)
+        e_bg.sort()
+        e_band.sort()
+        cand = np.quantile(np.concatenate([e_bg, e_band]), np.linspace(0.01, 0.99, 99))
+        above_bg = 1.0 - np.searchsorted(e_bg, cand, side="right") / e_bg.size
+        below_band = np.searchsorted(e_band, cand, side="left") / e_band.size
+        err = above_bg + below_band
+        i = int(np.argmin(err))
+        if best is None or err[i] < best[0] - 0.02:
+            best = (float(err[i]), sigma, energy, float(np.exp(cand[i]) - floor))
+    _, sigma, energy, thr = best
     return energy <= thr, sigma
 
 
@@ -767,7 +777,15 @@ def _refine_top(
     rr = np.clip(last[None, :] + offsets[:, None], 0, rows - 1)
     valid = (last[None, :] + offsets[:, None] >= 0) & (last[None, :] + offsets[:, None] < rows)
     prof = np.where(valid, np.abs(smooth_img[rr, x[None, :]] - ref[None, :]), 0.0)
-    above = prof > threshold
+    # local background noise: spread of the flooded rows just above the surface (shot noise
+    # depends on brightness, saturated parts have none), smoothed along the surface
+    above_rows = np.clip(last[None, :] - np.arange(16)[:, None], 0, rows - 1)
+    patch = smooth_img[above_rows, x[None, :]]
+    hf_local = patch - np.median(patch, axis=0)[None, :]
+    local = 1.4826 * np.median(np.abs(np.diff(hf_local, axis=0)), axis=0) / np.sqrt(2)
+    local = ndi.median_filter(local, size=min(cols, 31), mode="nearest")
+    t_col = np.maximum(threshold, 4.0 * local)
+    above = prof > t_col[None, :]
     start = 3  # index of the last flooded row
     above[:start + 1] = False
     sustained = above[:-1] & above[1:]
@@ -824,6 +842,7 @@ class _HorizontalFind:
     bottom_measured: np.ndarray | None
     textured_fraction: float
     separation: float
+    excess: float  # median log texture of the textured class above white noise
     notes: list[str]
 
 
@@ -892,8 +911,9 @@ def _find_horizontal(
     rows, cols = img.shape
     m = _grid_level(min(rows, cols))
     levels = _texture_levels(min(rows, cols), pixel_size_um, texture_scale_um)
-    logt, sigma = texture_log_map(img, grid_level=m, levels=levels)
+    logt, sigma, noise_log = texture_log_map(img, grid_level=m, levels=levels)
     textured, _, sep = _split_texture(logt)
+    excess = float(np.median(logt[textured])) - noise_log if textured.any() else 0.0
     gr, gc = logt.shape
     f_r, f_c = rows / gr, cols / gc
     tb, bb = _edge_backgrounds(textured, _MIN_BACKGROUND_CONTACT)
@@ -911,7 +931,7 @@ def _find_horizontal(
             notes.append(why)
             continue
         candidates[name] = (bg, line_g)
-    empty = _HorizontalFind(None, None, None, None, float(textured.mean()), sep, notes)
+    empty = _HorizontalFind(None, None, None, None, float(textured.mean()), sep, excess, notes)
     if not candidates:
         return empty
 
@@ -969,6 +989,7 @@ def _find_horizontal(
         bottom_measured=None if bottom is None else bottom[1],
         textured_fraction=float(textured.mean()),
         separation=sep,
+        excess=excess,
         notes=notes,
     )
 
@@ -1057,6 +1078,10 @@ def find_membrane(
             return _assemble(img.shape, vertical, side, "vertical",
                              ["no horizontal surface in view; the membrane runs vertically"])
         _check_textured(found)
+        if found.textured_fraction < 0.2:
+            raise MembraneNotFound(
+                f"no membrane found: only {100 * found.textured_fraction:.0f} % of the frame is "
+                "textured and no smooth background borders it")
         whole = whole_frame(img.shape, "no membrane surface in view (textured everywhere): the "
                             "whole frame is material; depth profile not measured")
         whole.notes.extend(found.notes)
@@ -1067,10 +1092,11 @@ def find_membrane(
 
 def _check_textured(found: _HorizontalFind) -> None:
     """Raise MembraneNotFound when the image has no structure worth the name."""
-    if found.separation < 0.35:
+    if found.separation < 0.35 or found.excess < np.log(4.0):
         raise MembraneNotFound(
             "no textured membrane band found: the image has no structure above its noise "
-            f"(texture contrast {found.separation:.2f})")
+            f"(texture contrast {found.separation:.2f}, excess over noise "
+            f"{found.excess:.2f})")
 
 
 def _vertical(img: np.ndarray, pixel_size_um: float | None, surface: str,
