@@ -85,7 +85,8 @@ def test_manifest_validates_and_plugin_is_discovered():
     assert {w.display_name for w in found.contributions.widgets} == {
         "Analysis", "Depth profile", "Results and export", "Review a batch"}
     assert {s.key for s in found.contributions.sample_data} >= {
-        "hitachi_cross_section", "fei_porous_aggregate", "phantom_internal_minimum"}
+        "hitachi_cross_section", "fei_porous_aggregate", "phantom_sponge_internal_minimum",
+        "phantom_generated", "all_examples"}
     readers = [r.command for r in pm.iter_compatible_readers(["scan.tif"])]
     assert "sempore.get_reader" in readers
     assert not [r for r in pm.iter_compatible_readers(["notes.txt"])
@@ -111,6 +112,27 @@ def test_reader_fei_scale_and_databar(make_napari_viewer):
     assert meta["metadata"]["instrument"].startswith("FEI")
     dock = AnalysisWidget(viewer)
     assert dock.pixel_size.value() == pytest.approx(0.134896, rel=1e-5)
+
+
+def test_sample_data_from_example_images(make_napari_viewer):
+    from plugins.napari_sempore._sample_data import example_images
+
+    if not (REPO / "example_images" / "phantom_sponge_internal_minimum_dark.tif").is_file():
+        pytest.skip("example_images/ has no phantom_sponge_internal_minimum_dark.tif")
+    viewer = make_napari_viewer()
+    viewer.open_sample("sempore", "phantom_sponge_internal_minimum")
+    image, truth = viewer.layers[-2], viewer.layers[-1]
+    assert isinstance(truth, napari.layers.Labels) and truth.data.shape == image.data.shape
+    np.testing.assert_allclose(image.scale, [0.05, 0.05], rtol=1e-6)
+    assert 0.3 < truth.data.astype(bool).mean() < 0.9
+    hitachi = REPO / "example_images" / "polymer_membrane_xsection_hitachi.bmp"
+    if hitachi.is_file():
+        viewer.open_sample("sempore", "hitachi_cross_section")
+        layer = viewer.layers[-1]
+        # pixel size from the sidecar, data bar rows 896-959 removed
+        np.testing.assert_allclose(layer.scale, [0.2488, 0.2488], rtol=1e-6)
+        assert layer.data.shape == (896, 1280)
+    assert all(".pores" not in p.name for p in example_images())
 
 
 def test_reader_rejects_bad_file_with_one_line(tmp_path):
@@ -274,19 +296,38 @@ def test_export_marks_edited(make_napari_viewer, qtbot, phantom, tmp_path):
     assert result["membrane"]["porosity"] < plain["membrane"]["porosity"]
 
 
-def test_review_batch_step_edit_save(make_napari_viewer, qtbot, tmp_path):
-    from pipeline.batch import run as run_batch
+def _write_batch(tmp_path, phantom) -> Path:
+    """A results folder as `sempore analyze` writes it (per-image folders written by
+    pipeline.report.write_results, summary.csv, report.html) for two files: the phantom and its
+    mirror image. The analysis is given the true membrane and pores to keep the test fast."""
+    import dataclasses
+
+    from pipeline.io import load_micrograph
+    from pipeline.report import summary_row, write_html_report, write_results, write_summary
 
     inputs = tmp_path / "in"
     inputs.mkdir()
-    for seed in (1, 2):
-        ph = make_membrane_phantom((160, 200), pixel_size_um=PX, profile="uniform",
-                                   pore_size_um=1.0, surfaces="top", seed=seed)
-        ph.save(inputs / f"scan{seed}.tif")  # FEI metadata: pixel size and data bar
     out = tmp_path / "results"
-    outcome = run_batch([inputs / "scan1.tif", inputs / "scan2.tif"], out, workers=1)
-    assert outcome.n_ok == 2
+    mirrored = dataclasses.replace(
+        phantom, image=phantom.image[:, ::-1].copy(), pore_mask=phantom.pore_mask[:, ::-1].copy(),
+        membrane_mask=phantom.membrane_mask[:, ::-1].copy(),
+        local_thickness_px=phantom.local_thickness_px[:, ::-1].copy(),
+        top_px=phantom.top_px[::-1].copy(), bottom_px=phantom.bottom_px[::-1].copy())
+    rows = []
+    for name, ph in (("scan1", phantom), ("scan2", mirrored)):
+        path = inputs / f"{name}.tif"
+        ph.save(path)  # FEI metadata: pixel size and data bar
+        a = analyze(load_micrograph(path), membrane=ph.membrane(), pore_mask=ph.pore_mask)
+        write_results(a, out / name, figures=False)
+        result = json.loads((out / name / "result.json").read_text())
+        rows.append(summary_row(result, image=str(path), result_dir=str(out / name)))
+    write_summary(rows, out)
+    write_html_report(out, rows)
+    return out
 
+
+def test_review_batch_step_edit_save(make_napari_viewer, qtbot, tmp_path, phantom):
+    out = _write_batch(tmp_path, phantom)
     viewer = make_napari_viewer()
     dock = BatchReviewWidget(viewer)
     dock.confirm_unsaved = False
@@ -310,6 +351,8 @@ def test_review_batch_step_edit_save(make_napari_viewer, qtbot, tmp_path):
         pass
     assert dock.index == 1 and session.result_dir == out / "scan2"
     assert dock.prev_button.isEnabled() and not dock.next_button.isEnabled()
+    np.testing.assert_array_equal(np.asarray(session.layers["pores"].data) > 0,
+                                  load_results(out / "scan1").pore_mask[:, ::-1])
     pores = session.layers["pores"]
     before = session.analysis
     rr, cc = np.nonzero(np.asarray(pores.data)[60:120, :] > 0)
@@ -332,3 +375,33 @@ def test_review_batch_step_edit_save(make_napari_viewer, qtbot, tmp_path):
     with qtbot.waitSignal(dock.previous().returned, timeout=WAIT_MS):
         pass
     assert dock.index == 0 and not session.edited
+
+
+def test_launch_opens_docks_and_batch(make_napari_viewer, qtbot, monkeypatch, tmp_path, phantom):
+    """`sempore view DIR` calls launch(DIR): a viewer with the four docks, the batch listed."""
+    from pipeline.io import load_micrograph
+    from pipeline.report import write_results
+    from plugins.napari_sempore import launch
+
+    phantom.save(tmp_path / "only.tif")
+    a = analyze(load_micrograph(tmp_path / "only.tif"), membrane=phantom.membrane(),
+                pore_mask=phantom.pore_mask)
+    write_results(a, tmp_path / "results" / "only", figures=False)
+    viewers = []
+
+    def viewer_factory(**kwargs):
+        viewers.append(make_napari_viewer(**kwargs))
+        return viewers[-1]
+
+    monkeypatch.setattr(napari, "Viewer", viewer_factory)
+    monkeypatch.setattr(napari, "run", lambda *args, **kwargs: None)
+    launch(tmp_path / "results")
+    viewer = viewers[0]
+    names = set(viewer.window.dock_widgets)
+    assert {"sempore: analysis", "sempore: depth profile", "sempore: results",
+            "sempore: review batch"} <= names
+    session = get_session(viewer)
+    qtbot.waitUntil(lambda: session.analysis is not None, timeout=WAIT_MS)
+    assert session.result_dir == tmp_path / "results" / "only"
+    with pytest.raises(FileNotFoundError):
+        launch(tmp_path / "missing")

@@ -500,7 +500,8 @@ def membrane_from_result(result: dict[str, Any], membrane_mask: np.ndarray | Non
     The boundary lines come from ``membrane.top_px`` / ``bottom_px`` when present, the
     reference surface from ``membrane.surface_row_px`` (``surface_col_px`` for a vertical
     membrane); a boundary missing from the JSON is read off ``membrane.png`` (first and last
-    membrane pixel of each column or row).
+    membrane pixel of each column or row). The membrane region is ``membrane.png`` itself when
+    given, so the rebuilt analysis measures exactly the saved region.
 
     Parameters
     ----------
@@ -542,8 +543,20 @@ def membrane_from_result(result: dict[str, Any], membrane_mask: np.ndarray | Non
             top = ref_line
         else:
             bottom = ref_line
-    return membrane_from_surfaces(shape, top, bottom, reference_surface=ref,
-                                  surfaces_in_view=in_view, orientation=orientation, notes=notes)
+    membrane = membrane_from_surfaces(shape, top, bottom, reference_surface=ref,
+                                      surfaces_in_view=in_view, orientation=orientation,
+                                      notes=notes)
+    if membrane_mask is not None and np.shape(membrane_mask) == tuple(shape):
+        # the band exactly as measured (the saved lines are rounded to 0.01 px, which can move
+        # a boundary row in or out)
+        from pipeline.geometry import depth_from_line
+
+        band = np.asarray(membrane_mask, bool)
+        ref_line = top if ref in ("top", "left") else bottom
+        dist = depth_from_line(shape, ref_line, horizontal)
+        membrane = dataclasses.replace(
+            membrane, mask=band, depth_px=np.where(band, dist, np.nan).astype(np.float32))
+    return membrane
 
 
 def settings_from_result(result: dict[str, Any]):

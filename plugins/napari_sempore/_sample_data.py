@@ -74,6 +74,45 @@ def fei_porous_aggregate() -> list[LayerData]:
     return _read("porous_aggregate_fei.tif")
 
 
+def _read_with_truth(name: str) -> list[LayerData]:
+    """An example phantom and, when ``<stem>.pores.png`` is beside it, its true pores (hidden
+    Labels layer, data-bar rows removed) to compare the segmentation with."""
+    path = find_example(name)
+    layers = read_micrographs(str(path))
+    truth_path = path.with_name(path.stem + ".pores.png")
+    if truth_path.is_file():
+        import numpy as np
+        from PIL import Image
+
+        data, kwargs, _ = layers[0]
+        truth = np.asarray(Image.open(truth_path)) > 127
+        truth = truth[: data.shape[0]].astype(np.uint8)
+        layers.append((truth, {"name": f"{path.stem} true pores", "scale": kwargs["scale"],
+                               "units": kwargs["units"], "opacity": 0.4, "visible": False},
+                       "labels"))
+    return layers
+
+
+def phantom_sponge_internal_minimum() -> list[LayerData]:
+    """Phantom: dark-pore sponge with an internal minimum-pore layer 6 µm deep (with truth)."""
+    return _read_with_truth("phantom_sponge_internal_minimum_dark.tif")
+
+
+def phantom_cells_symmetric() -> list[LayerData]:
+    """Phantom: topographic closed-cell film, symmetric, both surfaces in view (with truth)."""
+    return _read_with_truth("phantom_cells_symmetric_topographic.tif")
+
+
+def phantom_gradient_bright() -> list[LayerData]:
+    """Phantom: pore size growing with depth, white charging bands around (with truth)."""
+    return _read_with_truth("phantom_gradient_both_surfaces_bright.tif")
+
+
+def phantom_tilted_fingers() -> list[LayerData]:
+    """Phantom: tilted NIPS-like membrane, skin over finger-like macrovoids, debris (truth)."""
+    return _read_with_truth("phantom_tilted_fingers_debris.tif")
+
+
 def all_examples() -> list[LayerData]:
     """Every micrograph in example_images/, one layer each (only the last one visible)."""
     files = example_images()
@@ -92,8 +131,9 @@ def all_examples() -> list[LayerData]:
     return layers
 
 
-def phantom_internal_minimum(seed: int = 0) -> list[LayerData]:
-    """A synthetic membrane with an internal minimum-pore layer, and its true pore mask."""
+def phantom_generated(seed: int = 0) -> list[LayerData]:
+    """A freshly generated membrane phantom with an internal minimum-pore layer and its true
+    pores (works without the repository's example_images/)."""
     from pipeline.io import from_array
     from pipeline.synthetic import make_membrane_phantom
 

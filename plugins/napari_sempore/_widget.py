@@ -104,7 +104,6 @@ class AnalysisWidget(QWidget):
         self.pixel_size.setRange(0.0, 1000.0)
         self.pixel_size.setSingleStep(0.001)
         self.pixel_size.setSpecialValueText("unknown — enter it")
-        self.pixel_size.setSuffix(" µm/px")
         self.pixel_size.setToolTip("Edge length of one pixel in µm (read from the file's "
                                    "metadata when the instrument wrote it)")
         self.pixel_source = QLabel("")
@@ -131,7 +130,7 @@ class AnalysisWidget(QWidget):
 
         form = QFormLayout()
         form.addRow("image", self.image_combo)
-        form.addRow("pixel size", self.pixel_size)
+        form.addRow("pixel size (µm)", self.pixel_size)
         form.addRow("", self.pixel_source)
         form.addRow("surface", self.surface_combo)
         form.addRow("segmentation", self.method_combo)
@@ -738,12 +737,27 @@ def add_sempore_docks(viewer: napari.Viewer) -> dict[str, QWidget]:
         "profile": ProfileWidget(viewer),
         "batch": BatchReviewWidget(viewer),
     }
+    from qtpy.QtCore import QTimer
+
     window = viewer.window
-    window.add_dock_widget(widgets["analysis"], name="sempore: analysis", area="right")
-    window.add_dock_widget(widgets["batch"], name="sempore: review batch", area="right",
-                           tabify=True)
-    window.add_dock_widget(widgets["results"], name="sempore: results", area="right")
-    window.add_dock_widget(widgets["profile"], name="sempore: depth profile", area="bottom")
+    window.add_dock_widget(widgets["batch"], name="sempore: review batch", area="right")
+    d_analysis = window.add_dock_widget(widgets["analysis"], name="sempore: analysis",
+                                        area="right", tabify=True)
+    d_profile = window.add_dock_widget(widgets["profile"], name="sempore: depth profile",
+                                       area="bottom")
+    d_results = window.add_dock_widget(widgets["results"], name="sempore: results",
+                                       area="bottom")
+    main = d_analysis.parentWidget()
+
+    def arrange() -> None:
+        d_analysis.raise_()
+        if hasattr(main, "splitDockWidget"):
+            main.splitDockWidget(d_profile, d_results, Qt.Orientation.Horizontal)
+            main.resizeDocks([d_profile, d_results], [3, 1], Qt.Orientation.Horizontal)
+            main.resizeDocks([d_profile], [320], Qt.Orientation.Vertical)
+
+    arrange()
+    QTimer.singleShot(0, arrange)  # again once the window is laid out
     return widgets
 
 
