@@ -358,10 +358,21 @@ def update_profile(
                | (edge_pores != old_edge_pores)) & inside
     if not changed.any():
         return profile, 0
+    # bins of the changed pixels, by depth_profile's own arithmetic
+    d_changed = membrane.depth_px[changed].astype(np.float64) * pixel_size_um
+    bins = np.unique(np.clip((d_changed / width).astype(np.int64), 0, n_bins - 1))
+    # a superset of those bins' pixels (depth ranges widened by a hair; pixels of neighbouring
+    # bins that slip in only make rows that are discarded below)
     depth_um = membrane.depth_px.astype(np.float64) * pixel_size_um
-    bin_of = np.clip(np.nan_to_num(depth_um / width, nan=0.0).astype(np.int64), 0, n_bins - 1)
-    bins = np.unique(bin_of[changed])
-    region = inside & np.isin(bin_of, bins)
+    region = np.zeros(inside.shape, bool)
+    runs = np.split(bins, np.flatnonzero(np.diff(bins) > 1) + 1)
+    for run in runs:
+        eps = 1e-9 * width * (run[-1] + 2)
+        lo = run[0] * width - eps if run[0] > 0 else -np.inf
+        hi = (run[-1] + 1) * width + eps if run[-1] < n_bins - 1 else np.inf
+        with np.errstate(invalid="ignore"):
+            region |= (depth_um >= lo) & (depth_um < hi)
+    region &= inside
     sub = depth_profile(pore_mask, region, membrane.depth_px, local_thickness_px,
                         pixel_size_um, bin_width_um=width, min_pore_pixels=min_pore_pixels,
                         edge_pores=edge_pores, max_depth_um=n_bins * width)
@@ -372,7 +383,8 @@ def update_profile(
         return full, len(full)
     key_old = np.rint(profile["depth_lo_um"].to_numpy() / width).astype(np.int64)
     key_new = np.rint(sub["depth_lo_um"].to_numpy() / width).astype(np.int64)
-    keep = profile[~np.isin(key_old, key_new)]
+    sub = sub[np.isin(key_new, bins)]
+    keep = profile[~np.isin(key_old, bins)]
     merged = pd.concat([keep, sub], ignore_index=True)
     order = np.argsort(merged["depth_lo_um"].to_numpy(), kind="stable")
     merged = merged.iloc[order].reset_index(drop=True)

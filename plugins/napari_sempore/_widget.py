@@ -151,10 +151,32 @@ class AnalysisWidget(QWidget):
         for name in ("inserted", "removed", "reordered"):
             getattr(napari_viewer.layers.events, name).connect(self._refresh_layers)
         self.session.status_changed.connect(self._on_status)
+        self.session.analysis_changed.connect(self._show_settings)
+        self._shown_digest: str | None = None
         self._refresh_layers()
 
     def _on_status(self, text: str) -> None:
         self.status.setText(text)
+
+    def _show_settings(self, analysis: Analysis | None) -> None:
+        """Show the settings of a new analysis (e.g. one loaded from a batch) in the form."""
+        if analysis is None or analysis.settings.digest() == self._shown_digest:
+            return
+        st = analysis.settings
+        self._shown_digest = st.digest()
+        for combo, value in ((self.surface_combo, st.geometry.surface),
+                             (self.method_combo, st.segment.method)):
+            i = combo.findText(str(value))
+            if i >= 0:
+                combo.setCurrentIndex(i)
+        for box, value in ((self.min_pore, st.segment.min_pore_diameter_um),
+                           (self.smoothing, st.segment.smoothing_um),
+                           (self.background, st.segment.background_scale_um),
+                           (self.bin_width, st.profile.bin_width_um)):
+            box.setValue(float(value) if value else 0.0)
+        if self.session.image_layer is not None:
+            self.select_layer(self.session.image_layer)
+            self.pixel_size.setValue(analysis.pixel_size_um)
 
     # layers -------------------------------------------------------------------------------
 
