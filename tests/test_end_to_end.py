@@ -1,0 +1,287 @@
+"""Whole-pipeline accuracy against known truth (issue 2, "Done when").
+
+Every test runs :func:`pipeline.analyze` on a FILE (FEI TIFF for pipeline.synthetic phantoms;
+BMP + Hitachi sidecar, PNG, TIFF without metadata or JPEG for the held-out renderings of
+``tests/heldout.py``), so loading, calibration and data-bar removal are part of what is scored.
+The metrics and their targets are those of the issue (see ``tests/_accuracy.py``):
+
+* pore Dice >= 0.90 inside the true membrane,
+* thickness within 3 % when both surfaces are in view,
+* porosity-profile mean absolute error <= 0.05 and pore-size-profile median relative error
+  <= 10 % against the truth profile, over 5-95 % of the thickness (visible span with one surface),
+* reference/opposite surface position: median error <= max(2 px, 1.5 % of the thickness).
+
+Default run: one seed per kind (512 x 768). ``-m slow`` sweeps more seeds.
+
+Kinds on which the pipeline currently misses a target are marked ``xfail(strict=False)`` with the
+measured value in the reason, so they show in the report (``-ra``) instead of being hidden by a
+loosened threshold; an XPASS means a stage has improved and the mark can go.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from _accuracy import (
+    SYNTHETIC_KINDS,
+    TARGETS,
+    failures,
+    score,
+    synthetic_phantom,
+    truth_from_phantom,
+)
+from heldout import HELDOUT_KINDS, heldout_image
+
+from pipeline import analyze
+
+REPO = Path(__file__).resolve().parents[1]
+HITACHI = REPO / "example_images" / "polymer_membrane_xsection_hitachi.bmp"
+
+#: (set, kind, metric) -> measured value and target, for the kinds that currently miss a target
+#: (measured on main with seed 0; re-measure with ``benchmarks/bench_accuracy.py``).
+KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
+    ("synthetic", "sponge-topo-minimum-top-tilt", "dice"):
+        "Dice 0.512; target >= 0.90",
+    ("synthetic", "sponge-topo-minimum-top-tilt", "porosity"):
+        "porosity MAE 0.160; target <= 0.05",
+    ("synthetic", "sponge-topo-minimum-top-tilt", "pore_size"):
+        "pore-size median rel. error 21.4%; target <= 10 % (bias -21.4%)",
+    ("synthetic", "cells-dark-gradient-top-debris", "porosity"):
+        "porosity MAE 0.064; target <= 0.05",
+    ("synthetic", "cells-topo-uniform-both-tilt", "dice"):
+        "Dice 0.674; target >= 0.90",
+    ("synthetic", "cells-topo-uniform-both-tilt", "porosity"):
+        "porosity MAE 0.207; target <= 0.05",
+    ("synthetic", "cells-topo-uniform-both-tilt", "pore_size"):
+        "pore-size median rel. error 29.1%; target <= 10 % (bias -29.1%)",
+    ("synthetic", "spheres-topo-gradient-top-debris", "dice"):
+        "Dice 0.501; target >= 0.90",
+    ("synthetic", "spheres-topo-gradient-top-debris", "porosity"):
+        "porosity MAE 0.086; target <= 0.05",
+    ("synthetic", "spheres-topo-gradient-top-debris", "pore_size"):
+        "pore-size median rel. error 11.5%; target <= 10 % (bias -10.4%)",
+    ("synthetic", "fingers-topo-both", "dice"):
+        "Dice 0.536; target >= 0.90",
+    ("synthetic", "fingers-topo-both", "porosity"):
+        "porosity MAE 0.138; target <= 0.05",
+    ("synthetic", "fingers-topo-both", "pore_size"):
+        "pore-size median rel. error 16.6%; target <= 10 % (bias -16.6%)",
+    ("heldout", "foam-se-charging-both-hitachi", "dice"):
+        "Dice 0.752; target >= 0.90",
+    ("heldout", "foam-se-charging-both-hitachi", "thickness"):
+        "thickness error 4.155%; target <= 3 %",
+    ("heldout", "foam-se-charging-both-hitachi", "porosity"):
+        "porosity MAE 0.284; target <= 0.05",
+    ("heldout", "foam-se-charging-both-hitachi", "pore_size"):
+        "pore-size median rel. error 17.5%; target <= 10 % (bias -17.5%)",
+    ("heldout", "foam-se-charging-both-hitachi", "surface"):
+        "surface median error 11.83 px; target <= 4.30 px",
+    ("heldout", "stretched-se-jpeg-both-hitachi", "dice"):
+        "Dice 0.764; target >= 0.90",
+    ("heldout", "stretched-se-jpeg-both-hitachi", "thickness"):
+        "no thickness: a 154-row data bar detected (true 37) cut off the bottom surface; "
+        "target <= 3 %",
+    ("heldout", "stretched-se-jpeg-both-hitachi", "porosity"):
+        "porosity MAE 0.193; target <= 0.05",
+    ("heldout", "stretched-se-jpeg-both-hitachi", "pore_size"):
+        "pore-size median rel. error 16.5%; target <= 10 % (bias -16.5%)",
+    ("heldout", "sponge-se-minimum-top-charging-zeiss", "dice"):
+        "Dice 0.698; target >= 0.90",
+    ("heldout", "sponge-se-minimum-top-charging-zeiss", "porosity"):
+        "porosity MAE 0.233; target <= 0.05",
+    ("heldout", "sponge-se-minimum-top-charging-zeiss", "pore_size"):
+        "pore-size median rel. error 24.1%; target <= 10 % (bias -24.1%)",
+    ("heldout", "foam-bse-gradient-both-tilt-hitachi", "porosity"):
+        "porosity MAE 0.068; target <= 0.05",
+    ("heldout", "nips-se-top-charging-zeiss", "dice"):
+        "Dice 0.729; target >= 0.90",
+    ("heldout", "nips-se-top-charging-zeiss", "porosity"):
+        "porosity MAE 0.212; target <= 0.05",
+    ("heldout", "nips-se-top-charging-zeiss", "pore_size"):
+        "pore-size median rel. error 12.4%; target <= 10 % (bias -12.4%)",
+}
+
+#: kinds that pass with seed 0 but whose slow sweep (seeds 1-4) is expected to miss a target
+EXTRA_SWEEP_FAILURES: dict[tuple[str, str], str] = {}
+
+
+def _sweep_reason(group: str, kind: str) -> str | None:
+    known = [f"{metric}: {why}" for (g, k, metric), why in KNOWN_FAILURES.items()
+             if (g, k) == (group, kind)]
+    extra = EXTRA_SWEEP_FAILURES.get((group, kind))
+    return "; ".join(known + ([extra] if extra else [])) or None
+
+METRICS = ("dice", "thickness", "porosity", "pore_size", "surface", "opposite_surface")
+
+
+def _applies(metric: str, surfaces: str) -> bool:
+    return metric not in ("thickness", "opposite_surface") or surfaces == "both"
+
+
+def _params(group: str, kinds: dict[str, dict[str, Any]]) -> list[Any]:
+    out = []
+    for kind, spec in kinds.items():
+        for metric in METRICS:
+            if not _applies(metric, spec["surfaces"]):
+                continue
+            reason = KNOWN_FAILURES.get((group, kind, metric))
+            marks = [pytest.mark.xfail(strict=False, reason=reason)] if reason else []
+            out.append(pytest.param(kind, metric, marks=marks, id=f"{kind}-{metric}"))
+    return out
+
+
+def check(metrics: dict[str, Any], metric: str) -> None:
+    """Assert one metric against its target, with the measured value in the message."""
+    if metric == "dice":
+        assert metrics["dice"] >= TARGETS["dice"], f"Dice {metrics['dice']:.3f} < 0.90"
+    elif metric == "thickness":
+        err = metrics["thickness_rel_err"]
+        assert err <= TARGETS["thickness_rel_err"], f"thickness error {err:.3%} > 3 %"
+    elif metric == "porosity":
+        mae = metrics["porosity_mae"]
+        assert metrics["reference_ok"], f"reference surface {metrics['reference_surface']}"
+        assert mae <= TARGETS["porosity_mae"], f"porosity-profile MAE {mae:.3f} > 0.05"
+    elif metric == "pore_size":
+        err = metrics["size_med_rel_err"]
+        assert metrics["reference_ok"], f"reference surface {metrics['reference_surface']}"
+        assert err <= TARGETS["size_med_rel_err"], (
+            f"pore-size-profile median relative error {err:.1%} > 10 % "
+            f"(median bias {metrics.get('size_bias', float('nan')):+.1%})")
+    elif metric in ("surface", "opposite_surface"):
+        key = "surface_err_px" if metric == "surface" else "opposite_err_px"
+        err, target = metrics[key], metrics["surface_target_px"]
+        assert err <= target, f"{metric} median error {err:.2f} px > {target:.2f} px"
+    else:  # pragma: no cover
+        raise ValueError(metric)
+
+
+# ------------------------------------------------------------------------------------------------
+# one analysis per (kind, seed), shared by the metric tests
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory) -> Any:
+    cache: dict[tuple[str, str, int], dict[str, Any]] = {}
+    workdir = tmp_path_factory.mktemp("end_to_end")
+
+    def get(group: str, kind: str, seed: int = 0) -> dict[str, Any]:
+        key = (group, kind, seed)
+        if key not in cache:
+            if group == "synthetic":
+                ph = synthetic_phantom(kind, seed)
+                path = workdir / f"{kind}-s{seed}.tif"
+                ph.save(path)
+                analysis = analyze(path)
+                truth = truth_from_phantom(ph)
+            else:
+                held = heldout_image(kind, seed)
+                path, pixel = held.save(workdir)
+                analysis = analyze(path, pixel)
+                truth = held.truth
+            cache[key] = score(analysis, truth)
+        return cache[key]
+
+    return get
+
+
+@pytest.mark.parametrize("kind, metric", _params("synthetic", SYNTHETIC_KINDS))
+def test_synthetic_phantom(measured, kind, metric):
+    check(measured("synthetic", kind), metric)
+
+
+@pytest.mark.parametrize("kind, metric", _params("heldout", HELDOUT_KINDS))
+def test_heldout_rendering(measured, kind, metric):
+    check(measured("heldout", kind), metric)
+
+
+def _sweep_params(group: str, kinds: dict[str, Any], seeds: range) -> list[Any]:
+    out = []
+    for kind in kinds:
+        reason = _sweep_reason(group, kind)
+        marks = [pytest.mark.xfail(strict=False, reason=reason)] if reason else []
+        out += [pytest.param(kind, seed, marks=marks, id=f"{kind}-s{seed}") for seed in seeds]
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, seed", _sweep_params("synthetic", SYNTHETIC_KINDS, range(1, 5)))
+def test_synthetic_sweep(measured, kind, seed):
+    bad = failures(measured("synthetic", kind, seed))
+    assert not bad, "; ".join(bad)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, seed", _sweep_params("heldout", HELDOUT_KINDS, range(1, 5)))
+def test_heldout_sweep(measured, kind, seed):
+    bad = failures(measured("heldout", kind, seed))
+    assert not bad, "; ".join(bad)
+
+
+# ------------------------------------------------------------------------------------------------
+# the harness itself: truth scored against truth is perfect, and the held-out truth geometry
+# agrees with the pipeline's membrane conventions
+
+
+def test_scoring_truth_against_itself_is_perfect():
+    ph = synthetic_phantom("spheres-dark-minimum-both-bend", 0, shape=(256, 384))
+    truth = truth_from_phantom(ph)
+    a = analyze(ph.grey, ph.pixel_size_um, membrane=ph.membrane(), pore_mask=ph.pore_mask)
+    m = score(a, truth)
+    assert m["dice"] == 1.0
+    assert m["porosity_mae"] == 0.0 and m["size_med_rel_err"] == 0.0
+    assert m["n_bins"] >= 20
+    assert m["surface_err_px"] == 0.0 and m["opposite_err_px"] == 0.0
+    assert m["thickness_rel_err"] < 1e-3
+    assert not failures(m)
+    # a segmentation shrunk by one pixel is caught
+    from scipy import ndimage as ndi
+
+    shrunk = ndi.binary_erosion(ph.pore_mask)
+    m2 = score(analyze(ph.grey, ph.pixel_size_um, membrane=ph.membrane(), pore_mask=shrunk),
+               truth)
+    assert m2["dice"] < 0.95 and m2["porosity_mae"] > 0.05 and m2["size_med_rel_err"] > 0.10
+
+
+def test_heldout_truth_matches_pipeline_membrane_conventions():
+    from pipeline.geometry import membrane_from_surfaces
+
+    held = heldout_image("foam-bse-gradient-both-tilt-hitachi", 0)
+    t = held.truth
+    mem = membrane_from_surfaces(t.pore_mask.shape, t.top_px, t.bottom_px,
+                                 reference_surface="top")
+    assert np.array_equal(mem.mask, t.membrane_mask)
+    assert mem.thickness_px == pytest.approx(t.thickness_px, abs=0.5)
+    inside = t.membrane_mask
+    # the pipeline rasterises the line (+-0.5 px); the held-out depth is exact
+    assert np.nanmax(np.abs(mem.depth_px[inside] - t.depth_px[inside])) < 0.75
+    a = analyze(held.image[: t.pore_mask.shape[0]], held.pixel_size_um, membrane=mem,
+                pore_mask=t.pore_mask)
+    m = score(a, t)
+    assert m["dice"] == 1.0 and m["porosity_mae"] < 0.005 and m["size_med_rel_err"] < 0.005
+
+
+# ------------------------------------------------------------------------------------------------
+# the real Hitachi cross-section
+
+
+def test_real_hitachi_surface_and_profile_span():
+    a = analyze(HITACHI)
+    assert a.micrograph.pixel_size_um == pytest.approx(0.2488, rel=1e-3)
+    assert a.micrograph.databar_rows == 64
+    mem = a.membrane
+    assert mem.reference_surface == "top"
+    row = float(np.nanmedian(mem.top_px))
+    assert abs(row - 100) <= 10, f"surface at row {row:.1f}, expected 100 +- 10"
+    # the film runs from the surface to the data bar (row 896): the profile must cover it
+    rows = a.micrograph.image.shape[0]
+    film_um = (rows - row) * a.pixel_size_um
+    prof = a.profile
+    reliable = prof[prof["reliable"]]
+    assert reliable["depth_hi_um"].max() >= 0.9 * film_um
+    inner = prof[(prof["depth_um"] >= 0.05 * film_um) & (prof["depth_um"] <= 0.9 * film_um)]
+    assert inner["reliable"].all()
+    # a closed-cell film: porosity in every inner bin well away from 0 and 1
+    assert inner["porosity"].between(0.2, 0.85).all()
