@@ -34,6 +34,7 @@ How :func:`find_membrane` works (horizontal case; the vertical one runs on the t
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 
 import cv2
@@ -159,9 +160,11 @@ def depth_from_line(shape: tuple[int, int], line: np.ndarray, horizontal: bool =
     """Euclidean distance (px, float32) of every pixel from a surface line.
 
     The line is rasterised (nearest pixel, so distances are exact to +-0.5 px) and the exact
-    Euclidean distance transform is taken (OpenCV, Felzenszwalb's algorithm). Line positions
-    outside the frame (a surface extrapolated beyond the image edge) are honoured: the canvas
-    is padded to hold them.
+    Euclidean distance transform is taken (OpenCV, Felzenszwalb's algorithm). The surface does
+    not end at the frame: the line is continued straight beyond both sides of the frame (with
+    its end slopes), so pixels near a side of a tilted band get their perpendicular depth, and
+    line positions outside the frame (a surface extrapolated beyond the top or bottom edge) are
+    honoured; the canvas is padded to hold both.
 
     Parameters
     ----------
@@ -175,20 +178,33 @@ def depth_from_line(shape: tuple[int, int], line: np.ndarray, horizontal: bool =
     if not ok.any():
         raise ValueError("surface line has no defined point")
     rows, cols = shape
-    limit = rows if horizontal else cols
-    lo = float(np.min(line[ok]))
-    hi = float(np.max(line[ok]))
+    limit, n_along = (rows, cols) if horizontal else (cols, rows)
+    idx = np.nonzero(ok)[0]
+    pieces = [line]
+    pad_before = 0
+    if idx.size >= 2:
+        for side in (0, 1):
+            end = idx[:16] if side == 0 else idx[-16:]
+            slope, icpt = np.polyfit(end.astype(float), line[end], 1)
+            reach = int(np.ceil(limit * abs(slope) / np.hypot(1.0, slope))) + 1
+            reach = min(reach, limit)
+            if side == 0:
+                pad_before = reach
+                xs = np.arange(-reach, 0, dtype=float)
+                pieces.insert(0, slope * xs + icpt)
+            else:
+                xs = np.arange(n_along, n_along + reach, dtype=float)
+                pieces.append(slope * xs + icpt)
+    ext = np.concatenate(pieces)
+    ext_ok = np.isfinite(ext)
+    lo = float(np.min(ext[ext_ok]))
+    hi = float(np.max(ext[ext_ok]))
     pad_lo = int(np.ceil(max(0.0, -lo)))
     pad_hi = int(np.ceil(max(0.0, hi - (limit - 1))))
-    if pad_lo or pad_hi:
-        big = (limit + pad_lo + pad_hi, cols) if horizontal else (rows, limit + pad_lo + pad_hi)
-        path = _line_mask(big, line + pad_lo, horizontal)
-        dist = _edt(~path)
-        if horizontal:
-            return np.ascontiguousarray(dist[pad_lo:pad_lo + rows])
-        return np.ascontiguousarray(dist[:, pad_lo:pad_lo + cols])
-    path = _line_mask(shape, line, horizontal)
-    return _edt(~path)
+    canvas = (limit + pad_lo + pad_hi, ext.size)
+    path = _line_mask(canvas, ext + pad_lo, True)
+    dist = _edt(~path)[pad_lo:pad_lo + limit, pad_before:pad_before + n_along]
+    return np.ascontiguousarray(dist if horizontal else dist.T)
 
 
 def perpendicular_distance(line_a: np.ndarray, line_b: np.ndarray) -> np.ndarray:
@@ -637,6 +653,10 @@ def _edge_backgrounds(textured: np.ndarray, min_contact: float) -> tuple[np.ndar
     smooth = ndi.binary_dilation(ndi.binary_erosion(smooth, se, border_value=1), se) & smooth
     labels, n = ndi.label(smooth, np.ones((3, 3), bool))
     cols = textured.shape[1]
+    # a smooth region reaching from the top edge to the bottom one is the background beside a
+    # vertical membrane, not above or below a horizontal one
+    spanning = np.intersect1d(labels[0], labels[-1])
+    spanning = spanning[spanning > 0]
     out = []
     for row in (0, -1):
         edge_labels = labels[row]
@@ -646,6 +666,7 @@ def _edge_backgrounds(textured: np.ndarray, min_contact: float) -> tuple[np.ndar
             counts[0] = 0
             good = counts >= max(2, 0.05 * cols)
             keep = good.copy()
+            keep[spanning] = False
             if counts[good].sum() < min_contact * cols:
                 keep[:] = False
         out.append(keep[labels])
@@ -672,7 +693,7 @@ def _smooth_like_background(img: np.ndarray, background: np.ndarray, band: np.nd
 
     Difference-of-Gaussians energy at sigma 1, 2 and 4 px. At each scale the threshold on the
     log energy that minimises P(background above) + P(band below) is found from the two
-    samples; the scale with the smallest such error wins (ties: the finer).
+    samples; a coarser scale is used only when its error is smaller by 0.1 or more.
 
     Returns the boolean map and the scale used (px).
     """
@@ -697,10 +718,35 @@ def _smooth_like_background(img: np.ndarray, background: np.ndarray, band: np.nd
         below_band = np.searchsorted(e_band, cand, side="left") / e_band.size
         err = above_bg + below_band
         i = int(np.argmin(err))
-        if best is None or err[i] < best[0] - 0.02:
+        # a coarser scale must be clearly better: finer scales stop the flood closer to the
+        # surface (the energy of the surface edge itself spreads over ~4 sigma)
+        if best is None or err[i] < best[0] - 0.1:
             best = (float(err[i]), sigma, energy, float(np.exp(cand[i]) - floor))
     _, sigma, energy, thr = best
     return energy <= thr, sigma
+
+
+def _row_offsets(img: np.ndarray, background: np.ndarray, min_pixels: int = 20
+                 ) -> np.ndarray | None:
+    """Per-row offsets (scan-line noise) of ``img`` measured on the ``background`` pixels.
+
+    Each background pixel is compared with the vertical (7-row Gaussian) trend of the
+    background alone; the row offset is the median difference over the row's background
+    pixels (0 for rows with fewer than ``min_pixels``). None when nothing can be measured.
+    """
+    bg = background.astype(np.float32)
+    if bg.sum() < min_pixels * 4:
+        return None
+    num = cv2.GaussianBlur(img * bg, (1, 0), sigmaX=1e-3, sigmaY=3.0)
+    den = cv2.GaussianBlur(bg, (1, 0), sigmaX=1e-3, sigmaY=3.0)
+    trend = num / np.maximum(den, 1e-6)
+    resid = np.where(background, img - trend, np.nan)
+    count = background.sum(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+        off = np.nanmedian(resid, axis=1)
+    off = np.where(count >= min_pixels, off, 0.0)
+    return np.nan_to_num(off).astype(np.float32)
 
 
 def _refine_top(
@@ -744,7 +790,8 @@ def _refine_top(
     search_in_px : int
         How far below the coarse surface the true one may lie.
     structure_px : float
-        Scale of ``smooth_enough`` (the flood stops up to ~2x this short of the surface).
+        Scale of ``smooth_enough`` (the flood may stop up to ~10x this short of a strong
+        surface edge; the edge is searched that far below the flood).
 
     Returns
     -------
@@ -768,12 +815,19 @@ def _refine_top(
     reached = keep[labels]
     has = reached.any(axis=0)
     last = rows - 1 - np.argmax(reached[::-1], axis=0)  # last flooded row per column
+    # scan-line noise: per-row offsets, measured on the flooded background against its own
+    # smooth vertical trend (normalised convolution: the membrane does not leak into it)
+    offsets_row = _row_offsets(edge_img, reached)
+    if offsets_row is not None:
+        edge_img = edge_img - offsets_row[:, None]
+        smooth_img = smooth_img - cv2.GaussianBlur(
+            offsets_row.reshape(-1, 1), (1, 0), sigmaX=1e-3, sigmaY=1.0).ravel()[:, None]
     # the background level just above the surface, per column (follows halos)
     near = np.clip(last[None, :] - np.arange(4)[:, None], 0, rows - 1)
     ref = np.median(smooth_img[near, x[None, :]], axis=0)
     # sub-pixel edge just below the flood: first sustained departure, its peak within a few px,
     # then the steepest ascent between the flood's end and the peak
-    offsets = np.arange(-3, int(max(13, 4 * structure_px + 8)))
+    offsets = np.arange(-3, int(max(13, 10 * structure_px + 8)))
     rr = np.clip(last[None, :] + offsets[:, None], 0, rows - 1)
     valid = (last[None, :] + offsets[:, None] >= 0) & (last[None, :] + offsets[:, None] < rows)
     prof = np.where(valid, np.abs(smooth_img[rr, x[None, :]] - ref[None, :]), 0.0)
@@ -861,6 +915,11 @@ def _candidate_surface(bg: np.ndarray, textured: np.ndarray, logt: np.ndarray,
         return None, f"background at the {name} edge too narrow"
     line, _ = robust_surface_line(coarse if from_top else -coarse, smoothing_cells)
     line = line if from_top else -line
+    seen = np.isfinite(coarse)
+    steep = float(np.median(np.abs(np.gradient(line)[seen]))) if seen.sum() > 2 else 0.0
+    if steep > 1.0:
+        return None, (f"the boundary of the smooth region at the {name} edge is steeper than "
+                      "45 degrees: not the surface of a horizontal membrane")
     gr = bg.shape[0]
     rr = np.arange(gr)[:, None]
     depth = max(4, gr // 6)
