@@ -178,6 +178,28 @@ def test_run_analysis_dock_adds_scaled_layers(make_napari_viewer, qtbot, phantom
         a.segmentation.mask.sum() / a.membrane.mask.sum())
 
 
+def test_minimum_layer_band_follows_structure(make_napari_viewer):
+    """An internal-minimum phantom analysed with its true membrane and pores: the band layer
+    spans min_layer_top_um .. min_layer_bottom_um below the reference surface."""
+    ph = make_membrane_phantom((256, 320), pixel_size_um=PX, profile="internal_minimum",
+                               pore_size_um=1.0, surfaces="both", seed=0)
+    a = analyze(from_array(ph.grey, PX), membrane=ph.membrane(), pore_mask=ph.pore_mask)
+    s = a.structure
+    if s is None or s.get("kind") != "internal_minimum":
+        pytest.skip(f"structure stage found {s and s.get('kind')}, not the designed minimum")
+    viewer = make_napari_viewer()
+    layer = _add_phantom(viewer, ph)
+    session = get_session(viewer)
+    session.set_analysis(a, layer)
+    band = session.layers["min_layer"]
+    assert len(band.data) == 1
+    rows = band.data[0][:, 0]
+    top = np.nanmedian(a.membrane.top_px)  # flat surface: depth = row - top
+    assert rows.min() - top == pytest.approx(s["min_layer_top_um"] / PX, abs=1.0)
+    assert rows.max() - top == pytest.approx(s["min_layer_bottom_um"] / PX, abs=1.0)
+    np.testing.assert_allclose(band.scale, [PX, PX])
+
+
 def test_run_without_pixel_size_reports_error(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.add_image(np.random.default_rng(0).random((64, 64)).astype(np.float32))
@@ -234,6 +256,17 @@ def test_edit_mask_then_recompute(make_napari_viewer, qtbot, phantom):
                                after.local_thickness_um)
     assert session.edited and profile_dock.plotted is after
     assert session.last_timings["total"] < 1.0
+    # napari's undo (which emits no paint event) also triggers the recompute
+    pores.undo()
+    pores.undo()
+    qtbot.waitUntil(lambda: session.analysis is not after, timeout=WAIT_MS)
+    _settle(qtbot, session)
+    np.testing.assert_array_equal(session.analysis.segmentation.mask,
+                                  before.segmentation.mask)
+    pd_testing = pytest.importorskip("pandas.testing")
+    pd_testing.assert_frame_equal(session.analysis.profile, before.profile,
+                                  check_exact=False, rtol=1e-12)
+    assert not session.edited
 
 
 def test_move_surface_then_recompute(make_napari_viewer, qtbot, phantom):
@@ -343,6 +376,11 @@ def test_review_batch_step_edit_save(make_napari_viewer, qtbot, tmp_path, phanto
     np.testing.assert_allclose(session.analysis.membrane.top_px,
                                saved["membrane"]["surface_row_px"], atol=1e-6)
     assert session.analysis.membrane.reference_surface == "top"
+    assert session.analysis.structure == saved["structure"]
+    if (saved["structure"] or {}).get("profile_band"):  # the saved confidence band is drawn
+        band = session.analysis.extras["profile_band"]
+        np.testing.assert_allclose(band["pore_size_lo_um"],
+                                   saved["structure"]["profile_band"]["pore_size_lo_um"])
     # the surface is saved to 0.01 px: the rebuilt depth map moves a few pixels between bins
     np.testing.assert_allclose(session.analysis.profile["porosity"],
                                saved["profile"]["porosity"], atol=0.005)

@@ -313,6 +313,36 @@ def band_polygon(line_px: np.ndarray, depth_lo_px: float, depth_hi_px: float, *,
     return np.vstack([side(depth_lo_px), side(depth_hi_px)[::-1]])
 
 
+def min_layer_range_um(structure: dict[str, Any], pixel_size_um: float) -> tuple[float, float]:
+    """Depth range (µm) of the minimum-pore layer of a structure block: its top and bottom
+    when given, else the depth ± half the thickness (at least one pixel thick)."""
+    top, bottom = structure.get("min_layer_top_um"), structure.get("min_layer_bottom_um")
+    if top is not None and bottom is not None and bottom >= top:
+        lo, hi = float(top), float(bottom)
+    else:
+        centre = float(structure["min_layer_depth_um"])
+        half = float(structure.get("min_layer_thickness_um") or 0.0) / 2.0
+        lo, hi = centre - half, centre + half
+    if hi - lo < pixel_size_um:
+        mid = (lo + hi) / 2
+        lo, hi = mid - pixel_size_um / 2, mid + pixel_size_um / 2
+    return max(lo, 0.0), hi
+
+
+def profile_band_from_structure(structure: dict[str, Any] | None) -> pd.DataFrame | None:
+    """The confidence band saved in result.json (``structure.profile_band``) as a DataFrame."""
+    band = (structure or {}).get("profile_band")
+    if not isinstance(band, dict) or not band.get("depth_um"):
+        return None
+    try:
+        table = pd.DataFrame({k: np.array([np.nan if v is None else v for v in vals], float)
+                              for k, vals in band.items()})
+    except (TypeError, ValueError):
+        return None
+    need = {"depth_um", "pore_size_lo_um", "pore_size_hi_um"}
+    return table if need <= set(table.columns) else None
+
+
 # --------------------------------------------------------------------------------------------
 # recompute an analysis
 
@@ -676,6 +706,9 @@ def analysis_from_saved(folder: str | Path) -> tuple[Analysis, Any]:
         local_thickness_px=lt_px, profile=profile, structure=r.get("structure"),
         criteria=r.get("criteria"), isotropy=r.get("isotropy"), network=r.get("network"),
         settings=settings, timings_s={}, extras={}, notes=list(r.get("notes") or []))
+    band = profile_band_from_structure(r.get("structure"))
+    if band is not None:
+        analysis.extras["profile_band"] = band
     r["_review_warnings"] = warnings
     return analysis, saved
 

@@ -29,6 +29,7 @@ from ._edit import (
     changed_box,
     line_from_polyline,
     membrane_with_line,
+    min_layer_range_um,
     polyline_from_line,
     reanalyze,
     recompute,
@@ -306,10 +307,9 @@ class Session:
             lines = surface_lines(a.membrane)
             if "reference" in lines:
                 px = a.pixel_size_um
-                centre = float(s["min_layer_depth_um"])
-                half = max(float(s.get("min_layer_thickness_um") or 0.0) / 2.0, px)
+                lo_um, hi_um = min_layer_range_um(s, px)
                 polygon = band_polygon(
-                    lines["reference"], max(centre - half, 0.0) / px, (centre + half) / px,
+                    lines["reference"], lo_um / px, hi_um / px,
                     horizontal=a.membrane.orientation == "horizontal",
                     into_positive=a.membrane.reference_surface in ("top", "left"))
         layer.data = [] if polygon is None else [polygon]

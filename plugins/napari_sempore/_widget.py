@@ -45,7 +45,7 @@ from pipeline.geometry import SURFACES
 from pipeline.segment import METHODS
 from pipeline.settings import Settings
 
-from ._edit import analysis_from_saved, update_batch_summary
+from ._edit import analysis_from_saved, min_layer_range_um, update_batch_summary
 from ._reader import (
     METADATA_KEY,
     layer_pixel_size_um,
@@ -393,9 +393,9 @@ class ProfileWidget(QWidget):
         s = analysis.structure or {}
         if s.get("kind") == "internal_minimum" and s.get("min_layer_depth_um") is not None:
             centre = float(s["min_layer_depth_um"])
-            half = float(s.get("min_layer_thickness_um") or 0.0) / 2.0
+            lo, hi = min_layer_range_um(s, analysis.pixel_size_um)
             for ax in (ax_por, ax_size):
-                ax.axhspan(centre - half, centre + half, color="magenta", alpha=0.18, lw=0)
+                ax.axhspan(lo, hi, color="magenta", alpha=0.18, lw=0)
                 ax.axhline(centre, color="magenta", lw=1.0)
         if analysis.membrane.thickness_px is not None:
             d16 = analysis.membrane.thickness_px * analysis.pixel_size_um / 16
