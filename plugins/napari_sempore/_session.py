@@ -427,7 +427,8 @@ class Session:
         self._fast_running = True
         self._emit_busy()
         self._set_status("recomputing local thickness and profile…")
-        worker = create_worker(recompute, self.analysis, pore_mask=raw, membrane=membrane)
+        worker = create_worker(recompute, self.analysis, pore_mask=raw, membrane=membrane,
+                               _progress={"desc": "sempore: updating profile"})
         worker.returned.connect(lambda out: self._fast_done(gen, raw, vertices, out))
         worker.errored.connect(self._error)
         worker.finished.connect(lambda: self._fast_finished(worker))
@@ -474,7 +475,8 @@ class Session:
         gen = self._generation
         self._slow_running = True
         self._emit_busy()
-        worker = create_worker(reanalyze, self.analysis)
+        worker = create_worker(reanalyze, self.analysis,
+                               _progress={"desc": "sempore: structure and isotropy"})
         worker.returned.connect(lambda full: self._slow_done(gen, full))
         worker.errored.connect(self._error)
         worker.finished.connect(lambda: self._slow_finished(worker))

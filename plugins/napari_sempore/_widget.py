@@ -277,7 +277,8 @@ class AnalysisWidget(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("%p% loading")
         self.status.setText(f"analysing {layer.name}…")
-        worker = create_worker(analyze, micrograph, settings=settings, progress=progress)
+        worker = create_worker(analyze, micrograph, settings=settings, progress=progress,
+                               _progress={"desc": f"sempore: analysing {layer.name}"})
         worker.returned.connect(lambda analysis: self._done(analysis, layer))
         worker.errored.connect(lambda exc: self._fail(_one_line(exc)))
         worker.finished.connect(lambda: self.run_button.setEnabled(True))
@@ -548,7 +549,8 @@ class ResultsWidget(QWidget):
         target = Path(out_dir) / self.session.stem()
         self.export_button.setEnabled(False)
         self.status.setText(f"writing {target}…")
-        worker = create_worker(self.session.write, target, force=force)
+        worker = create_worker(self.session.write, target, force=force,
+                               _progress={"desc": "sempore: export"})
         worker.returned.connect(lambda files: self.status.setText(
             f"wrote {len(files)} files to {target}"
             + (" (marked edited in napari)" if self.session.edited else "")))
@@ -680,7 +682,8 @@ class BatchReviewWidget(QWidget):
         folder = self.folders[index]
         self.status.setText(f"loading {folder.name}…")
         self._update_buttons(busy=True)
-        worker = create_worker(analysis_from_saved, folder)
+        worker = create_worker(analysis_from_saved, folder,
+                               _progress={"desc": f"sempore: loading {folder.name}"})
         worker.returned.connect(lambda out: self._loaded(index, folder, out))
         worker.errored.connect(lambda exc: self._load_failed(index, exc))
         self.worker = worker
@@ -730,7 +733,7 @@ class BatchReviewWidget(QWidget):
 
         self.status.setText(f"saving {folder.name}…")
         self._update_buttons(busy=True)
-        worker = create_worker(job)
+        worker = create_worker(job, _progress={"desc": f"sempore: saving {folder.name}"})
         worker.returned.connect(lambda files: self._saved(folder, files))
         worker.errored.connect(lambda exc: self.status.setText(f"error: {_one_line(exc)}"))
         worker.finished.connect(lambda: self._update_buttons())
