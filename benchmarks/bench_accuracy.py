@@ -150,12 +150,51 @@ def failing(runs: list[dict], kinds: list[str]) -> str:
     return "\n".join(out)
 
 
+_METRIC_OF_FAILURE = {"dice": "dice", "thickness_rel_err": "thickness",
+                      "porosity_mae": "porosity", "size_med_rel_err": "pore_size",
+                      "surface_err_px": "surface", "opposite_err_px": "opposite_surface"}
+
+
+def xfail_entries(runs: list[dict]) -> str:
+    """Python source of ``KNOWN_FAILURES`` / ``EXTRA_SWEEP_FAILURES`` for
+    ``tests/test_end_to_end.py``: seed-0 misses per metric, and kinds that miss only with
+    other seeds."""
+    known, extra = [], []
+    for r in runs:
+        if r["seed"] != 0:
+            continue
+        for f in r["failures"]:
+            key = f.split("=", 1)[0]
+            metric = _METRIC_OF_FAILURE.get(key)
+            if metric is None:
+                continue
+            known.append(f'    ("{r["group"]}", "{r["kind"]}", "{metric}"):\n'
+                         f'        "measured {f.split("=", 1)[1]}",')
+    seed0_bad = {(r["group"], r["kind"]) for r in runs if r["seed"] == 0 and r["failures"]}
+    for group, kind in sorted({(r["group"], r["kind"]) for r in runs}):
+        if (group, kind) in seed0_bad:
+            continue
+        bad = [r for r in runs if (r["group"], r["kind"]) == (group, kind) and r["failures"]]
+        if bad:
+            what = "; ".join(f"seed {r['seed']}: {', '.join(r['failures'])}" for r in bad)
+            extra.append(f'    ("{group}", "{kind}"):\n        "{what}",')
+    return ("KNOWN_FAILURES = {\n" + "\n".join(known) + "\n}\n"
+            "EXTRA_SWEEP_FAILURES = {\n" + "\n".join(extra) + "\n}")
+
+
 def git_commit() -> str:
+    """Short hash and subject of HEAD, plus the pipeline files with uncommitted changes."""
     try:
         rev = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h %s"],
                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
+                                "pipeline"], capture_output=True, text=True,
+                               check=True).stdout.split("\n")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return "unknown (not a git checkout)"
+    changed = [line[3:] for line in dirty if line.strip()]
+    if changed:
+        rev += " + uncommitted changes in " + ", ".join(changed)
     return rev
 
 
@@ -167,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", nargs="*", help="only these kinds")
     ap.add_argument("--write", type=Path, help="write the tables to this markdown file")
     ap.add_argument("--json", type=Path, help="write every run's metrics to this JSON file")
+    ap.add_argument("--label", help="describe the code measured (default: git HEAD)")
+    ap.add_argument("--xfail", action="store_true",
+                    help="also print KNOWN_FAILURES / EXTRA_SWEEP_FAILURES for the test file")
     args = ap.parse_args(argv)
 
     t_start = time.perf_counter()
@@ -193,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"{failing(group_runs, kinds)}\n")
     elapsed = time.perf_counter() - t_start
     header = (f"Measured {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {machine()}; "
-              f"commit {git_commit()}; {args.seeds} seeds per kind; {elapsed:.0f} s.")
+              f"code: {args.label or git_commit()}; {args.seeds} seeds per kind; {elapsed:.0f} s.")
     text = header + "\n\n" + "\n".join(sections)
     print(text)
     if args.write:
@@ -204,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             "`SYNTHETIC_KINDS` and `tests/heldout.py` `HELDOUT_KINDS`). Values are mean ± sd "
             "over seeds; `fail (k/n)` means the stage gave no value for k of n seeds (e.g. no "
             "thickness because the opposite surface was not found).\n\n" + text)
+    if args.xfail:
+        print(xfail_entries(runs), file=sys.stderr)
     if args.json:
         clean = [{k: (v if not isinstance(v, float) or np.isfinite(v) else str(v))
                   for k, v in r.items()} for r in runs]
