@@ -749,6 +749,54 @@ def _row_offsets(img: np.ndarray, background: np.ndarray, min_pixels: int = 20
     return np.nan_to_num(off).astype(np.float32)
 
 
+def _locate_edge(smooth_img: np.ndarray, edge_img: np.ndarray, last: np.ndarray,
+                 ref: np.ndarray, t_col: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-pixel edge below row ``last`` in each column, where the image leaves ``ref``.
+
+    The first departure larger than ``t_col`` lasting two rows, its peak within 5 rows, then the
+    outermost local maximum of the ascent (at least half the steepest) between ``last`` and the
+    peak, refined by a parabola. Returns the edge row and whether one was found.
+    """
+    rows, cols = smooth_img.shape
+    x = np.arange(cols)
+    offsets = np.arange(-3, reach)
+    pos = last[None, :] + offsets[:, None]
+    rr = np.clip(pos, 0, rows - 1)
+    valid = (pos >= 0) & (pos < rows)
+    prof = np.where(valid, np.abs(smooth_img[rr, x[None, :]] - ref[None, :]), 0.0)
+    above = prof > t_col[None, :]
+    start = 3  # index of the row ``last``
+    above[:start + 1] = False
+    sustained = above[:-1] & above[1:]
+    found = sustained.any(axis=0)
+    j1 = np.argmax(sustained, axis=0)
+    nj = prof.shape[0]
+    idx = np.clip(j1[None, :] + np.arange(5)[:, None], 0, nj - 1)
+    jpk = idx[np.argmax(prof[idx, x[None, :]], axis=0), x]
+    # ascent between the flood's end and the peak (sub-pixel: parabola through the difference
+    # and its neighbours). For a blurred step it is the step; for a bright rim that starts at
+    # the boundary it is the rim's outer flank, i.e. the boundary again.
+    sharp = np.where(valid, np.abs(edge_img[rr, x[None, :]] - ref[None, :]), 0.0)
+    grad = np.diff(sharp, axis=0)  # grad[j] sits at j + 0.5
+    jj = np.arange(nj - 1)[:, None]
+    window = (jj >= start - 1) & (jj < jpk[None, :])
+    gmasked = np.where(window, grad, -np.inf)
+    gmax = gmasked.max(axis=0)
+    # the outermost local maximum of the ascent that is at least half the steepest: a bright
+    # rim in front of a darker face (or the reverse) is entered at its outer flank
+    left = np.vstack([np.full((1, cols), -np.inf), gmasked[:-1]])
+    right = np.vstack([gmasked[1:], np.full((1, cols), -np.inf)])
+    peak = window & (gmasked >= left) & (gmasked >= right) & (gmasked >= 0.5 * gmax[None, :])
+    k = np.where(peak.any(axis=0), np.argmax(peak, axis=0), np.argmax(gmasked, axis=0))
+    g0 = grad[np.maximum(k - 1, 0), x]
+    g1 = grad[k, x]
+    g2 = grad[np.minimum(k + 1, nj - 2), x]
+    curv = g0 - 2 * g1 + g2
+    delta = np.where(curv < -1e-9, 0.5 * (g0 - g2) / np.where(curv < -1e-9, curv, -1.0), 0.0)
+    delta = np.clip(delta, -0.5, 0.5)
+    return last + offsets[0] + k + 0.5 + delta, found
+
+
 def _refine_top(
     smooth_img: np.ndarray,
     edge_img: np.ndarray,
@@ -825,12 +873,6 @@ def _refine_top(
     # the background level just above the surface, per column (follows halos)
     near = np.clip(last[None, :] - np.arange(4)[:, None], 0, rows - 1)
     ref = np.median(smooth_img[near, x[None, :]], axis=0)
-    # sub-pixel edge just below the flood: first sustained departure, its peak within a few px,
-    # then the steepest ascent between the flood's end and the peak
-    offsets = np.arange(-3, int(max(13, 10 * structure_px + 8)))
-    rr = np.clip(last[None, :] + offsets[:, None], 0, rows - 1)
-    valid = (last[None, :] + offsets[:, None] >= 0) & (last[None, :] + offsets[:, None] < rows)
-    prof = np.where(valid, np.abs(smooth_img[rr, x[None, :]] - ref[None, :]), 0.0)
     # local background noise: spread of the flooded rows just above the surface (shot noise
     # depends on brightness, saturated parts have none), smoothed along the surface
     above_rows = np.clip(last[None, :] - np.arange(16)[:, None], 0, rows - 1)
@@ -839,37 +881,35 @@ def _refine_top(
     local = 1.4826 * np.median(np.abs(np.diff(hf_local, axis=0)), axis=0) / np.sqrt(2)
     local = ndi.median_filter(local, size=min(cols, 31), mode="nearest")
     t_col = np.maximum(threshold, 4.0 * local)
-    above = prof > t_col[None, :]
-    start = 3  # index of the last flooded row
-    above[:start + 1] = False
-    sustained = above[:-1] & above[1:]
-    found = sustained.any(axis=0)
-    j1 = np.argmax(sustained, axis=0)
-    nj = prof.shape[0]
-    idx = np.clip(j1[None, :] + np.arange(5)[:, None], 0, nj - 1)
-    jpk = idx[np.argmax(prof[idx, x[None, :]], axis=0), x]
-    # ascent between the flood's end and the peak (sub-pixel: parabola through the difference
-    # and its neighbours). For a blurred step it is the step; for a bright rim that starts at
-    # the boundary it is the rim's outer flank, i.e. the boundary again.
-    sharp = np.where(valid, np.abs(edge_img[rr, x[None, :]] - ref[None, :]), 0.0)
-    grad = np.diff(sharp, axis=0)  # grad[j] sits at j + 0.5
-    jj = np.arange(nj - 1)[:, None]
-    window = (jj >= start - 1) & (jj < jpk[None, :])
-    gmasked = np.where(window, grad, -np.inf)
-    gmax = gmasked.max(axis=0)
-    # the outermost local maximum of the ascent that is at least half the steepest: a bright
-    # rim in front of a darker face (or the reverse) is entered at its outer flank
-    left = np.vstack([np.full((1, cols), -np.inf), gmasked[:-1]])
-    right = np.vstack([gmasked[1:], np.full((1, cols), -np.inf)])
-    peak = window & (gmasked >= left) & (gmasked >= right) & (gmasked >= 0.5 * gmax[None, :])
-    k = np.where(peak.any(axis=0), np.argmax(peak, axis=0), np.argmax(gmasked, axis=0))
-    g0 = grad[np.maximum(k - 1, 0), x]
-    g1 = grad[k, x]
-    g2 = grad[np.minimum(k + 1, nj - 2), x]
-    curv = g0 - 2 * g1 + g2
-    delta = np.where(curv < -1e-9, 0.5 * (g0 - g2) / np.where(curv < -1e-9, curv, -1.0), 0.0)
-    delta = np.clip(delta, -0.5, 0.5)
-    edge = last + offsets[0] + k + 0.5 + delta
+    reach = int(max(13, 10 * structure_px + 8))
+    edge, found = _locate_edge(smooth_img, edge_img, last, ref, t_col, reach)
+    # a dark vacuum gap between a bright (charging) background and the membrane: the first
+    # edge is the band's lower end; when a layer (>= 3 rows) as dark as the vacuum follows it,
+    # the membrane starts after that layer (a dense skin is brighter than the vacuum)
+    vacuum = float(np.percentile(smooth_img[::4, ::4], 1))
+    bright_bg = (ref - vacuum) > 0.3
+    dark_limit = vacuum + 0.25 * (ref - vacuum)
+    after = np.floor(np.nan_to_num(edge, nan=-10.0)).astype(np.intp) + 2
+    span = np.arange(reach)
+    rr = np.clip(after[None, :] + span[:, None], 0, rows - 1)
+    dark = ((smooth_img[rr, x[None, :]] <= dark_limit[None, :])
+            & (after[None, :] + span[:, None] < rows))
+    lead = np.argmax(dark, axis=0)  # the dark layer starts within a few rows of the edge
+    tail = np.vstack([dark, np.zeros((1, cols), bool)])
+    run = np.argmin(np.where(np.arange(reach + 1)[:, None] >= lead[None, :], tail, True),
+                    axis=0) - lead
+    gap = found & bright_bg & dark.any(axis=0) & (lead <= 3) & (run >= 3) & (lead + run < reach)
+    # a gap is a layer along the surface, not a pore open at it: it must hold in nearly all
+    # columns around
+    width = min(cols, max(41, 2 * reach + 1))
+    gap &= ndi.uniform_filter1d(gap.astype(np.float32), width, mode="nearest") >= 0.8
+    if gap.any():
+        last2 = after + lead + run - 1
+        near2 = np.clip(last2[None, :] - np.arange(3)[:, None], 0, rows - 1)
+        ref2 = np.median(smooth_img[near2, x[None, :]], axis=0)
+        edge2, found2 = _locate_edge(smooth_img, edge_img, last2, ref2, t_col, reach)
+        use = gap & found2
+        edge = np.where(use, edge2, edge)
     good = has & found & measured & (last < limit)
     return np.where(good, edge, np.nan)
 

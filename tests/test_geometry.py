@@ -29,7 +29,7 @@ from pipeline.geometry import (
     whole_frame,
 )
 
-REAL = Path(__file__).parent / "data"
+REAL = Path(__file__).parent / "data" / "real"
 if not (REAL / "polymer_membrane_xsection_hitachi.bmp").exists():  # pragma: no cover
     REAL = Path(__file__).resolve().parents[2] / "shared" / "real"
 
@@ -219,6 +219,23 @@ def test_charging_halo_and_scanline_noise():
     assert found.reference_surface == "top"
     med, p95 = _errors(found.top_px, top)
     assert med <= 1.5 and p95 <= 3.0, (med, p95)
+
+
+def test_vacuum_gap_under_a_charging_band():
+    """A saturated charging band ends 10 rows above the membrane; the dark gap is vacuum."""
+    rng = np.random.default_rng(11)
+    rows, cols = 400, 560
+    x = np.arange(cols)
+    top = 160 + 0.08 * (x - cols / 2)
+    rr = np.arange(rows)[:, None]
+    band = rr >= top[None, :]
+    pores = _sponge((rows, cols), 8, 0.5, rng)
+    charging = (rr < top[None, :] - 10) & (rr >= top[None, :] - 140)
+    img = np.where(band, np.where(pores, 0.15, 0.45), np.where(charging, 1.3, 0.03))
+    img = _finish(img, rng, shot=0.04)
+    found = find_membrane(img)
+    assert found.reference_surface == "top"
+    assert _errors(found.top_px, top)[0] <= 1.0
 
 
 def test_dense_smooth_skin_is_part_of_the_membrane():
