@@ -200,6 +200,19 @@ def test_minimum_layer_band_follows_structure(make_napari_viewer):
     np.testing.assert_allclose(band.scale, [PX, PX])
 
 
+def test_closed_dock_is_not_called_back(make_napari_viewer, qtbot, phantom):
+    from qtpy.QtCore import QCoreApplication, QEvent, Qt
+
+    viewer = make_napari_viewer()
+    plot = ProfileWidget(viewer)
+    plot.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    with qtbot.waitSignal(plot.destroyed, timeout=5000):
+        plot.close()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    _, session = _run(qtbot, viewer, phantom)  # emits analysis_changed: must not raise
+    assert session.analysis is not None
+
+
 def test_run_without_pixel_size_reports_error(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.add_image(np.random.default_rng(0).random((64, 64)).astype(np.float32))

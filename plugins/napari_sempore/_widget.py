@@ -66,6 +66,20 @@ class _ProgressRelay(QObject):
     progress = Signal(str, float)
 
 
+def _follow(signal: Any, widget: QWidget, slot: Any) -> None:
+    """Connect ``slot`` to a psygnal/napari ``signal`` until ``widget`` is destroyed (a closed
+    dock must not be called back)."""
+    signal.connect(slot)
+
+    def drop(*_: Any) -> None:
+        try:
+            signal.disconnect(slot)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+
+    widget.destroyed.connect(drop)
+
+
 def _um_spin(tooltip: str, maximum: float = 1000.0) -> QDoubleSpinBox:
     """A µm spin box where 0 means 'adapt to the image' (shown as 'auto')."""
     box = QDoubleSpinBox()
@@ -149,9 +163,9 @@ class AnalysisWidget(QWidget):
         self._relay.progress.connect(self._on_progress)
         self.image_combo.currentIndexChanged.connect(self._prefill)
         for name in ("inserted", "removed", "reordered"):
-            getattr(napari_viewer.layers.events, name).connect(self._refresh_layers)
-        self.session.status_changed.connect(self._on_status)
-        self.session.analysis_changed.connect(self._show_settings)
+            _follow(getattr(napari_viewer.layers.events, name), self, self._refresh_layers)
+        _follow(self.session.status_changed, self, self._on_status)
+        _follow(self.session.analysis_changed, self, self._show_settings)
         self._shown_digest: str | None = None
         self._refresh_layers()
 
@@ -342,8 +356,8 @@ class ProfileWidget(QWidget):
         layout.addWidget(self.note)
         #: The analysis currently drawn (tests check it follows the session).
         self.plotted: Analysis | None = None
-        self.session.analysis_changed.connect(self.plot)
-        self.session.status_changed.connect(self._on_status)
+        _follow(self.session.analysis_changed, self, self.plot)
+        _follow(self.session.status_changed, self, self._on_status)
         self.plot(self.session.analysis)
 
     def _on_status(self, text: str) -> None:
@@ -505,7 +519,7 @@ class ResultsWidget(QWidget):
         layout.addWidget(self.status)
         #: The result dict shown (tests read it).
         self.result: dict[str, Any] | None = None
-        self.session.analysis_changed.connect(self.show_analysis)
+        _follow(self.session.analysis_changed, self, self.show_analysis)
         self.show_analysis(self.session.analysis)
 
     def show_analysis(self, analysis: Analysis | None) -> None:
