@@ -898,7 +898,7 @@ def _refine_top(
     tail = np.vstack([dark, np.zeros((1, cols), bool)])
     run = np.argmin(np.where(np.arange(reach + 1)[:, None] >= lead[None, :], tail, True),
                     axis=0) - lead
-    gap = found & bright_bg & dark.any(axis=0) & (lead <= 3) & (run >= 3) & (lead + run < reach)
+    gap = found & bright_bg & dark.any(axis=0) & (lead <= 3) & (run >= 3)
     # a gap is a layer along the surface, not a pore open at it: it must hold in nearly all
     # columns around
     width = min(cols, max(41, 2 * reach + 1))
@@ -908,8 +908,9 @@ def _refine_top(
         near2 = np.clip(last2[None, :] - np.arange(3)[:, None], 0, rows - 1)
         ref2 = np.median(smooth_img[near2, x[None, :]], axis=0)
         edge2, found2 = _locate_edge(smooth_img, edge_img, last2, ref2, t_col, reach)
-        use = gap & found2
-        edge = np.where(use, edge2, edge)
+        # where the dark layer runs on past the search (a dark pore under the gap) the
+        # surface is unknown in that column
+        edge = np.where(gap, np.where(found2 & (lead + run < reach), edge2, np.nan), edge)
     good = has & found & measured & (last < limit)
     return np.where(good, edge, np.nan)
 
