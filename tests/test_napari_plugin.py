@@ -150,9 +150,16 @@ def test_reader_rejects_bad_file_with_one_line(tmp_path):
 
 
 def test_run_analysis_dock_adds_scaled_layers(make_napari_viewer, qtbot, phantom):
+    from qtpy.QtCore import QCoreApplication, QEvent, Qt
+
     viewer = make_napari_viewer()
     profile_dock = ProfileWidget(viewer)
     results_dock = ResultsWidget(viewer)
+    closed = ProfileWidget(viewer)  # a dock the user closed must not be called back
+    closed.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    with qtbot.waitSignal(closed.destroyed, timeout=5000):
+        closed.close()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
     dock, session = _run(qtbot, viewer, phantom)
     assert dock.pixel_size.value() == pytest.approx(PX)
     a = session.analysis
@@ -198,19 +205,6 @@ def test_minimum_layer_band_follows_structure(make_napari_viewer):
     assert rows.min() - top == pytest.approx(s["min_layer_top_um"] / PX, abs=1.0)
     assert rows.max() - top == pytest.approx(s["min_layer_bottom_um"] / PX, abs=1.0)
     np.testing.assert_allclose(band.scale, [PX, PX])
-
-
-def test_closed_dock_is_not_called_back(make_napari_viewer, qtbot, phantom):
-    from qtpy.QtCore import QCoreApplication, QEvent, Qt
-
-    viewer = make_napari_viewer()
-    plot = ProfileWidget(viewer)
-    plot.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    with qtbot.waitSignal(plot.destroyed, timeout=5000):
-        plot.close()
-        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
-    _, session = _run(qtbot, viewer, phantom)  # emits analysis_changed: must not raise
-    assert session.analysis is not None
 
 
 def test_run_without_pixel_size_reports_error(make_napari_viewer):
