@@ -1,0 +1,520 @@
+"""Tests of pipeline.structure: kind, minimum layer, gradients, criteria, bands, adapter.
+
+Two kinds of known truth:
+
+* hand-made masks of round pores whose diameter is designed per depth layer (the local thickness
+  of an isolated disk is its diameter, so the profile is known exactly);
+* phantoms of ``pipeline.synthetic`` (designed kind, minimum depth, gradient direction), on their
+  true masks and, in the slow tests, through ``pipeline.analyze``.
+
+Tolerances are the issue's: kind correct >= 95 %, minimum depth error <= max(2 µm, 6 % of the
+thickness), false structure on symmetric membranes <= 5 %, gradient direction >= 95 %, criteria
+within 10 % of the true-mask values. Default tests use few, small images; the >= 30-seed
+statistics are marked slow.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from skimage.draw import disk
+
+from pipeline.geometry import membrane_from_surfaces
+from pipeline.settings import Settings
+from pipeline.size import local_thickness
+from pipeline.structure import (
+    StructureError,
+    analyze_structure,
+    bootstrap_weights,
+    classify_profile,
+    membrane_criteria,
+    strip_sums,
+    structure_and_criteria,
+)
+
+synthetic = pytest.importorskip("pipeline.synthetic")
+
+
+# --------------------------------------------------------------------------------------------
+# hand-made masks: layers of disks with a designed diameter per depth
+
+
+def disk_membrane(diameter_px, *, thickness_px=400, cols=900, top=20, gap_px=3, seed=0,
+                  both_surfaces=True):
+    """Membrane (rows top .. top+thickness) filled with layers of disks.
+
+    ``diameter_px(depth_px)`` gives the disk diameter of the layer starting at that depth.
+    Returns pore mask, membrane (geometry.Membrane), local thickness (px) and the list of
+    (layer centre depth px, diameter px).
+    """
+    rng = np.random.default_rng(seed)
+    rows = top + thickness_px + (top if both_surfaces else 0)
+    pores = np.zeros((rows, cols), bool)
+    layers = []
+    z = gap_px
+    while True:
+        d = float(diameter_px(z))
+        if z + d + gap_px > thickness_px:
+            break
+        centre = top + z + d / 2
+        x = rng.uniform(0, d + gap_px) + d / 2
+        while x + d / 2 < cols - 1:
+            rr, cc = disk((centre, x), d / 2 - 0.01, shape=pores.shape)
+            pores[rr, cc] = True
+            x += d + gap_px
+        layers.append((z + d / 2, d))
+        z += d + gap_px
+    top_line = np.full(cols, float(top))
+    bottom_line = np.full(cols, float(top + thickness_px)) if both_surfaces else \
+        np.full(cols, rows - 1.0)
+    mem = membrane_from_surfaces((rows, cols), top_line, bottom_line, reference_surface="top",
+                                 surfaces_in_view=("top", "bottom") if both_surfaces else ("top",))
+    pores &= mem.mask
+    return pores, mem, local_thickness(pores), layers
+
+
+def run(pores, mem, lt, px=0.1, **kw):
+    thickness = mem.thickness_px * px if mem.thickness_px else None
+    return structure_and_criteria(pores, mem.mask, mem.depth_px, lt, px, thickness_um=thickness,
+                                  opposite_in_view=len(mem.surfaces_in_view) == 2, **kw)
+
+
+def v_profile(depth_min_px, d_min=8.0, d_max=24.0, thickness_px=400):
+    def f(z):
+        if z <= depth_min_px:
+            t = 1 - z / depth_min_px
+        else:
+            t = (z - depth_min_px) / (thickness_px - depth_min_px)
+        return d_min + (d_max - d_min) * min(1.0, t)
+    return f
+
+
+@pytest.mark.parametrize("depth_min_px", [60, 150, 260])
+def test_v_shaped_disks_give_internal_minimum_at_the_designed_depth(depth_min_px):
+    pores, mem, lt, layers = disk_membrane(v_profile(depth_min_px))
+    out = run(pores, mem, lt)
+    s = out["structure"]
+    assert s["kind"] == "internal_minimum"
+    assert s["gradient_direction"] is None
+    # the smallest layer's centre is the realised minimum; layers are ~10 px apart
+    z_small = min(layers, key=lambda zd: zd[1])[0] * 0.1
+    assert abs(s["min_layer_depth_um"] - z_small) <= 2.0
+    assert s["min_layer_pore_size_um"] == pytest.approx(0.8, rel=0.25)
+    assert s["min_layer_top_um"] <= s["min_layer_depth_um"] <= s["min_layer_bottom_um"]
+    assert s["min_layer_thickness_um"] == pytest.approx(
+        s["min_layer_bottom_um"] - s["min_layer_top_um"])
+    assert s["contrast_surface_side"] > 1.2 and s["contrast_deep_side"] > 1.2
+    assert s["confidence"] >= 0.9
+    assert s["p_internal_minimum"] < 0.05
+    lo, hi = s["min_layer_depth_ci_um"]
+    assert lo <= s["min_layer_depth_um"] + 1.0 and hi >= s["min_layer_depth_um"] - 1.0
+
+
+def test_increasing_disks_are_a_gradient_and_flipped_decreasing():
+    pores, mem, lt, _ = disk_membrane(lambda z: 8 + 16 * z / 400)
+    s = run(pores, mem, lt)["structure"]
+    assert (s["kind"], s["gradient_direction"]) == ("gradient", "increasing")
+    assert s["gradient_ratio"] > 1.5
+    assert s["min_layer_depth_um"] is None
+    # the same membrane seen from the bottom surface
+    flipped = membrane_from_surfaces(pores.shape, mem.top_px, mem.bottom_px,
+                                     reference_surface="bottom",
+                                     surfaces_in_view=("top", "bottom"))
+    s = run(pores, flipped, lt)["structure"]
+    assert (s["kind"], s["gradient_direction"]) == ("gradient", "decreasing")
+    assert s["gradient_ratio"] < 1 / 1.5
+
+
+def test_skin_at_the_surface_is_a_gradient_not_an_internal_minimum():
+    # smallest pores right at the surface, growing below: the minimum is at the edge
+    pores, mem, lt, _ = disk_membrane(lambda z: 6 + 18 * min(1.0, z / 120))
+    s = run(pores, mem, lt)["structure"]
+    assert s["kind"] == "gradient" and s["gradient_direction"] == "increasing"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_uniform_disks_are_symmetric(seed):
+    pores, mem, lt, _ = disk_membrane(lambda z: 14.0, seed=seed)
+    out = run(pores, mem, lt, seed=seed)
+    s = out["structure"]
+    assert s["kind"] == "symmetric", s["reason"]
+    assert s["gradient_direction"] is None and s["min_layer_depth_um"] is None
+    assert s["confidence"] >= 0.8
+    assert out["criteria"]["surface_vs_interior"] == "equal"
+
+
+def test_criteria_equal_brute_force_definitions():
+    px = 0.1
+    # d/16 = 25.5 px: no pixel row lies on the zone edge, so float rounding cannot move a row
+    pores, mem, lt, _ = disk_membrane(lambda z: 8 + 16 * z / 408, thickness_px=408, seed=3)
+    out = run(pores, mem, lt, px=px)
+    c = out["criteria"]
+    depth = mem.depth_px * px
+    d = mem.thickness_px * px
+    lt_um = lt * px
+    inside = mem.mask & np.isfinite(depth)
+    zone = inside & (depth < d / 16)
+    rest = inside & (depth >= d / 16)
+    opp = inside & (depth >= d - d / 16)
+    assert c["surface_zone_pore_size_um"] == pytest.approx(lt_um[zone & pores].mean(), rel=1e-3)
+    assert c["interior_pore_size_um"] == pytest.approx(lt_um[rest & pores].mean(), rel=1e-3)
+    assert c["opposite_zone_pore_size_um"] == pytest.approx(lt_um[opp & pores].mean(), rel=1e-3)
+    assert c["surface_zone_porosity"] == pytest.approx(pores[zone].mean(), rel=1e-3)
+    assert c["interior_porosity"] == pytest.approx(pores[rest].mean(), rel=1e-3)
+    assert c["opposite_zone_porosity"] == pytest.approx(pores[opp].mean(), rel=1e-3)
+    assert c["surface_to_interior_ratio"] == pytest.approx(
+        c["surface_zone_pore_size_um"] / c["interior_pore_size_um"])
+    assert c["top_to_bottom_pore_size_ratio"] == pytest.approx(
+        c["surface_zone_pore_size_um"] / c["opposite_zone_pore_size_um"])
+    all_sizes = lt_um[inside & pores]
+    assert c["max_pore_size_um"] == pytest.approx(np.quantile(all_sizes, 0.99), rel=0.01)
+    assert c["max_to_mean_pore_size_ratio"] == pytest.approx(
+        np.quantile(all_sizes, 0.99) / all_sizes.mean(), rel=0.01)
+    assert "p99" in c["max_pore_size_statistic"]
+    assert c["surface_vs_interior"] == "smaller"  # pores grow with depth
+    lo, hi = c["surface_to_interior_ratio_ci"]
+    assert lo <= c["surface_to_interior_ratio"] <= hi
+    # the structure block repeats the zone sizes
+    s = out["structure"]
+    assert s["surface_pore_size_um"] == c["surface_zone_pore_size_um"]
+    assert s["opposite_pore_size_um"] == c["opposite_zone_pore_size_um"]
+    # membrane_criteria alone gives the same numbers
+    alone = membrane_criteria(pores, mem.mask, mem.depth_px, lt, px, thickness_um=d)
+    for key in ("surface_zone_pore_size_um", "interior_pore_size_um",
+                "max_to_mean_pore_size_ratio", "surface_vs_interior"):
+        assert alone[key] == pytest.approx(c[key]) if isinstance(c[key], float) else \
+            alone[key] == c[key]
+
+
+def test_one_surface_in_view_uses_the_visible_span():
+    pores, mem, lt, _ = disk_membrane(v_profile(150), both_surfaces=False)
+    out = run(pores, mem, lt)
+    s, c = out["structure"], out["criteria"]
+    assert s["thickness_known"] is False and c["thickness_known"] is False
+    assert s["opposite_pore_size_um"] is None
+    assert c["opposite_zone_pore_size_um"] is None
+    assert c["top_to_bottom_pore_size_ratio"] is None
+    assert any("visible span" in n for n in s["notes"])
+    deepest = float(np.nanmax(mem.depth_px)) * 0.1
+    assert s["d_um"] == pytest.approx(deepest)
+    assert s["kind"] == "internal_minimum"
+
+
+def test_vertical_membrane_matches_the_transposed_horizontal_one():
+    pores, mem, lt, _ = disk_membrane(v_profile(100), cols=600)
+    a = run(pores, mem, lt)
+    b = structure_and_criteria(pores.T, mem.mask.T, mem.depth_px.T, lt.T, 0.1,
+                               thickness_um=mem.thickness_px * 0.1, along_axis=0)
+    for key in ("kind", "min_layer_depth_um", "confidence", "gradient_ratio"):
+        assert a["structure"][key] == pytest.approx(b["structure"][key])
+    assert a["criteria"]["surface_zone_pore_size_um"] == pytest.approx(
+        b["criteria"]["surface_zone_pore_size_um"])
+
+
+def test_dense_skin_is_an_increasing_gradient_and_a_smaller_surface_zone():
+    pores, mem, lt, _ = disk_membrane(lambda z: 14.0)
+    depth = mem.depth_px
+    skin = np.isfinite(depth) & (depth < 40)  # 4 µm of pore-free skin; d/16 = 2.5 µm
+    pores = pores & ~skin
+    lt = local_thickness(pores)
+    out = run(pores, mem, lt)
+    s, c = out["structure"], out["criteria"]
+    assert (s["kind"], s["gradient_direction"]) == ("gradient", "increasing")
+    assert c["surface_vs_interior"] == "smaller"
+    assert c["surface_zone_pore_size_um"] is None
+    assert c["surface_zone_porosity"] == 0.0
+    assert any("dense skin" in n for n in s["notes"]) or "skin" in s["reason"]
+
+
+def test_band_is_ordered_and_json_copy_is_small():
+    pores, mem, lt, _ = disk_membrane(v_profile(150))
+    out = run(pores, mem, lt)
+    band = out["extras"]["profile_band"]
+    for col in ("depth_um", "pore_size_lo_um", "pore_size_hi_um", "pore_size_um", "reliable"):
+        assert col in band.columns
+    rel = band[band["reliable"]]
+    assert len(rel) > 20
+    assert np.all(np.diff(band["depth_um"]) > 0)
+    assert np.all(rel["pore_size_lo_um"] <= rel["pore_size_hi_um"])
+    assert np.all(rel["pore_size_simultaneous_lo_um"] <= rel["pore_size_um"] + 1e-12)
+    assert np.all(rel["pore_size_simultaneous_hi_um"] >= rel["pore_size_um"] - 1e-12)
+    # the simultaneous band is wider than the pointwise one on average
+    assert (rel["pore_size_simultaneous_hi_um"] - rel["pore_size_simultaneous_lo_um"]).mean() > \
+        (rel["pore_size_hi_um"] - rel["pore_size_lo_um"]).mean()
+    js = out["structure"]["profile_band"]
+    assert 3 <= len(js["depth_um"]) <= 200
+    assert set(js) == {"depth_um", "pore_size_um", "pore_size_lo_um", "pore_size_hi_um",
+                       "pore_size_simultaneous_lo_um", "pore_size_simultaneous_hi_um"}
+
+
+def test_results_are_deterministic_and_seeded():
+    pores, mem, lt, _ = disk_membrane(v_profile(150))
+    a = run(pores, mem, lt, seed=4)["structure"]
+    b = run(pores, mem, lt, seed=4)["structure"]
+    assert a["min_layer_depth_ci_um"] == b["min_layer_depth_ci_um"]
+    assert a["band_multiplier"] == b["band_multiplier"]
+    w = bootstrap_weights(16, 200, seed=1)
+    assert w.shape == (200, 16) and np.all(w.sum(1) == 16)
+    assert not np.array_equal(w, bootstrap_weights(16, 200, seed=2))
+
+
+def test_strip_sums_add_up():
+    pores, mem, lt, _ = disk_membrane(lambda z: 12.0, cols=400)
+    sums = strip_sums(pores, mem.mask, mem.depth_px, lt, 0.1, bin_width_um=1.0, n_strips=8)
+    inside = mem.mask & np.isfinite(mem.depth_px)
+    assert sums.n_membrane.sum() == inside.sum()
+    assert sums.n_pore.sum() == (pores & inside).sum()
+    assert sums.size_sum_um.sum() == pytest.approx(lt[pores & inside].sum() * 0.1)
+    assert sums.n_membrane.shape == (8, sums.depth_um.size)
+
+
+def test_bad_inputs_give_one_line_errors():
+    pores, mem, lt, _ = disk_membrane(lambda z: 12.0, cols=300, thickness_px=200)
+    cases = [
+        dict(pore_mask=pores[:-1]),
+        dict(pixel_size_um=0.0),
+        dict(pixel_size_um=float("nan")),
+        dict(depth_px=np.full(pores.shape, np.nan)),
+        dict(pore_mask=np.zeros_like(pores), local_thickness_px=np.zeros(pores.shape)),
+        dict(n_strips=1),
+        dict(n_bootstrap=5),
+        dict(alpha=0.7),
+        dict(thickness_um=-3.0),
+    ]
+    base = dict(pore_mask=pores, membrane_mask=mem.mask, depth_px=mem.depth_px,
+                local_thickness_px=lt, pixel_size_um=0.1)
+    for change in cases:
+        args = {**base, **change}
+        extra = {k: args.pop(k) for k in list(args) if k not in base}
+        with pytest.raises(StructureError) as err:
+            classify_profile(args["pore_mask"], args["membrane_mask"], args["depth_px"],
+                             args["local_thickness_px"], args["pixel_size_um"], **extra)
+        assert "\n" not in str(err.value) and str(err.value)
+
+
+# --------------------------------------------------------------------------------------------
+# phantoms of pipeline.synthetic, true masks
+
+
+def true_masks(p, **kw):
+    m = p.membrane()
+    px = p.pixel_size_um
+    thickness = m.thickness_px * px if m.thickness_px else None
+    return structure_and_criteria(p.pore_mask, p.membrane_mask, m.depth_px,
+                                  p.local_thickness_px, px, thickness_um=thickness,
+                                  opposite_in_view=len(p.surfaces_in_view) == 2, **kw)
+
+
+def minimum_phantom(thickness_um, depth_um, seed, shape=(384, 640), **kw):
+    """Both surfaces in view, thickness 62 % of the rows, pores 4-16 px."""
+    px = thickness_um / (0.62 * shape[0])
+    return synthetic.make_membrane_phantom(
+        shape, pixel_size_um=px, thickness_um=thickness_um, profile="internal_minimum",
+        pore_size_range_um=(4 * px, 16 * px), min_layer_depth_um=float(depth_um),
+        surfaces="both", seed=seed, **kw)
+
+
+def depth_tolerance_um(thickness_um):
+    return max(2.0, 0.06 * thickness_um)
+
+
+@pytest.mark.parametrize("thickness_um,depth_um", [(40, 5), (60, 30), (120, 40)])
+def test_phantom_minimum_layers_on_true_masks(thickness_um, depth_um):
+    p = minimum_phantom(thickness_um, depth_um, seed=depth_um)
+    s = true_masks(p)["structure"]
+    assert s["kind"] == "internal_minimum", s["reason"]
+    assert abs(s["min_layer_depth_um"] - depth_um) <= depth_tolerance_um(thickness_um)
+
+
+@pytest.mark.parametrize("profile,surfaces", [
+    ("gradient_increasing", "top"), ("gradient_decreasing", "bottom"),
+    ("gradient_decreasing", "top"), ("gradient_increasing", "bottom")])
+def test_phantom_gradient_direction_on_true_masks(profile, surfaces):
+    p = synthetic.make_membrane_phantom(
+        (384, 640), pixel_size_um=0.1, profile=profile, pore_size_um=1.0,
+        pore_size_range_um=(0.5, 2.0), surfaces=surfaces, reference_surface=surfaces, seed=11)
+    s = true_masks(p)["structure"]
+    assert s["kind"] == "gradient", s["reason"]
+    assert s["gradient_direction"] == p.truth["gradient_direction"]
+
+
+@pytest.mark.parametrize("morphology,surfaces,seed", [
+    ("sponge", "both", 0), ("cells", "top", 1), ("spheres", "both", 2), ("sponge", "top", 3)])
+def test_phantom_symmetric_on_true_masks(morphology, surfaces, seed):
+    p = synthetic.make_membrane_phantom(
+        (384, 640), pixel_size_um=0.1, profile="uniform", pore_size_um=1.0,
+        porosity=0.7 if morphology == "cells" else 0.5, morphology=morphology,
+        surfaces=surfaces, seed=seed)
+    s = true_masks(p)["structure"]
+    assert s["kind"] == "symmetric", s["reason"]
+
+
+def test_adapter_on_a_fake_analysis():
+    pores, mem, lt, _ = disk_membrane(v_profile(150))
+    analysis = SimpleNamespace(
+        segmentation=SimpleNamespace(mask=pores), membrane=mem, local_thickness_px=lt,
+        pixel_size_um=0.1, profile=None, settings=Settings())
+    out = analyze_structure(analysis)
+    assert set(out) == {"structure", "criteria", "extras"}
+    s = out["structure"]
+    for key in ("kind", "gradient_direction", "min_layer_depth_um", "min_layer_pore_size_um",
+                "min_layer_thickness_um", "confidence", "surface_pore_size_um",
+                "opposite_pore_size_um"):
+        assert key in s
+    for key in ("surface_zone_pore_size_um", "interior_pore_size_um",
+                "surface_to_interior_ratio", "top_to_bottom_pore_size_ratio",
+                "max_to_mean_pore_size_ratio", "surface_vs_interior"):
+        assert key in out["criteria"]
+    assert s["kind"] == "internal_minimum"
+    assert s["reference_surface"] == "top"
+    assert 0.0 <= s["confidence"] <= 1.0
+    # no depth map: nothing measured
+    none = membrane_from_surfaces(pores.shape, mem.top_px, mem.bottom_px,
+                                  reference_surface="none")
+    analysis.membrane = none
+    assert analyze_structure(analysis)["structure"] is None
+
+
+def analyze_phantom(p):
+    from pipeline import analyze
+
+    image = p.image[:-p.databar_rows] if p.databar_rows else p.image
+    return analyze(image, p.pixel_size_um)
+
+
+def test_whole_pipeline_finds_a_minimum_layer():
+    p = minimum_phantom(40, 10, seed=5, shape=(512, 768))
+    a = analyze_phantom(p)
+    s = a.structure
+    assert s["kind"] == "internal_minimum", s["reason"]
+    assert abs(s["min_layer_depth_um"] - 10) <= depth_tolerance_um(40)
+    band = a.extras["profile_band"]
+    assert {"depth_um", "pore_size_lo_um", "pore_size_hi_um"} <= set(band.columns)
+
+
+# --------------------------------------------------------------------------------------------
+# slow: statistics over many seeds, the whole pipeline, runtime
+
+
+def _rate(flags):
+    flags = list(flags)
+    return sum(flags) / len(flags)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("morphology", ["sponge", "cells"])
+def test_slow_symmetric_false_structure_rate_true_masks(morphology):
+    rng = np.random.default_rng(17)
+    false = []
+    for seed in range(30):
+        p = synthetic.make_membrane_phantom(
+            (512, 768), pixel_size_um=0.1, profile="uniform",
+            pore_size_um=float(rng.uniform(0.6, 1.6)),
+            porosity=0.7 if morphology == "cells" else 0.5, morphology=morphology,
+            surfaces=("top", "both", "bottom")[seed % 3],
+            reference_surface="bottom" if seed % 3 == 2 else "top",
+            tilt_deg=float(rng.uniform(-5, 5)), seed=100 + seed)
+        false.append(true_masks(p, seed=seed)["structure"]["kind"] != "symmetric")
+    assert _rate(false) <= 0.05
+
+
+@pytest.mark.slow
+def test_slow_minimum_layers_true_masks():
+    ok = []
+    for t in (40, 60, 80, 120):
+        for m in (2, 5, 10, 20, 30, 40):
+            if m > 0.75 * t or m - 0.03 * t < 0.8:  # the generator's layer needs a surface side
+                continue
+            for seed in (0, 1):
+                p = minimum_phantom(t, m, seed=1000 * seed + t + m, shape=(768, 1024))
+                s = true_masks(p)["structure"]
+                ok.append(s["kind"] == "internal_minimum"
+                          and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
+    assert len(ok) >= 30
+    assert _rate(ok) >= 0.95
+
+
+@pytest.mark.slow
+def test_slow_minimum_layers_through_the_pipeline():
+    ok = []
+    cases = [(40, 2), (40, 10), (40, 20), (60, 5), (60, 30), (80, 10), (80, 40), (120, 20),
+             (120, 40)]
+    for k, (t, m) in enumerate(cases):
+        for rendering in ("dark", "topographic"):
+            shape = (768, 1024) if t <= 60 else (1024, 1024)
+            p = minimum_phantom(t, m, seed=k, shape=shape, rendering=rendering,
+                                shot_noise=(0.03, 0.08)[k % 2])
+            s = analyze_phantom(p).structure
+            ok.append(s["kind"] == "internal_minimum"
+                      and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
+    assert _rate(ok) >= 0.95
+
+
+@pytest.mark.slow
+def test_slow_gradients_and_symmetric_through_the_pipeline():
+    rng = np.random.default_rng(3)
+    direction_ok, false = [], []
+    for seed in range(12):
+        profile = ("gradient_increasing", "gradient_decreasing")[seed % 2]
+        surfaces = ("top", "bottom")[(seed // 2) % 2]
+        p = synthetic.make_membrane_phantom(
+            (768, 1024), pixel_size_um=0.1, profile=profile, pore_size_um=1.0,
+            pore_size_range_um=(0.5, 2.0), surfaces=surfaces, reference_surface=surfaces,
+            rendering=("dark", "topographic")[(seed // 4) % 2], seed=seed,
+            tilt_deg=float(rng.uniform(-4, 4)))
+        s = analyze_phantom(p).structure
+        direction_ok.append(s["kind"] == "gradient"
+                            and s["gradient_direction"] == p.truth["gradient_direction"])
+    for seed in range(30):
+        morphology = ("sponge", "cells")[seed % 2]
+        p = synthetic.make_membrane_phantom(
+            (768, 1024), pixel_size_um=0.1, profile="uniform",
+            pore_size_um=float(rng.uniform(0.7, 1.5)),
+            porosity=0.7 if morphology == "cells" else 0.5, morphology=morphology,
+            surfaces=("top", "both")[(seed // 2) % 2],
+            rendering=("dark", "topographic")[(seed // 4) % 2], seed=200 + seed)
+        false.append(analyze_phantom(p).structure["kind"] != "symmetric")
+    assert _rate(direction_ok) >= 0.95
+    assert _rate(false) <= 0.05
+
+
+@pytest.mark.slow
+def test_slow_criteria_through_the_pipeline_match_true_masks():
+    keys = ("surface_zone_pore_size_um", "interior_pore_size_um", "surface_to_interior_ratio",
+            "max_to_mean_pore_size_ratio", "interior_porosity")
+    worst = {}
+    for seed, (profile, rendering) in enumerate([("uniform", "dark"),
+                                                 ("gradient_increasing", "topographic"),
+                                                 ("internal_minimum", "dark"),
+                                                 ("gradient_decreasing", "topographic")]):
+        p = synthetic.make_membrane_phantom(
+            (768, 1024), pixel_size_um=0.08, profile=profile, pore_size_um=1.0,
+            surfaces="both", rendering=rendering, seed=seed)
+        truth = true_masks(p)["criteria"]
+        got = analyze_phantom(p).criteria
+        for key in keys:
+            err = abs(got[key] / truth[key] - 1)
+            worst[key] = max(worst.get(key, 0.0), err)
+    assert max(worst.values()) <= 0.10, worst
+
+
+@pytest.mark.slow
+def test_slow_runtime_2048x1536():
+    p = synthetic.make_membrane_phantom(
+        (1536, 2048), pixel_size_um=0.05, pore_size_um=0.8, profile="internal_minimum",
+        surfaces="both", seed=1)
+    m = p.membrane()
+    args = (p.pore_mask, p.membrane_mask, m.depth_px, p.local_thickness_px, p.pixel_size_um)
+    structure_and_criteria(*args, thickness_um=m.thickness_px * p.pixel_size_um)  # warm up
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        structure_and_criteria(*args, thickness_um=m.thickness_px * p.pixel_size_um,
+                               n_bootstrap=200)
+        times.append(time.perf_counter() - t0)
+    assert min(times) <= 0.5, times
+    assert math.isfinite(min(times))
