@@ -12,10 +12,10 @@ What it does (see docs/isotropy.md, "Calibration"):
    number of features n (:func:`pipeline.isotropy.measure_isotropy`) and forms
    ``z = DA * sqrt(n)``. Under isotropy DA is a noise magnitude whose scale falls as
    1/sqrt(n), so z does not depend on n (the script checks this per n-tercile); the 99th
-   percentile of z, taken for the worst morphology, is the threshold coefficient.
-   ``cells`` phantoms under 12 px are left out of the fit and reported apart: their one-sided
-   wall marking makes them genuinely anisotropic at small sizes (DA about 0.19 at 4 px, along
-   135 degrees, measured identically by test-line intercepts).
+   percentile of z, taken for the noisiest family, is the threshold coefficient.
+   ``cells`` phantoms are measured but left out of the fit and reported apart: their one-sided
+   wall marking makes them genuinely anisotropic along 135 degrees (DA about 0.2 at 4 px and
+   up to 0.36 at 75 % porosity; counted test-line intercepts find the same direction).
 2. Systematic floor. Renders ``--rendered`` isotropic membranes
    (:func:`pipeline.synthetic.make_membrane_phantom`, dark and topographic styles) and runs the
    whole pipeline (:func:`pipeline.analysis.analyze`) on them: the 99th percentile of their DA
@@ -45,7 +45,12 @@ from pipeline import synthetic as syn  # noqa: E402
 
 FRAMES = ((192, 256), (384, 512), (768, 1024))
 MORPHOLOGIES = ("sponge", "spheres", "cells", "voronoi")
-#: network_phantom("cells") is anisotropic below this pore size (see the module docstring).
+#: Families the coefficient is fitted on: network_phantom("cells") is left out (its one-sided
+#: wall marking makes it anisotropic, see the module docstring); it is still measured and
+#: reported.
+FIT_FAMILIES = ("sponge", "spheres", "voronoi")
+#: Below this pore size network_phantom("cells") is far from isotropic even at mid porosity;
+#: the rendered-membrane and oriented checks use larger cells only.
 CELLS_MIN_SIZE_PX = 12.0
 
 
@@ -151,16 +156,16 @@ def oriented(seed: int) -> list[dict]:
 
 def summarise(noise: list[dict], rend: list[dict], orient: list[dict]) -> dict:
     out: dict = {"per_morphology": {}}
-    fit_rows = [r for r in noise if not (r["morphology"] == "cells"
-                                         and r["pore_size_px"] < CELLS_MIN_SIZE_PX)]
-    for morph in MORPHOLOGIES:
+    fit_rows = [r for r in noise if r["morphology"] in FIT_FAMILIES]
+    for morph in FIT_FAMILIES:
         z = np.array([r["degree_of_anisotropy"] * math.sqrt(r["n_features"]) for r in fit_rows
                       if r["morphology"] == morph])
         out["per_morphology"][morph] = {"n": int(z.size), "z_median": float(np.median(z)),
                                         "z_q95": float(np.quantile(z, 0.95)),
                                         "z_q99": float(np.quantile(z, 0.99)),
                                         "z_max": float(z.max())}
-    z_all = np.array([r["degree_of_anisotropy"] * math.sqrt(r["n_features"]) for r in fit_rows])
+    z_all = np.array([r["degree_of_anisotropy"] * math.sqrt(r["n_features"])
+                      for r in fit_rows])
     n_all = np.array([r["n_features"] for r in fit_rows])
     terciles = np.quantile(n_all, [0, 1 / 3, 2 / 3, 1])
     out["z_by_n_tercile"] = [
@@ -168,22 +173,21 @@ def summarise(noise: list[dict], rend: list[dict], orient: list[dict]) -> dict:
          "z_median": float(np.median(z_all[(n_all >= lo) & (n_all <= hi)])),
          "z_q99": float(np.quantile(z_all[(n_all >= lo) & (n_all <= hi)], 0.99))}
         for lo, hi in zip(terciles[:-1], terciles[1:])]
-    out["coefficient_worst_morphology_q99"] = max(v["z_q99"] for v in
-                                                  out["per_morphology"].values())
-    small_cells = [r for r in noise if r["morphology"] == "cells"
-                   and r["pore_size_px"] < CELLS_MIN_SIZE_PX]
-    out["cells_under_12px"] = {
-        "n": len(small_cells),
-        "da_median": float(np.median([r["degree_of_anisotropy"] for r in small_cells]))
-        if small_cells else None,
-        "orientation_median_deg": float(np.median([r["orientation_deg"] for r in small_cells]))
-        if small_cells else None}
+    out["coefficient_worst_family_q99"] = max(v["z_q99"] for v in
+                                              out["per_morphology"].values())
+    cells = [r for r in noise if r["morphology"] == "cells"]
+    out["network_phantom_cells_not_used"] = {
+        "n": len(cells),
+        "da_median": float(np.median([r["degree_of_anisotropy"] for r in cells]))
+        if cells else None,
+        "da_q90": float(np.quantile([r["degree_of_anisotropy"] for r in cells], 0.9))
+        if cells else None,
+        "orientation_median_deg": float(np.median([r["orientation_deg"] for r in cells]))
+        if cells else None}
     rates = {}
     for r in noise:
         ok = r["degree_of_anisotropy"] <= iso.da_threshold(r["n_features"])
-        key = r["morphology"] + ("_under_12px" if r["morphology"] == "cells"
-                                 and r["pore_size_px"] < CELLS_MIN_SIZE_PX else "")
-        rates.setdefault(key, []).append(ok)
+        rates.setdefault(r["morphology"], []).append(ok)
     out["isotropic_rate_current_threshold"] = {k: float(np.mean(v)) for k, v in rates.items()}
     if rend:
         das = np.array([r["degree_of_anisotropy"] for r in rend])
