@@ -16,6 +16,7 @@ A newer edit supersedes work in flight: results of stale generations are dropped
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,13 +218,26 @@ class Session:
             kw["units"] = tuple(layer.units)[-2:]
         return kw
 
-    def _remove_layers(self) -> None:
+    def _remove_layers(self, also: tuple = ()) -> None:
         viewer = self.viewer
-        for layer in list(self.layers.values()):
+        layers = list(self.layers.values())
+        for layer in layers:
             self._disconnect(layer)
-            if viewer is not None and layer in viewer.layers:
-                viewer.layers.remove(layer)
         self.layers = {}
+        if viewer is None:
+            return
+        gone = [layer for layer in (*layers, *also) if layer in viewer.layers]
+        if not gone:
+            return
+        # one batch: napari's canvas garbage-collects once, not once per layer
+        batch = getattr(viewer.layers, "batched_update", None)
+        with batch() if batch is not None else contextlib.nullcontext():
+            for layer in gone:
+                viewer.layers.remove(layer)
+
+    def clear_layers(self, also: tuple = ()) -> None:
+        """Remove the sempore layers (and the layers in ``also``) from the viewer."""
+        self._remove_layers(also)
 
     def _disconnect(self, layer: Any) -> None:
         for name in ("paint", "data", "set_data"):

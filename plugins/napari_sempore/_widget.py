@@ -715,8 +715,8 @@ class BatchReviewWidget(QWidget):
         self.index = index
         self.list.setCurrentRow(index)
         viewer = self.viewer
-        if self._image_layer is not None and self._image_layer in viewer.layers:
-            viewer.layers.remove(self._image_layer)
+        old = (self._image_layer,) if self._image_layer is not None else ()
+        self.session.clear_layers(also=old)
         data, kwargs, _ = micrograph_layer_data(analysis.micrograph, name=folder.name)
         self._image_layer = viewer.add_image(data, **kwargs)
         edited = bool((saved.result.get("software") or {}).get("edited"))
