@@ -389,8 +389,8 @@ def _as_mask(mask: np.ndarray) -> np.ndarray:
 def _thread_count(mask: np.ndarray, threads: int | None) -> int:
     if threads is None:
         threads = _default_threads()
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+    elif int(threads) != threads or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
     return int(max(1, min(threads, mask.size // _MIN_PIXELS_PER_THREAD)))
 
 
@@ -421,11 +421,12 @@ def distance_transform(mask: np.ndarray, *, threads: int | None = None) -> np.nd
         0 on False pixels; ``inf`` everywhere when the mask has no False pixel.
     """
     mask = _as_mask(mask)
+    threads = _thread_count(mask, threads)
     if not mask.any():
         return np.zeros(mask.shape, np.float32)
     if mask.all():
         return np.full(mask.shape, np.inf, np.float32)
-    sq = _squared_distance_transform(mask, _thread_count(mask, threads))
+    sq = _squared_distance_transform(mask, threads)
     return np.sqrt(sq, dtype=np.float32)
 
 
@@ -479,11 +480,11 @@ def local_thickness(mask: np.ndarray, *, threads: int | None = None) -> np.ndarr
         ``inf`` everywhere when the mask has no False pixel (no wall anywhere).
     """
     mask = _as_mask(mask)
+    threads = _thread_count(mask, threads)
     if not mask.any():
         return np.zeros(mask.shape, np.float32)
     if mask.all():
         return np.full(mask.shape, np.inf, np.float32)
-    threads = _thread_count(mask, threads)
     rows, cols = mask.shape
     sq = _squared_distance_transform(mask, threads)
 
