@@ -1194,6 +1194,11 @@ def breakthrough(pore_mask: np.ndarray, inlet: np.ndarray, outlet: np.ndarray,
         "breakthrough_diameter_px": None,
         "reservoirs_touch": False,
     }
+    touch = ((inlet[:-1] & outlet[1:]).any() or (inlet[1:] & outlet[:-1]).any()
+             or (inlet[:, :-1] & outlet[:, 1:]).any() or (inlet[:, 1:] & outlet[:, :-1]).any())
+    if touch:
+        out["reservoirs_touch"] = True
+        return out
     if not out["percolates"] or not with_diameter:
         return out
     if domain.all():  # no wall anywhere: any disk passes
@@ -1449,7 +1454,8 @@ def reservoirs(membrane_mask: np.ndarray, first_px: np.ndarray, second_px: np.nd
     plus a padding line beyond the image edge; the outlet the same beyond the second boundary.
     A boundary that is the image edge thus leaves only the padding line: percolation then
     reaches the far edge of the visible span. The first ``tolerance_px`` of the band under each
-    boundary belong to the reservoir too (the accuracy of a found surface line).
+    boundary (at most a quarter of the band) belong to the reservoir too (the accuracy of a
+    found surface line).
 
     Parameters
     ----------
@@ -1473,11 +1479,10 @@ def reservoirs(membrane_mask: np.ndarray, first_px: np.ndarray, second_px: np.nd
     defined = np.isfinite(top) & np.isfinite(bottom)
     r = np.arange(rows, dtype=float)[:, None]
     with np.errstate(invalid="ignore"):
-        above = (r < np.floor(top)[None, :] + tolerance_px) & defined[None, :]
-        below = (r > np.ceil(bottom)[None, :] - tolerance_px) & defined[None, :]
-        above &= ~mask | (r <= bottom[None, :])
-        below &= ~mask | (r >= top[None, :])
-        above &= ~below
+        # never more than a quarter of the band, so that a thin band keeps its core
+        tol = np.minimum(tolerance_px, np.maximum(bottom - top, 0.0) / 4.0)[None, :]
+        above = (r < np.floor(top)[None, :] + tol) & defined[None, :]
+        below = (r > np.ceil(bottom)[None, :] - tol) & defined[None, :]
     off = np.zeros((1, cols), bool)
     inlet = np.vstack([defined[None, :], above, off])
     outlet = np.vstack([off, below, defined[None, :]])
@@ -1510,7 +1515,8 @@ def analyze_isotropy(analysis: Any) -> dict[str, Any]:
     pores = pores & region
     lt = np.asarray(analysis.local_thickness_px, np.float32)
     lt_pores = lt[pores]
-    mean_pore_px = float(lt_pores[np.isfinite(lt_pores)].mean()) if lt_pores.size else None
+    lt_pores = lt_pores[np.isfinite(lt_pores)]
+    mean_pore_px = float(lt_pores.mean()) if lt_pores.size else None
     ref = mem.reference_surface
     horizontal = mem.orientation == "horizontal"
     in_view = tuple(mem.surfaces_in_view)
