@@ -117,6 +117,7 @@ def analyze(
     progress: ProgressCallback | None = None,
     membrane: Membrane | None = None,
     pore_mask: np.ndarray | None = None,
+    local_thickness_px: np.ndarray | None = None,
 ) -> Analysis:
     """Run every stage on one micrograph.
 
@@ -134,6 +135,9 @@ def analyze(
         Use this membrane geometry instead of finding it (e.g. a surface edited in napari).
     pore_mask : ndarray of bool, optional
         Use this pore mask instead of segmenting (e.g. a mask edited in napari).
+    local_thickness_px : ndarray of float32, optional
+        The local thickness of ``pore_mask`` when the caller already has it (napari keeps it
+        up to date after each edit); it must belong to that mask.
 
     Returns
     -------
@@ -197,7 +201,13 @@ def analyze(
         segmentation = Segmentation(mask=mask, method="given", edge_pores=edge_pore_mask(mask))
         timings["segment"] = 0.0
 
-    lt_px = step("local_thickness", lambda: local_thickness(segmentation.mask))
+    if local_thickness_px is not None and pore_mask is not None:
+        if local_thickness_px.shape != segmentation.mask.shape:
+            raise AnalysisError(f"{name}: local thickness map does not match the pore mask")
+        lt_px = np.where(segmentation.mask, local_thickness_px, 0).astype(np.float32)
+        timings["local_thickness"] = 0.0
+    else:
+        lt_px = step("local_thickness", lambda: local_thickness(segmentation.mask))
 
     notes = list(micrograph.warnings) + list(membrane.notes)
     profile = None

@@ -114,7 +114,10 @@ def _cmd_view(args: argparse.Namespace) -> int:
         from plugins.napari_sempore import launch
     except ImportError as exc:
         return _error(f"napari is not installed ({exc}); pip install 'sempore[napari]'")
-    launch(args.results)
+    try:
+        launch(args.results)
+    except (ImportError, FileNotFoundError) as exc:
+        return _error(str(exc))
     return 0
 
 
