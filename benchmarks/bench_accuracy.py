@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             runs += group_runs
             title = ("pipeline.synthetic phantoms (FEI TIFF, 512 x 768, 0.1 µm/px)"
                      if group == "synthetic" else
-                     "held-out renderings (tests/heldout.py, 512 x 768, 0.05 µm/px)")
+                     "held-out renderings (tests/heldout.py, 512 x 768, 0.01-0.5 µm/px)")
             sections.append(f"### {title}\n\n{table(group_runs, kinds)}\n\n"
                             f"Kinds missing a target (any seed):\n\n"
                             f"{failing(group_runs, kinds)}\n")

@@ -496,31 +496,32 @@ class HeldOutImage:
         return path, self.pixel_size_um
 
 
-#: The held-out kinds. Each names its geometry, contrast, background, surfaces and data bar.
+#: The held-out kinds. Each names its geometry, contrast, background, surfaces, data bar, file
+#: format and pixel size (sizes are in px; the pixel sizes span 0.01-0.5 µm/px).
 HELDOUT_KINDS: dict[str, dict[str, Any]] = {
     "foam-se-charging-both-hitachi": dict(
         geometry="foam", contrast="se", background="charging", surfaces="both",
-        databar="hitachi", file_format="bmp", size_px=22.0, porosity=0.75),
+        databar="hitachi", file_format="bmp", size_px=22.0, porosity=0.75, pixel_size_um=0.2),
     "ellipses-bse-gradient-top-zeiss": dict(
         geometry="ellipses", contrast="bse", gamma=0.6, background="dark", surfaces="top",
         databar="zeiss", file_format="png", size_px=(6.0, 20.0), porosity=0.45,
-        tilt_deg=4.0),
+        tilt_deg=4.0, pixel_size_um=0.05),
     "stretched-se-jpeg-both-hitachi": dict(
         geometry="stretched", contrast="se", background="dark", surfaces="both",
         databar="hitachi", file_format="jpg", jpeg_quality=75, sidecar_rows=False,
-        size_px=3.0, porosity=0.5, vignetting=0.3),
+        size_px=3.0, porosity=0.5, vignetting=0.3, pixel_size_um=0.02),
     "sponge-se-minimum-top-charging-zeiss": dict(
         geometry="sponge_minimum", contrast="se", background="charging", surfaces="top",
         databar="zeiss", file_format="tif", size_px=(6.0, 22.0), porosity=0.5, tilt_deg=-3.0,
-        bow_px=6.0, gap_px=0),
+        bow_px=6.0, gap_px=0, pixel_size_um=0.01),
     "foam-bse-gradient-both-tilt-hitachi": dict(
         geometry="foam", contrast="bse", gamma=1.6, background="dark", surfaces="both",
         databar="hitachi", file_format="bmp", size_px=(14.0, 34.0), porosity=0.7,
-        tilt_deg=6.0, bow_px=8.0),
+        tilt_deg=6.0, bow_px=8.0, pixel_size_um=0.5),
     "nips-se-top-charging-zeiss": dict(
         geometry="nips", contrast="se", background="charging", surfaces="top",
         databar="zeiss", file_format="png", size_px=9.0, porosity=0.4, skin_px=5.0,
-        gap_px=15),
+        gap_px=15, pixel_size_um=0.1),
 }
 
 
@@ -538,8 +539,11 @@ def _size_map(size: float | tuple[float, float], depth: np.ndarray, span: float,
 
 
 def heldout_image(kind: str, seed: int, shape: tuple[int, int] = (512, 768),
-                  pixel_size_um: float = 0.05) -> HeldOutImage:
+                  pixel_size_um: float | None = None) -> HeldOutImage:
     """The held-out micrograph of ``kind`` (a key of :data:`HELDOUT_KINDS`) for ``seed``.
+
+    Sizes are designed in px; ``pixel_size_um`` (default: the kind's, 0.01-0.5 µm/px, so that
+    parameters in µm are exercised over a wide range of scales) only sets the calibration.
 
     ``shape`` is the micrograph without the data bar (a Hitachi strip is appended below it; a
     Zeiss panel is drawn over extra rows below it, so the truth keeps ``shape`` either way).
@@ -547,6 +551,8 @@ def heldout_image(kind: str, seed: int, shape: tuple[int, int] = (512, 768),
     from pipeline.size import local_thickness
 
     spec = dict(HELDOUT_KINDS[kind])
+    if pixel_size_um is None:
+        pixel_size_um = float(spec.get("pixel_size_um", 0.05))
     rng = np.random.default_rng([seed, 104729])
     rows, cols = shape
     both = spec["surfaces"] == "both"
