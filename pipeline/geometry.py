@@ -19,16 +19,31 @@ How :func:`find_membrane` works (horizontal case; the vertical one runs on the t
    in two (Otsu); smooth connected regions touching the top (bottom) edge over a large part of
    the width are the background above (below) the membrane. Debris in the background is
    textured but surrounded by background, so the background's lowest row in a column is still
-   the membrane surface; pores inside the membrane never touch the frame edge.
-3. **The surface at full resolution.** Per column, starting in the background and moving into
-   the membrane, the surface is where the (lightly denoised) image leaves the background's grey
-   level: the half-contrast crossing of the first significant departure (sub-pixel). This finds
-   dense smooth skins and bright edge rims that texture alone misses.
-4. **Robust line.** Per-column positions are fitted by an outlier-rejecting local-linear
-   smoother (robust trend, a low running quantile as the outer envelope, then a Gaussian-weighted
-   local-linear fit of the inliers), so columns over pores open at the surface (macrovoids, a
-   rough skin) or over debris touching the surface do not pull the line; tilt and gentle bends
-   are kept; the line is extrapolated linearly where the surface leaves the frame.
+   the membrane surface; pores inside the membrane never touch the frame edge. A candidate must
+   be much smoother than the band (mean log-energy contrast >= 2), mostly smooth beyond its
+   boundary and textured inside it, its boundary no steeper than 45 degrees (else the membrane
+   is vertical and ``auto`` looks at the transposed image), and must not reach from the top
+   edge to the bottom one.
+3. **The surface at full resolution.** In a strip of rows around each coarse surface, the
+   background is flooded (4-connected) from the known background through pixels that are as
+   smooth as the background at the finest scale that tells the two apart (difference-of-
+   Gaussians energy, threshold minimising the two misclassification rates). A gradual halo
+   (charging, edge brightening) passes; a step (the surface, the edge of a dense skin, pore
+   walls as grey as the background) stops it, and the flood runs around debris into the gap
+   between debris and membrane. Below the flood's end, per column, the edge is the outermost
+   strong ascent of the departure from the local background level (sub-pixel, parabola), after
+   removing scan-line offsets measured on the flooded background. A layer as dark as the
+   vacuum right under a bright charging band, continuous along the surface, is background too.
+4. **Robust line.** Per-column positions are fitted by an outlier-rejecting smoother (a Siegel
+   repeated-medians line, then Gaussian-weighted local-linear fits of the inliers with shrinking
+   windows), so columns over pores open at the surface (macrovoids, a rough skin), leaks and
+   debris touching the surface do not pull the line; tilt and gentle bends are kept; the line is
+   extrapolated linearly where the surface leaves the frame (depth is measured from the
+   extrapolated line; the stored boundary is clipped to the frame).
+
+Limits: a background thinner than about 3-4 % of the frame height is not recognised (the surface
+is then reported not in view); where the first rows of material are exactly as bright as the
+background (saturated) the edge is found where the material becomes visible.
 """
 
 from __future__ import annotations
@@ -808,14 +823,14 @@ def _refine_top(
     search_in_px: int,
     structure_px: float = 1.5,
 ) -> np.ndarray:
-    """Per-column sub-pixel top surface: where the image leaves the background grey level.
+    """Per-column sub-pixel top surface: where the image leaves the background.
 
-    The background is flooded from the (texture-based) background region through pixels whose
-    grey level stays within ``threshold`` of the local background level and that are smooth at
-    the finest scale (``smooth_enough``), 4-connected, down to ``search_in_px`` below the coarse
-    surface: the flood runs around debris and through the gap
-    between debris and membrane. In each column the surface is then the half-contrast crossing
-    of the first departure below the flooded region (sub-pixel, linear interpolation).
+    The background is flooded from the (texture-based) background region through pixels that
+    are smooth at the finest scale (``smooth_enough``), 4-connected, down to ``search_in_px``
+    below the coarse surface: the flood runs around debris, through the gap between debris and
+    membrane and through gradual halos. Scan-line offsets are measured on the flooded pixels
+    and removed. In each column the surface is then located by :func:`_locate_edge` below the
+    flood's end; a vacuum-dark layer under a bright charging band is skipped.
 
     Parameters
     ----------
