@@ -110,21 +110,32 @@ def _column_distances(mask, out, c_begin, c_end):  # pragma: no cover - compiled
 
 @_jit
 def _row_envelopes(out, r_begin, r_end):  # pragma: no cover - compiled
-    """Replace column distances g by min_i (u - i)**2 + g(i)**2 along rows (Meijster 2000)."""
+    """Replace column distances g by min_i (u - i)**2 + g(i)**2 along rows (Meijster 2000).
+
+    Walls inside a run of walls are no sites (their run's ends are nearer to every pore pixel)
+    and walls get 0 directly. The floor of the float64 division is exact: numerator and
+    denominator are integers below 2**53, and a non-integer quotient is >= 1 / denominator away
+    from an integer.
+    """
     rows, cols = out.shape
     inf = rows + cols + 1
     site = np.empty(cols, np.int64)
     site_f = np.empty(cols, np.int64)
     start = np.empty(cols, np.int64)
-    g = np.empty(cols, np.int64)
+    g = np.empty(cols + 2, np.int64)  # g[u + 1] is column u; g[0], g[cols + 1]: no wall
+    g[0] = 1
+    g[cols + 1] = 1
     for r in range(r_begin, r_end):
         for u in range(cols):
-            g[u] = out[r, u]
+            g[u + 1] = out[r, u]
         q = -1
         for u in range(cols):
-            if g[u] >= inf:  # no wall in this column: no parabola
+            gu = g[u + 1]
+            if gu >= inf:  # no wall in this column: no parabola
                 continue
-            fu = g[u] * g[u]
+            if gu == 0 and g[u] == 0 and g[u + 2] == 0:
+                continue
+            fu = gu * gu
             while q >= 0:
                 tq = start[q]
                 if (tq - site[q]) ** 2 + site_f[q] > (tq - u) ** 2 + fu:
@@ -138,14 +149,18 @@ def _row_envelopes(out, r_begin, r_end):  # pragma: no cover - compiled
                 start[0] = 0
             else:
                 s = site[q]
-                w = 1 + (u * u - s * s + fu - site_f[q]) // (2 * (u - s))
+                numerator = np.float64(u * u - s * s + fu - site_f[q])
+                w = 1 + np.int64(np.floor(numerator / np.float64(2 * (u - s))))
                 if w < cols:
                     q += 1
                     site[q] = u
                     site_f[q] = fu
                     start[q] = w
         for u in range(cols - 1, -1, -1):
-            out[r, u] = (u - site[q]) ** 2 + site_f[q]
+            if g[u + 1] == 0:
+                out[r, u] = 0
+            else:
+                out[r, u] = (u - site[q]) ** 2 + site_f[q]
             if u == start[q]:
                 q -= 1
 
@@ -422,9 +437,10 @@ def distance_transform(mask: np.ndarray, *, threads: int | None = None) -> np.nd
     """
     mask = _as_mask(mask)
     threads = _thread_count(mask, threads)
-    if not mask.any():
+    n_pore = np.count_nonzero(mask)
+    if n_pore == 0:
         return np.zeros(mask.shape, np.float32)
-    if mask.all():
+    if n_pore == mask.size:
         return np.full(mask.shape, np.inf, np.float32)
     sq = _squared_distance_transform(mask, threads)
     return np.sqrt(sq, dtype=np.float32)
@@ -481,9 +497,10 @@ def local_thickness(mask: np.ndarray, *, threads: int | None = None) -> np.ndarr
     """
     mask = _as_mask(mask)
     threads = _thread_count(mask, threads)
-    if not mask.any():
+    n_pore = np.count_nonzero(mask)
+    if n_pore == 0:
         return np.zeros(mask.shape, np.float32)
-    if mask.all():
+    if n_pore == mask.size:
         return np.full(mask.shape, np.inf, np.float32)
     rows, cols = mask.shape
     sq = _squared_distance_transform(mask, threads)
