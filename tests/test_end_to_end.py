@@ -285,3 +285,25 @@ def test_real_hitachi_surface_and_profile_span():
     assert inner["reliable"].all()
     # a closed-cell film: porosity in every inner bin well away from 0 and 1
     assert inner["porosity"].between(0.2, 0.85).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# pipeline.synthetic.random_phantom: varied draws of every parameter (slow)
+
+#: seed -> measured misses, for random phantoms that currently miss a target
+KNOWN_RANDOM_FAILURES: dict[int, str] = {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [
+    pytest.param(s, marks=[pytest.mark.xfail(strict=False, reason=KNOWN_RANDOM_FAILURES[s])]
+                 if s in KNOWN_RANDOM_FAILURES else [], id=f"random-s{s}")
+    for s in range(12)])
+def test_random_phantom(tmp_path, seed):
+    from pipeline.synthetic import random_phantom
+
+    ph = random_phantom(seed)
+    path = tmp_path / "random.tif"
+    ph.save(path)
+    bad = failures(score(analyze(path), truth_from_phantom(ph)))
+    assert not bad, f"{ph.truth['morphology']}/{ph.truth['rendering']}: " + "; ".join(bad)
