@@ -42,8 +42,6 @@ MIN_FEATURES = 25.0
 #: one-pixel strip of background taken into the band would seal every pore.
 SURFACE_TOLERANCE_PX = 3.0
 
-_FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
-_EIGHT = np.ones((3, 3), bool)
 
 
 # ---------------------------------------------------------------------------------------------
