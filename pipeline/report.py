@@ -428,6 +428,67 @@ def profile_figure(analysis: Analysis):
     return fig
 
 
+def isotropy_figure(analysis: Analysis):
+    """Matplotlib figure: rose plots of the mean intercept length and of edge orientations.
+
+    Returns None when the isotropy stage gave no orientation data.
+    """
+    iso = analysis.isotropy or {}
+    hist = analysis.extras.get("orientation_histogram") or iso.get("orientation_histogram")
+    mil = iso.get("mil_um")
+    if not hist and not mil:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, 4.0), dpi=100, layout="constrained")
+    panels = []
+    if mil:
+        panels.append(("mean intercept length (µm)", mil["angle_deg"], mil["mil"], "line"))
+    if hist:
+        # the pixel grid puts spikes at 0/45/90/135 degrees into a gradient-orientation
+        # histogram of a binary mask; a circular 10-degree kernel shows the distribution
+        weight = np.asarray(hist["weight"], float)
+        step = 180.0 / weight.size
+        from scipy.ndimage import gaussian_filter1d
+
+        smooth = gaussian_filter1d(weight, 10.0 / step, mode="wrap")
+        panels.append(("interface orientation (10° smoothed)", hist["angle_deg"], smooth, "bar"))
+    axes = [fig.add_subplot(1, len(panels), i + 1, projection="polar")
+            for i in range(len(panels))]
+    for ax, (title, angle_deg, values, style) in zip(axes, panels):
+        theta = np.deg2rad(np.asarray(angle_deg, float))
+        r = np.asarray([np.nan if v is None else v for v in values], float)
+        # axial data: an angle and its opposite are the same direction
+        theta2 = np.concatenate([theta, theta + np.pi])
+        r2 = np.concatenate([r, r])
+        if style == "bar":
+            width = 2 * np.pi / theta2.size
+            ax.bar(theta2, r2, width=width, color="tab:blue", alpha=0.7, edgecolor="white")
+        else:
+            order = np.argsort(theta2)
+            closed = np.append(order, order[0])
+            ax.plot(theta2[closed], r2[closed], color="tab:orange", lw=1.8)
+            ax.set_rmin(0)
+        if iso.get("orientation_deg") is not None:
+            o = np.deg2rad(iso["orientation_deg"])
+            top = np.nanmax(r2) if np.isfinite(r2).any() else 1.0
+            ax.plot([o, o + np.pi], [top, top], ls="none", marker="o", color="magenta", ms=5)
+        ax.set_title(title, fontsize=9)
+        ax.set_yticklabels([])
+    verdict = {True: "isotropic", False: "oriented"}.get(iso.get("is_isotropic"), "")
+    da = iso.get("degree_of_anisotropy")
+    caption = f"{verdict}" + (f", DA {da:.3f}" if da is not None else "")
+    if iso.get("orientation_deg") is not None:
+        caption += f", principal direction {iso['orientation_deg']:.0f}°"
+    if iso.get("coherency") is not None:
+        caption += f", coherency {iso['coherency']:.3f}"
+    fig.suptitle(caption, fontsize=10)
+    return fig
+
+
 def _figure_png(fig) -> bytes:
     buf = _io.BytesIO()
     fig.savefig(buf, format="png")
@@ -506,6 +567,9 @@ def write_results(
         put("profile.csv", b"# no reference surface in view: no depth profile\n")
     if figures:
         put("overlay.png", _png_bytes(overlay_image(a), compression=1))
+        rose = isotropy_figure(a)
+        if rose is not None:
+            put("isotropy.png", _figure_png(rose))
         if isinstance(a.extras.get("skeleton"), np.ndarray):
             put("network.png", _png_bytes(overlay_image(a, skeleton=True), compression=1))
         put("profile.png", _figure_png(profile_figure(a)))
@@ -713,7 +777,9 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
         result = json.loads((folder / "result.json").read_text())
         results.append((name, result))
         pics = []
-        for fname, alt in (("overlay.png", "overlay"), ("profile.png", "profile")):
+        for fname, alt in (("overlay.png", "overlay"), ("profile.png", "profile"),
+                           ("isotropy.png", "isotropy rose plots"),
+                           ("network.png", "network skeleton")):
             png = _thumbnail_png(folder / fname, thumbnail_px) if (folder / fname).is_file() \
                 else None
             if png:
@@ -754,7 +820,7 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
 h1 {{ margin-bottom: 0.2em; }}
 section.img {{ border-top: 1px solid #ccc; padding: 0.8em 0; }}
 section.failed h2 {{ color: #b00; }}
-.pics img {{ max-width: 48%; margin-right: 1%; vertical-align: top; }}
+.pics img {{ max-width: 48%; margin: 0 1% 0.5em 0; vertical-align: top; }}
 table.kv th {{ text-align: left; font-weight: normal; color: #555; padding-right: 1em; }}
 .summarywrap {{ overflow-x: auto; }}
 table.summary {{ border-collapse: collapse; font-size: 12px; white-space: nowrap; }}
