@@ -54,9 +54,13 @@ MAX_QUANTILE = 0.99
 #: The surface zone is the depth range 0 .. d / ZONE_DIVISOR (d = thickness).
 ZONE_DIVISOR = 16
 
-#: The surface-zone test of ``kind`` needs a zone at least this many typical pore sizes thick
-#: (thinner zones hold mostly pores cut by the surface, whose local size is biased low).
+#: Without an interior calibration of cut pores (no room for it) the surface-zone test of
+#: ``kind`` needs a zone at least this many typical pore sizes thick (thinner zones hold mostly
+#: pores cut by the surface, whose local size is biased low by 10-20 %).
 MIN_ZONE_PORES = 2.0
+
+#: Artificial cuts through the interior that calibrate the cut-pore bias of the surface zone.
+CALIBRATION_CUTS = 3
 
 
 class StructureError(ValueError):
@@ -288,6 +292,91 @@ def _zone_ratio_distribution(zones: _Zones, weights: np.ndarray
                 float(np.log(por[0] / por[1])), np.log(por_b[:, 0] / por_b[:, 1]))
 
 
+@dataclass
+class _CutCalibration:
+    """Per-strip local-size sums over the pore pixels of a zone-thick band right below artificial
+    cuts through the interior: after the cut (``cut``) and before it (``orig``)."""
+
+    cut: np.ndarray  # (n_strips,)
+    orig: np.ndarray  # (n_strips,)
+    depths_um: list[float]
+
+    @property
+    def ratio(self) -> float:
+        total = self.orig.sum()
+        return float(self.cut.sum() / total) if total > 0 else 1.0
+
+
+def _cut_calibration(pore_mask: np.ndarray, membrane_mask: np.ndarray, depth_px: np.ndarray,
+                     local_thickness_px: np.ndarray, pixel_size_um: float, zone_um: float,
+                     n_strips: int, along_axis: int, n_cuts: int = CALIBRATION_CUTS
+                     ) -> _CutCalibration | None:
+    """How much a surface lowers the mean local size of a zone: cut the interior artificially.
+
+    A surface cuts the pores that straddle it, and a cut pore's local thickness is smaller, so
+    even a uniform membrane has a smaller mean size in the surface zone than in the rest. This
+    measures that on the membrane's own interior: at ``n_cuts`` depths, everything shallower
+    than the cut becomes wall, the local thickness (:func:`pipeline.size.local_thickness`) is
+    recomputed in a crop around the cut, and the mean over the pore pixels of a zone-thick band
+    below the cut is compared with its value before the cut. None when the interior has no room
+    (a zone, plus twice the largest pore size, below the surface zone and above the far end).
+    """
+    from .size import local_thickness
+
+    depth = np.asarray(depth_px)
+    inside = np.asarray(membrane_mask, bool) & np.isfinite(depth)
+    pore = np.asarray(pore_mask, bool) & inside
+    lt = np.asarray(local_thickness_px)
+    sizes = lt[pore]
+    if sizes.size == 0:
+        return None
+    reach = float(np.quantile(sizes, 0.999)) + 2.0
+    zone_px = zone_um / pixel_size_um
+    deepest = float(depth[inside].max())
+    lo, hi = max(zone_px, reach), deepest - zone_px - 2 * reach
+    if hi < lo:
+        return None
+    n_along = inside.shape[along_axis]
+    strip_of = (np.arange(n_along) * n_strips // n_along).astype(np.int64)
+    cut_sum = np.zeros(n_strips)
+    orig_sum = np.zeros(n_strips)
+    depths = []
+    for k in range(n_cuts):
+        z_cut = lo + (hi - lo) * (k + 0.5) / n_cuts
+        band = inside & (depth >= z_cut - 1) & (depth <= z_cut + zone_px + reach)
+        rows = np.nonzero(band.any(axis=1))[0]
+        cols = np.nonzero(band.any(axis=0))[0]
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        d_box = depth[box]
+        cut_pores = pore[box] & (d_box >= z_cut)  # NaN depth (outside) compares False
+        lt_cut = local_thickness(cut_pores)
+        zone = cut_pores & (d_box < z_cut + zone_px)
+        rr, cc = np.nonzero(zone)
+        strip = strip_of[(cc + cols[0]) if along_axis == 1 else (rr + rows[0])]
+        cut_sum += np.bincount(strip, weights=lt_cut[rr, cc], minlength=n_strips)
+        orig_sum += np.bincount(strip, weights=lt[box][rr, cc], minlength=n_strips)
+        depths.append(z_cut * pixel_size_um)
+    if orig_sum.sum() <= 0:
+        return None
+    return _CutCalibration(cut=cut_sum, orig=orig_sum, depths_um=depths)
+
+
+def _corrected_zone_ratio(zones: _Zones, cut: _CutCalibration | None, weights: np.ndarray
+                          ) -> tuple[float, np.ndarray, float, np.ndarray]:
+    """log(surface / interior mean size / expected uniform ratio) and its bootstrap replicates.
+
+    Returns (corrected, corrected replicates, log expected ratio, its replicates); the expected
+    ratio is 1 (log 0) without a calibration.
+    """
+    log_zone, log_zone_b, _, _ = _zone_ratio_distribution(zones, weights)
+    if cut is None:
+        return log_zone, log_zone_b, 0.0, np.zeros_like(log_zone_b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_b = math.log(cut.ratio)
+        log_b_b = np.log((weights @ cut.cut) / (weights @ cut.orig))
+    return log_zone - log_b, log_zone_b - log_b_b, log_b, log_b_b
+
+
 def _equivalent_zone_ratio(end_ratio: float) -> float:
     """Surface-zone / rest mean pore size of a log-linear profile with this end-to-end ratio.
 
@@ -354,7 +443,10 @@ def _nanstd_columns(a: np.ndarray) -> np.ndarray:
 #: ~20 %, and a test that looks for the most extreme bin would pick bins where it is too small.
 SE_POOL_PORES = 2.0
 
-DEV_ESTIMATORS = False
+#: The minimum's depth is located on replicate profiles smoothed further with this many times
+#: the profile's smoothing sigma (about 0.8 typical pore sizes in all): the bottom of a layer is
+#: often flat, and noise there would move the lowest bin far more than the layer itself.
+LOCATE_SMOOTHING = 3.0
 
 
 def SE_INFLATION(n_strips: int, alpha: float) -> float:  # noqa: N802 - experiment knob
@@ -438,16 +530,31 @@ def _dip_statistic(L: np.ndarray, se: np.ndarray, log_tol: float) -> float:
     return float(np.minimum(shallow, deep).max())
 
 
-def _vertex(x: np.ndarray, y: np.ndarray, i: int, half: int) -> float:
-    """Depth of the minimum: vertex of a least-squares parabola over bins i-half .. i+half."""
-    lo, hi = max(0, i - half), min(x.size, i + half + 1)
-    xs, ys = x[lo:hi], y[lo:hi]
-    if xs.size < 3:
-        return float(x[i])
-    a, b, _ = np.polyfit(xs - x[i], ys, 2)
-    if not a > 0:
-        return float(x[i])
-    return float(np.clip(x[i] - b / (2 * a), xs[0], xs[-1]))
+def _locate_minimum(x: np.ndarray, L: np.ndarray, Lb: np.ndarray, j_s: int, j_d: int,
+                    sigma_bins: float) -> np.ndarray:
+    """Depth of the minimum in each bootstrap replicate (bagged location of the minimum).
+
+    Each replicate's log profile (gaps filled with the full-sample value) is smoothed with a
+    Gaussian of ``sigma_bins``; its lowest bin strictly between the full-sample side maxima
+    ``j_s`` and ``j_d`` is refined by a 3-point parabola (sub-bin precision). The median over
+    replicates is the reported depth, their percentiles its interval.
+    """
+    filled = np.where(np.isfinite(Lb), Lb, L[None, :])
+    sm = ndi.gaussian_filter1d(filled, sigma_bins, axis=1, mode="nearest")
+    valley = np.zeros(x.size, bool)
+    valley[j_s + 1:j_d] = True
+    i_b = np.argmin(np.where(valley[None, :], sm, np.inf), axis=1)
+    rows = np.arange(sm.shape[0])
+    inner = (i_b > 0) & (i_b < x.size - 1)
+    lo = np.clip(i_b - 1, 0, x.size - 1)
+    hi = np.clip(i_b + 1, 0, x.size - 1)
+    y0, y1, y2 = sm[rows, lo], sm[rows, i_b], sm[rows, hi]
+    curv = y0 - 2 * y1 + y2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shift = np.where(inner & (curv > 0), 0.5 * (y0 - y2) / curv, 0.0)
+    shift = np.clip(shift, -0.5, 0.5)
+    step = np.where(shift >= 0, x[hi] - x[i_b], x[i_b] - x[lo])
+    return x[i_b] + shift * step
 
 
 def _layer_extent(x: np.ndarray, y: np.ndarray, i: int, limit: float) -> tuple[float, float]:
@@ -518,7 +625,8 @@ def _binning(pix: _Pixels, pixel_size_um: float, d_um: float, bin_width_um: floa
 
 
 def _classify(pix: _Pixels, sums: StripSums, zones: _Zones, weights: np.ndarray,
-              pixel_size_um: float, *, sigma: float, typical: float, thickness_known: bool,
+              pixel_size_um: float, *, cut: _CutCalibration | None, sigma: float,
+              typical: float, thickness_known: bool,
               alpha: float, tolerance: float, min_gradient_ratio: float,
               min_pore_pixels: int) -> ProfileClassification:
     n_strips = pix.n_strips
@@ -601,10 +709,11 @@ def _classify(pix: _Pixels, sums: StripSums, zones: _Zones, weights: np.ndarray,
     trend = abs(log_ratio) >= log_min_ratio and p_trend < alpha
     trend_b = (np.abs(log_ratio_b) >= log_min_ratio) & (np.abs(log_ratio_b) > z_crit * sd_ratio)
 
-    # gradient (b): surface zone against the rest
-    log_zone, log_zone_b, _, _ = _zone_ratio_distribution(zones, weights)
+    # gradient (b): surface zone against the rest, relative to what cut pores alone give
+    raw_zone, raw_zone_b, _, _ = _zone_ratio_distribution(zones, weights)
+    log_zone, log_zone_b, log_expected, _ = _corrected_zone_ratio(zones, cut, weights)
     zone_pores = zones.n_pore.sum(0)
-    zone_applies = zones.zone_um >= MIN_ZONE_PORES * typical
+    zone_applies = cut is not None or zones.zone_um >= MIN_ZONE_PORES * typical
     dense_skin = (zone_pores[0] < min_pore_pixels and zone_pores[1] >= 10 * min_pore_pixels
                   and zones.n_membrane.sum(0)[0] >= 10 * min_pore_pixels)
     p_zone = _p_two_sided(log_zone_b) if np.isfinite(log_zone) else None
@@ -617,7 +726,10 @@ def _classify(pix: _Pixels, sums: StripSums, zones: _Zones, weights: np.ndarray,
 
     kinds_b = np.full(Lb.shape[0], "symmetric", dtype=object)
     zone_dir_b = np.where(zone_b, np.sign(-log_zone_b), 1 if dense_skin else 0)
-    grad_dir_b = np.where(trend_b, np.sign(log_ratio_b), zone_dir_b)
+    # a gradient (trend or zone) takes the trend's sign when the trend is significant
+    trend_sig_b = np.abs(log_ratio_b) > z_crit * sd_ratio
+    grad_dir_b = np.where(trend_b | (trend_sig_b & (zone_dir_b != 0)), np.sign(log_ratio_b),
+                          zone_dir_b)
     kinds_b[grad_dir_b > 0] = "gradient:increasing"
     kinds_b[grad_dir_b < 0] = "gradient:decreasing"
     kinds_b[dip_b] = "internal_minimum"
@@ -626,15 +738,21 @@ def _classify(pix: _Pixels, sums: StripSums, zones: _Zones, weights: np.ndarray,
         "gradient_ratio": math.exp(log_ratio),
         "gradient_ratio_ci": [math.exp(v) for v in _ci(log_ratio_b, alpha) or [np.nan] * 2],
         "p_gradient": p_trend,
-        "surface_zone_ratio": math.exp(log_zone) if np.isfinite(log_zone) else None,
-        "surface_zone_ratio_ci": ([math.exp(v) for v in _ci(log_zone_b, alpha)]
-                                  if _ci(log_zone_b, alpha) else None),
+        "surface_zone_ratio": math.exp(raw_zone) if np.isfinite(raw_zone) else None,
+        "surface_zone_ratio_expected_uniform": math.exp(log_expected),
+        "surface_zone_ratio_corrected": math.exp(log_zone) if np.isfinite(log_zone) else None,
+        "surface_zone_ratio_corrected_ci": ([math.exp(v) for v in _ci(log_zone_b, alpha)]
+                                            if _ci(log_zone_b, alpha) else None),
+        "calibration_cut_depths_um": cut.depths_um if cut is not None else None,
         "p_surface_zone": p_zone,
         "surface_zone_test_applies": bool(zone_applies),
         "p_internal_minimum": p_dip,
         "band_multiplier": c,
         "depth_range_um": [float(x[0]), float(x[-1])],
     })
+    if cut is None:
+        notes.append("no interior room to calibrate pores cut by the surface: the surface-zone "
+                     "ratio is compared with 1")
     if not zone_applies:
         notes.append(f"surface zone ({zones.zone_um:.3g} µm) thinner than {MIN_ZONE_PORES:g} "
                      f"typical pore sizes ({typical:.3g} µm): surface-zone test not used")
@@ -643,29 +761,13 @@ def _classify(pix: _Pixels, sums: StripSums, zones: _Zones, weights: np.ndarray,
         cand = np.nonzero(dip)[0]
         i = int(cand[np.argmin(L[cand])])
         kind, direction = "internal_minimum", None
-        depth_min = _vertex(x, L, i, max(1, int(round(sigma_bins))))
         top, bottom = _layer_extent(x, L, i, L[i] + log_tol)
-        if DEV_ESTIMATORS:
-            est = {"vertex": depth_min}
-            # (b) heavier smoothing: sigma = typical pore size
-            k2 = ndi.gaussian_filter1d(L, 4 * sigma_bins, mode="nearest")
-            win = (x >= top) & (x <= bottom)
-            i2 = int(np.nonzero(win)[0][np.argmin(k2[win])])
-            est["smooth4"] = _vertex(x, k2, i2, max(1, int(round(4 * sigma_bins))))
-            # (c) midpoint at half tolerance
-            t2, b2 = _layer_extent(x, L, i, L[i] + 0.5 * log_tol)
-            est["mid_half"] = 0.5 * (t2 + b2)
-            est["mid_full"] = 0.5 * (top + bottom)
-            # (d) centroid of valley depth below the tolerance level
-            w = np.where(win, np.clip(L[i] + log_tol - L, 0, None), 0)
-            est["centroid"] = float((w * x).sum() / w.sum())
-            w2 = w ** 2
-            est["centroid2"] = float((w2 * x).sum() / w2.sum())
-            structure["dev_estimators"] = est
         j_s = int(np.argmax(L[:i]))
         j_d = i + 1 + int(np.argmax(L[i + 1:]))
         min_size = float(np.exp(L[i]))
-        # bootstrap: minimum inside the valley between the two side maxima
+        depth_b = _locate_minimum(x, L, Lb, j_s, j_d, LOCATE_SMOOTHING * sigma_bins)
+        depth_min = float(np.median(depth_b))
+        # bootstrap contrasts: each replicate's minimum inside the valley against its sides
         valley = np.zeros(x.size, bool)
         valley[j_s + 1:j_d] = True
         lb = np.where(valley[None, :] & np.isfinite(Lb), Lb, np.inf)
@@ -678,7 +780,7 @@ def _classify(pix: _Pixels, sums: StripSums, zones: _Zones, weights: np.ndarray,
                                axis=1)
         structure.update({
             "min_layer_depth_um": depth_min,
-            "min_layer_depth_ci_um": _ci(x[i_b], alpha),
+            "min_layer_depth_ci_um": _ci(depth_b, alpha),
             "min_layer_pore_size_um": min_size,
             "min_layer_thickness_um": bottom - top,
             "min_layer_top_um": top,
@@ -693,30 +795,40 @@ def _classify(pix: _Pixels, sums: StripSums, zones: _Zones, weights: np.ndarray,
                   f"x{np.exp(L[j_d] - L[i]):.2f} deeper; simultaneous band, p = {p_dip:.2g})")
     elif trend or zone or dense_skin:
         kind = "gradient"
-        if trend:
+        trend_significant = p_trend < alpha
+        zone_direction = "increasing" if (dense_skin or log_zone < 0) else "decreasing"
+        if trend_significant:
             direction = "increasing" if log_ratio > 0 else "decreasing"
             reason = (f"pore size {direction} with depth: fitted deep/surface ratio "
                       f"{math.exp(log_ratio):.2f} (p = {p_trend:.2g})")
-            skin_like = dense_skin or (zone and log_zone < 0)
-            if skin_like and direction == "decreasing":
-                notes.append("the surface zone has smaller pores than the rest (a skin) although "
-                             "pore size decreases over the whole depth: it first grows below "
-                             "the surface, then falls")
+            if not trend:
+                reason += (f"; the surface zone differs from the rest (x{math.exp(raw_zone):.2f}, "
+                           f"x{math.exp(log_zone):.2f} after the cut-pore correction, "
+                           f"p = {p_zone:.2g})" if not dense_skin else
+                           "; no pores resolved in the surface zone (dense skin)")
+            if (zone or dense_skin) and zone_direction != direction:
+                notes.append("the surface zone has smaller pores than the rest (a skin) while "
+                             "pore size decreases over the whole depth: it grows below the "
+                             "surface, then falls" if zone_direction == "increasing" else
+                             "the surface zone has larger pores than the rest while pore size "
+                             "increases over the whole depth")
         else:
-            direction = "increasing" if (dense_skin or log_zone < 0) else "decreasing"
+            direction = zone_direction
             if dense_skin:
                 reason = (f"no pores resolved in the surface zone (0-{zones.zone_um:.3g} µm) "
                           "over a porous interior: dense skin, pore size increasing with depth")
             else:
                 reason = (f"surface zone (0-{zones.zone_um:.3g} µm) pore size x"
-                          f"{math.exp(log_zone):.2f} the rest (p = {p_zone:.2g}): pore size "
+                          f"{math.exp(raw_zone):.2f} the rest, x{math.exp(log_zone):.2f} what "
+                          f"pores cut by a surface give (p = {p_zone:.2g}): pore size "
                           f"{direction} with depth")
     else:
         kind, direction = "symmetric", None
         reason = (f"no significant internal minimum (p = {p_dip:.2g}); fitted deep/surface "
                   f"ratio {math.exp(log_ratio):.2f} (p = {p_trend:.2g})")
         if np.isfinite(log_zone):
-            reason += f"; surface zone / rest x{math.exp(log_zone):.2f}"
+            reason += (f"; surface zone / rest x{math.exp(raw_zone):.2f} (x{math.exp(log_zone):.2f}"
+                       " after the cut-pore correction)")
         reason += f"; a gradient needs x{min_gradient_ratio:g} end to end"
 
     label = kind if kind != "gradient" else f"gradient:{direction}"
@@ -737,7 +849,9 @@ def _empty_structure() -> dict[str, Any]:
         "contrast_surface_side_ci": None, "contrast_deep_side_ci": None,
         "surface_pore_size_um": None, "opposite_pore_size_um": None,
         "gradient_ratio": None, "gradient_ratio_ci": None, "p_gradient": None,
-        "surface_zone_ratio": None, "surface_zone_ratio_ci": None, "p_surface_zone": None,
+        "surface_zone_ratio": None, "p_surface_zone": None,
+        "surface_zone_ratio_expected_uniform": None, "surface_zone_ratio_corrected": None,
+        "surface_zone_ratio_corrected_ci": None, "calibration_cut_depths_um": None,
         "surface_zone_test_applies": None, "p_internal_minimum": None, "band_multiplier": None,
         "surface_open_pore_fraction": None, "thickness_known": None, "d_um": None,
         "surface_zone_um": None, "smoothing_um": None, "bin_width_um": None,
@@ -750,8 +864,8 @@ def _empty_structure() -> dict[str, Any]:
 # criteria
 
 
-def _criteria(pix: _Pixels, zones: _Zones, weights: np.ndarray, *, alpha: float,
-              tolerance: float, min_pore_pixels: int) -> dict[str, Any]:
+def _criteria(pix: _Pixels, zones: _Zones, weights: np.ndarray, *, cut: _CutCalibration | None,
+              alpha: float, tolerance: float, min_pore_pixels: int) -> dict[str, Any]:
     n_mem = zones.n_membrane.sum(0)
     n_pore = zones.n_pore.sum(0)
     size = _ratio(zones.size_sum_um.sum(0), n_pore)
@@ -770,7 +884,7 @@ def _criteria(pix: _Pixels, zones: _Zones, weights: np.ndarray, *, alpha: float,
     surf = val(size[0]) if n_pore[0] >= min_pore_pixels else None
     inter = val(size[1]) if n_pore[1] >= min_pore_pixels else None
     opp = (val(size[2]) if zones.opposite_in_view and n_pore[2] >= min_pore_pixels else None)
-    log_size, log_size_b, _, _ = _zone_ratio_distribution(zones, weights)
+    log_size, log_size_b, log_expected, _ = _corrected_zone_ratio(zones, cut, weights)
     log_tol = math.log1p(tolerance)
     ci = _ci(log_size_b, alpha)
     p = _p_two_sided(log_size_b) if np.isfinite(log_size) else None
@@ -790,7 +904,10 @@ def _criteria(pix: _Pixels, zones: _Zones, weights: np.ndarray, *, alpha: float,
         "interior_pore_size_um": inter,
         "opposite_zone_pore_size_um": opp,
         "surface_to_interior_ratio": (surf / inter if surf is not None and inter else None),
-        "surface_to_interior_ratio_ci": [math.exp(v) for v in ci] if ci else None,
+        "surface_to_interior_ratio_expected_uniform": math.exp(log_expected),
+        "surface_to_interior_ratio_corrected": (math.exp(log_size) if np.isfinite(log_size)
+                                                else None),
+        "surface_to_interior_ratio_corrected_ci": [math.exp(v) for v in ci] if ci else None,
         "p_surface_vs_interior": p,
         "surface_vs_interior": verdict,
         "surface_vs_interior_note": why,
@@ -837,7 +954,9 @@ def _setup(pore_mask, membrane_mask, depth_px, local_thickness_px, pixel_size_um
     sums = _strip_sums(pix, np.arange(n_bins + 1) * width)
     zones = _zone_sums(sums, k, d_um, bool(opposite_in_view))
     weights = bootstrap_weights(n_strips, n_bootstrap, seed)
-    return px, pix, sums, zones, weights, sigma, typical
+    cut = _cut_calibration(pore_mask, membrane_mask, depth_px, local_thickness_px, px,
+                           zones.zone_um, n_strips, along_axis)
+    return px, pix, sums, zones, weights, sigma, typical, cut
 
 
 def _check_params(alpha: float, tolerance: float, min_gradient_ratio: float) -> None:
@@ -879,16 +998,16 @@ def structure_and_criteria(
         ``{"structure": dict, "criteria": dict, "extras": {"profile_band": DataFrame}}``.
     """
     _check_params(alpha, tolerance, min_gradient_ratio)
-    px, pix, sums, zones, weights, sigma, typical = _setup(
+    px, pix, sums, zones, weights, sigma, typical, cut = _setup(
         pore_mask, membrane_mask, depth_px, local_thickness_px, pixel_size_um,
         thickness_um=thickness_um, n_strips=n_strips, n_bootstrap=n_bootstrap,
         along_axis=along_axis, opposite_in_view=opposite_in_view, seed=seed, profile=True,
         bin_width_um=bin_width_um, smoothing_um=smoothing_um)
-    result = _classify(pix, sums, zones, weights, px, sigma=sigma, typical=typical,
+    result = _classify(pix, sums, zones, weights, px, cut=cut, sigma=sigma, typical=typical,
                        thickness_known=thickness_um is not None, alpha=alpha,
                        tolerance=tolerance, min_gradient_ratio=min_gradient_ratio,
                        min_pore_pixels=min_pore_pixels)
-    criteria = _criteria(pix, zones, weights, alpha=alpha, tolerance=tolerance,
+    criteria = _criteria(pix, zones, weights, cut=cut, alpha=alpha, tolerance=tolerance,
                          min_pore_pixels=min_pore_pixels)
     criteria["thickness_known"] = thickness_um is not None
     s = result.structure
@@ -1025,11 +1144,11 @@ def membrane_criteria(
         Keys and definitions in ``docs/structure.md``; lengths in µm, sizes are diameters.
     """
     _check_params(alpha, tolerance, MIN_GRADIENT_RATIO)
-    _, pix, _, zones, weights, _, _ = _setup(
+    _, pix, _, zones, weights, _, _, cut = _setup(
         pore_mask, membrane_mask, depth_px, local_thickness_px, pixel_size_um,
         thickness_um=thickness_um, n_strips=n_strips, n_bootstrap=n_bootstrap,
         along_axis=along_axis, opposite_in_view=opposite_in_view, seed=seed, profile=False)
-    out = _criteria(pix, zones, weights, alpha=alpha, tolerance=tolerance,
+    out = _criteria(pix, zones, weights, cut=cut, alpha=alpha, tolerance=tolerance,
                     min_pore_pixels=min_pore_pixels)
     out["thickness_known"] = thickness_um is not None
     return out

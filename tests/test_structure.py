@@ -176,8 +176,10 @@ def test_criteria_equal_brute_force_definitions():
         np.quantile(all_sizes, 0.99) / all_sizes.mean(), rel=0.01)
     assert "p99" in c["max_pore_size_statistic"]
     assert c["surface_vs_interior"] == "smaller"  # pores grow with depth
-    lo, hi = c["surface_to_interior_ratio_ci"]
-    assert lo <= c["surface_to_interior_ratio"] <= hi
+    lo, hi = c["surface_to_interior_ratio_corrected_ci"]
+    assert lo <= c["surface_to_interior_ratio_corrected"] <= hi
+    assert c["surface_to_interior_ratio_corrected"] == pytest.approx(
+        c["surface_to_interior_ratio"] / c["surface_to_interior_ratio_expected_uniform"])
     # the structure block repeats the zone sizes
     s = out["structure"]
     assert s["surface_pore_size_um"] == c["surface_zone_pore_size_um"]
