@@ -59,8 +59,12 @@ _NEAR_LENGTH2 = 20
 _FAR_FROM = 32 * 32
 #: Masks smaller than this run on one thread (thread start-up would cost more than it saves).
 _MIN_PIXELS_PER_THREAD = 1 << 18
-#: A painting band holds about this many pixels (union-find + result: 8 B each, in L2 cache).
-_BAND_PIXELS = 1 << 15
+#: A painting band holds about this many pixels, and at least _BAND_ROWS_MIN rows (measured:
+#: smaller bands repeat per-disk work, larger ones fall out of cache).
+_BAND_PIXELS = 1 << 17
+_BAND_ROWS_MIN = 16
+#: Work is cut into about this many chunks per thread, handed out as threads become free.
+_CHUNKS_PER_THREAD = 8
 
 
 def _jit(func: Callable) -> Callable:
@@ -378,17 +382,40 @@ def _default_threads() -> int:
 
 
 def _split(kernel: Callable, args: tuple, n_items: int, threads: int) -> None:
-    """Run ``kernel(*args, begin, end)`` over [0, n_items) cut into ``threads`` chunks."""
-    bounds = np.linspace(0, n_items, threads + 1).round().astype(int)
-    workers = [
-        threading.Thread(target=kernel, args=(*args, int(b0), int(b1)))
-        for b0, b1 in zip(bounds[1:-1], bounds[2:])
-    ]
+    """Run ``kernel(*args, begin, end)`` over chunks of [0, n_items) on ``threads`` threads.
+
+    Threads pull chunks (about 8 per thread) as they finish, so a thread slowed down by other
+    processes on a shared machine does not hold up the others.
+    """
+    if threads <= 1 or n_items <= 1:
+        kernel(*args, 0, n_items)
+        return
+    n_chunks = min(n_items, threads * _CHUNKS_PER_THREAD)
+    bounds = np.linspace(0, n_items, n_chunks + 1).round().astype(int).tolist()
+    chunks = iter(zip(bounds[:-1], bounds[1:]))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while True:
+            with lock:
+                chunk = next(chunks, None)
+            if chunk is None or errors:
+                return
+            try:
+                kernel(*args, *chunk)
+            except BaseException as error:  # re-raised in the calling thread
+                errors.append(error)
+                return
+
+    workers = [threading.Thread(target=work) for _ in range(threads - 1)]
     for worker in workers:
         worker.start()
-    kernel(*args, int(bounds[0]), int(bounds[1]))
+    work()
     for worker in workers:
         worker.join()
+    if errors:
+        raise errors[0]
 
 
 def _as_mask(mask: np.ndarray) -> np.ndarray:
@@ -518,7 +545,7 @@ def local_thickness(mask: np.ndarray, *, threads: int | None = None) -> np.ndarr
     _split(_ridge_keys, (sq, offsets, keys), rows, threads)
     keys.sort()  # ascending radius; painting walks it backwards
 
-    band_rows = max(1, _BAND_PIXELS // cols)
+    band_rows = max(_BAND_ROWS_MIN, _BAND_PIXELS // cols)
     band_offsets, members = _band_lists(keys, rows, cols, band_rows)
     out = np.zeros((rows, cols), np.float32)
     args = (keys, band_offsets, members, sq.reshape(-1), out.reshape(-1), cols, band_rows)
