@@ -186,10 +186,9 @@ def test_threshold_model():
 # the done-when statistics (small default version; >= 30 seeds under slow)
 
 
-#: Isotropic/oriented phantom families of the rate tests: pipeline.synthetic's sponge and
-#: spheres, and Voronoi closed cells drawn by tools/calibrate_isotropy.py (pipeline.synthetic's
-#: "cells" are not isotropic, see test_synthetic_cells_are_isotropic).
-FAMILIES = ("sponge", "spheres", "voronoi")
+#: Isotropic/oriented phantom families of the rate tests: pipeline.synthetic's sponge, spheres
+#: and cells, and Voronoi closed cells drawn by tools/calibrate_isotropy.py.
+FAMILIES = ("sponge", "spheres", "voronoi", "cells")
 
 
 def _isotropic_cases(n_per_family, seed):
@@ -256,11 +255,6 @@ def test_rotation_by_90_over_30_seeds():
         assert abs(b["degree_of_anisotropy"] - a["degree_of_anisotropy"]) < 1e-3
 
 
-@pytest.mark.xfail(strict=True, reason="pipeline.synthetic._cells marks cell walls on one side "
-                   "of each label change only (wall[:-1] |= label[:-1] != label[1:], same for "
-                   "columns), which makes walls along one diagonal thicker than along the other: "
-                   "DA 0.2-0.36 along 135 degrees at 4 px / 50-75 % porosity. Marking both "
-                   "pixels of each change gives DA < 0.02. Remove this marker once fixed.")
 def test_synthetic_cells_are_isotropic():
     das = [iso.measure_isotropy(network_phantom((384, 512), 4, 0.6, morphology="cells", seed=s),
                                 with_chords=False)["degree_of_anisotropy"] for s in range(3)]
