@@ -444,7 +444,7 @@ def _cells(shape: tuple[int, int], size_px: np.ndarray | float, porosity: np.nda
     # pore iff f < f_crit: edge / spacing > f / 2, d_near / spacing < _CELL_ROUNDING - f / 2,
     # and outside the thinnest wall
     f_crit = np.minimum(2 * edge, 2 * (_CELL_ROUNDING * spacing - d_near)) / spacing
-    f_crit[edge_l1 < 0.5] = -np.inf
+    f_crit[edge_l1 <= 0.5] = -np.inf  # closed band: no 4-connected leak even on ties
     target = np.broadcast_to(np.asarray(porosity, np.float64), shape).ravel()
     n_min = int(min(target.size, 16 * float(np.median(seed_spacing)) ** 2))
     f = _cell_wall_fraction(target, f_crit, n_min)
