@@ -1,0 +1,309 @@
+"""Tests of pipeline.segment against known truth.
+
+The phantoms here are built by a renderer written only for these tests (``_held_out_*``): other
+pore geometries (random-wave sponges, jittered-hexagon cells with constant walls, non-overlapping
+disks), another rim profile (sech^2), flat tilted pore floors, gamma, Poisson + Gaussian noise,
+additive scan-line offsets and a quadratic illumination bowl. The segmentation was developed on
+``pipeline.synthetic`` renderings and its basin classifier trained on those and on a third
+renderer (tools/train_segmenter.py), so these tests check renderings it never saw.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from pipeline.segment import (
+    Segmentation,
+    edge_pore_mask,
+    estimate_noise_sigma,
+    remove_scan_lines,
+    segment_pores,
+)
+
+# ------------------------------------------------------------------------------------------------
+# held-out phantoms
+
+
+def _random_wave_sponge(shape, pore_px, porosity, rng):
+    """Cahn's random-wave model of spinodal structures: a sum of cosines of one wavelength."""
+    rows, cols = shape
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    k = 2 * np.pi / (2.2 * pore_px)
+    field = np.zeros(shape)
+    for _ in range(48):
+        th = rng.uniform(0, np.pi)
+        field += np.cos(k * (np.cos(th) * xx + np.sin(th) * yy) + rng.uniform(0, 2 * np.pi))
+    return field < np.quantile(field, porosity)
+
+
+def _hex_cells(shape, pore_px, wall_px, rng):
+    """Voronoi cells of a jittered hexagonal lattice with walls of constant thickness."""
+    from scipy.spatial import cKDTree
+
+    rows, cols = shape
+    a = pore_px + wall_px
+    pts = []
+    for i, y in enumerate(np.arange(-a, rows + a, a * math.sqrt(3) / 2)):
+        for x in np.arange(-a + (a / 2) * (i % 2), cols + a, a):
+            pts.append((y + rng.normal(0, 0.12 * a), x + rng.normal(0, 0.12 * a)))
+    tree = cKDTree(np.array(pts))
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    d, _ = tree.query(np.column_stack([yy.ravel(), xx.ravel()]), k=2)
+    gap = (d[:, 1] - d[:, 0]).reshape(shape)  # ~2x distance to the bisector
+    return gap > wall_px
+
+
+def _disks(shape, pore_px, porosity, rng):
+    """Random sequential addition of non-overlapping disks, diameters 0.6-1.4 x pore_px."""
+    rows, cols = shape
+    out = np.zeros(shape, bool)
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    placed: list[tuple[float, float, float]] = []
+    for _ in range(20000):
+        if out.mean() >= porosity:
+            break
+        r = 0.5 * pore_px * rng.uniform(0.6, 1.4)
+        y, x = rng.uniform(-r, rows + r), rng.uniform(-r, cols + r)
+        if any((y - py) ** 2 + (x - px) ** 2 < (r + pr + 1.5) ** 2 for py, px, pr in placed):
+            continue
+        placed.append((y, x, r))
+        out |= (yy - y) ** 2 + (xx - x) ** 2 <= r * r
+    return out
+
+
+def _held_out_mask(kind, shape, pore_px, rng):
+    if kind == "sponge":
+        return _random_wave_sponge(shape, pore_px, rng.uniform(0.4, 0.6), rng)
+    if kind == "cells":
+        return _hex_cells(shape, pore_px, max(2.0, 0.18 * pore_px), rng)
+    return _disks(shape, pore_px, rng.uniform(0.3, 0.5), rng)
+
+
+def _held_out_render(pore, style, rng, *, drift=0.25, scan=0.02, photons=120.0, rim_px=1.6):
+    """Grey image in [0, 1] of a pore mask (this file's own renderer)."""
+    rows, cols = pore.shape
+    inside = ndi.distance_transform_edt(pore)
+    outside = ndi.distance_transform_edt(~pore)
+    dist = np.where(pore, inside - 0.5, outside - 0.5)
+    lab, n = ndi.label(pore)
+    per_pore = rng.uniform(0, 1, n + 1)
+    grain = ndi.gaussian_filter(rng.standard_normal(pore.shape), 1.2)
+    grain /= grain.std() + 1e-12
+    if style == "dark":
+        poly, dark = 0.62, 0.16
+        img = np.where(pore, dark * (0.7 + 0.6 * per_pore[lab]), poly * (1 + 0.05 * grain))
+    else:
+        face = 0.45
+        # flat floors, each tilted its own way (no common detector direction)
+        yy, xx = np.mgrid[0:rows, 0:cols]
+        idx = np.arange(n + 1)
+        cy = np.nan_to_num(np.asarray(ndi.mean(yy, lab, idx)))
+        cx = np.nan_to_num(np.asarray(ndi.mean(xx, lab, idx)))
+        ang = rng.uniform(0, 2 * np.pi, n + 1)
+        tilt = ((yy - cy[lab]) * np.sin(ang[lab]) + (xx - cx[lab]) * np.cos(ang[lab])) / 20
+        floor = face * (0.45 + 0.4 * per_pore[lab]) * (1 - 0.08 * np.clip(tilt, -1, 1))
+        img = np.where(pore, floor, face * (1 + 0.05 * grain))
+        img = img + 0.38 / np.cosh(dist / rim_px) ** 2  # sech^2 rim, peak on the boundary
+    img = ndi.gaussian_filter(img, 0.9)
+    yy = np.linspace(-1, 1, rows)[:, None]
+    xx = np.linspace(-1, 1, cols)[None, :]
+    img = img * (1 - drift * 0.5 * (xx**2 + yy**2))  # illumination bowl
+    img = np.clip(img, 0, None) ** 1.15  # detector gamma
+    img = rng.poisson(img * photons) / photons + rng.normal(0, 0.01, img.shape)
+    img = img + scan * rng.standard_normal(rows)[:, None]
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def _dice(a, b, region):
+    a, b = a & region, b & region
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else 2.0 * (a & b).sum() / total
+
+
+def _case(kind, style, pore_px, seed, shape=(256, 256), **render_kw):
+    rng = np.random.default_rng([seed, 77])
+    pore = _held_out_mask(kind, shape, pore_px, rng)
+    region = np.ones(shape, bool)
+    region[:24] = False  # a membrane band that does not fill the frame
+    pore &= region
+    img = _held_out_render(pore, style, rng, **render_kw)
+    img[~region] = 0.05
+    return img, pore, region
+
+
+# ------------------------------------------------------------------------------------------------
+# accuracy on held-out renderings
+
+# Pore diameters are chosen where each contrast is resolvable. Dark (material) contrast: Dice
+# >= 0.90 from ~10 px pores (cells: from ~16 px, thinner walls blur away). Topographic contrast:
+# >= 0.90 for sponges and isolated pores from ~24 px; closed cells whose walls are thinner than
+# the rim band (here walls of 0.18 x the cell, 16-24 px cells) reach only ~0.70-0.80, because
+# both neighbouring cells extend to the crest in the middle of the wall (a known limitation,
+# see the module docstring); from ~36 px cells the walls resolve and Dice is >= 0.90 again.
+DARK_CASES = [("sponge", 10, 0.90), ("sponge", 24, 0.90), ("cells", 16, 0.90),
+              ("cells", 30, 0.90), ("spheres", 12, 0.90), ("spheres", 28, 0.90)]
+TOPO_CASES = [("sponge", 24, 0.90), ("spheres", 24, 0.90), ("spheres", 36, 0.90),
+              ("cells", 36, 0.90), ("cells", 24, 0.70)]
+
+
+@pytest.mark.parametrize("kind,pore_px,tolerance", DARK_CASES)
+def test_dark_held_out_dice(kind, pore_px, tolerance):
+    for seed in (1, 2):
+        img, pore, region = _case(kind, "dark", pore_px, seed)
+        seg = segment_pores(img, region, method="dark")
+        assert seg.method == "dark"
+        assert not (seg.mask & ~region).any()
+        assert _dice(seg.mask, pore, region) >= tolerance, (kind, pore_px, seed)
+
+
+@pytest.mark.parametrize("kind,pore_px,tolerance", TOPO_CASES)
+def test_topographic_held_out_dice(kind, pore_px, tolerance):
+    for seed in (1, 2):
+        img, pore, region = _case(kind, "topographic", pore_px, seed)
+        seg = segment_pores(img, region, method="topographic")
+        assert seg.method == "topographic"
+        assert _dice(seg.mask, pore, region) >= tolerance, (kind, pore_px, seed)
+
+
+@pytest.mark.parametrize("style", ["dark", "topographic"])
+def test_auto_chooses_the_contrast(style):
+    for kind in ("sponge", "spheres"):
+        img, pore, region = _case(kind, style, 24, 5)
+        seg = segment_pores(img, region)
+        assert seg.method == style, (kind, seg.details.get("auto_reason"))
+        assert "auto_reason" in seg.details
+        assert _dice(seg.mask, pore, region) >= 0.88
+
+
+def test_synthetic_module_phantoms():
+    synthetic = pytest.importorskip("pipeline.synthetic")
+    shape = (256, 256)
+    for morph, style, size, seed in (("sponge", "dark", 12, 0), ("cells", "dark", 20, 1),
+                                      ("spheres", "topographic", 28, 2),
+                                      ("sponge", "topographic", 28, 3)):
+        pore = synthetic.pore_field(shape, size, 0.7 if morph == "cells" else 0.5,
+                                    morphology=morph, seed=seed)
+        img = synthetic.render(pore, None, style=style, seed=seed + 10)
+        seg = segment_pores(img, None, method=style)
+        region = np.ones(shape, bool)
+        assert _dice(seg.mask, pore, region) >= 0.90, (morph, style, size, seed)
+
+
+# ------------------------------------------------------------------------------------------------
+# robustness
+
+
+def test_dark_robust_to_strong_drift_and_scan_lines():
+    img, pore, region = _case("sponge", "dark", 16, 3, drift=0.6, scan=0.06)
+    seg = segment_pores(img, region, method="dark")
+    assert _dice(seg.mask, pore, region) >= 0.88
+    # a global threshold without the local class levels does worse on this drift
+    from skimage.filters import threshold_otsu
+
+    smooth = ndi.gaussian_filter(img, 1.0)
+    naive = (smooth < threshold_otsu(smooth[region])) & region
+    assert _dice(seg.mask, pore, region) > _dice(naive, pore, region)
+
+
+def test_remove_scan_lines_recovers_row_offsets():
+    rng = np.random.default_rng(0)
+    pore = _random_wave_sponge((128, 160), 10, 0.5, rng)
+    clean = np.where(pore, 0.2, 0.7).astype(np.float32)
+    offsets = rng.normal(0, 0.05, 128).astype(np.float32)
+    striped = clean + offsets[:, None]
+    fixed = remove_scan_lines(striped)
+    # what is left of the offsets is a slow trend, far below the 0.05 row-to-row noise
+    residual_rows = np.median(fixed - clean, axis=1)
+    assert np.std(np.diff(residual_rows)) < 0.012
+
+
+def test_noise_estimate():
+    rng = np.random.default_rng(1)
+    pore = _disks((200, 200), 20, 0.4, rng)
+    base = ndi.gaussian_filter(np.where(pore, 0.2, 0.7), 1.0)
+    for sigma in (0.01, 0.05):
+        noisy = base + rng.normal(0, sigma, base.shape)
+        assert estimate_noise_sigma(noisy) == pytest.approx(sigma, rel=0.2)
+
+
+# ------------------------------------------------------------------------------------------------
+# edge pores, speck removal, units
+
+
+def test_edge_pores_are_flagged_not_dropped():
+    mask = np.zeros((60, 80), bool)
+    mask[0:10, 20:30] = True  # cut by the top edge
+    mask[25:35, 70:80] = True  # cut by the right edge
+    mask[30:40, 30:40] = True  # interior
+    edge = edge_pore_mask(mask)
+    assert edge[5, 25] and edge[30, 75]
+    assert not edge[35, 35]
+    assert (edge <= mask).all()
+    img = np.where(mask, 0.1, 0.8).astype(np.float32)
+    seg = segment_pores(img, None, method="dark")
+    assert seg.mask[5, 25] and seg.mask[30, 75] and seg.mask[35, 35]
+    assert seg.edge_pores[5, 25] and seg.edge_pores[30, 75] and not seg.edge_pores[35, 35]
+
+
+def test_min_pore_diameter_in_um():
+    img = np.full((80, 80), 0.8, np.float32)
+    img[10:13, 10:13] = 0.1  # 3x3 px speck: equivalent diameter 3.4 px
+    img[40:60, 40:60] = 0.1  # 20 px pore
+    seg = segment_pores(img, None, 0.5, method="dark", min_pore_diameter_um=2.5)  # 5 px
+    assert not seg.mask[11, 11]
+    assert seg.mask[50, 50]
+    seg = segment_pores(img, None, 0.5, method="dark")  # default 2 px keeps the speck
+    assert seg.mask[11, 11]
+
+
+def test_pores_only_inside_membrane():
+    img, pore, region = _case("spheres", "dark", 16, 4)
+    region2 = region.copy()
+    region2[:, :100] = False
+    seg = segment_pores(img, region2, method="dark")
+    assert not (seg.mask & ~region2).any()
+    assert seg.mask.any()
+
+
+# ------------------------------------------------------------------------------------------------
+# bad input
+
+
+def test_constant_image_gives_empty_mask():
+    for method in ("auto", "dark", "topographic"):
+        seg = segment_pores(np.full((50, 60), 0.5, np.float32), None, method=method)
+        assert isinstance(seg, Segmentation)
+        assert seg.mask.shape == (50, 60) and not seg.mask.any()
+        assert not seg.edge_pores.any()
+
+
+def test_empty_membrane_gives_empty_mask():
+    img = np.random.default_rng(0).uniform(size=(40, 40)).astype(np.float32)
+    seg = segment_pores(img, np.zeros((40, 40), bool))
+    assert not seg.mask.any()
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(image=np.zeros((4, 5, 3))), "2-D"),
+    (dict(image=np.zeros(10)), "2-D"),
+    (dict(image=np.zeros((20, 20)), membrane_mask=np.ones((10, 20), bool)), "shape"),
+    (dict(image=np.zeros((20, 20)), method="magic"), "method"),
+    (dict(image=np.zeros((20, 20)), pixel_size_um=-1.0), "pixel_size_um"),
+    (dict(image=np.zeros((20, 20)), smoothing_um=1.0), "pixel_size_um"),
+    (dict(image=np.array([["a", "b"], ["c", "d"]])), "numeric|small"),
+])
+def test_bad_input_raises_clear_error(kwargs, match):
+    image = kwargs.pop("image")
+    with pytest.raises(ValueError, match=match):
+        segment_pores(image, **kwargs)
+
+
+def test_nan_pixels_are_not_pores():
+    img, pore, region = _case("spheres", "dark", 16, 6)
+    img[100:120, 100:120] = np.nan
+    seg = segment_pores(img, region, method="dark")
+    assert not seg.mask[100:120, 100:120].any()

@@ -1,0 +1,301 @@
+"""Train the two small classifiers of pipeline.segment and write pipeline/data/segment_models.npz.
+
+1. **Basin classifier** (topographic method): is a crest-bounded catchment basin a pore or a piece
+   of polymer face? Gradient-boosted trees (scikit-learn ``HistGradientBoostingClassifier``) on
+   the scale-free basin features of :func:`pipeline.segment.topographic_basins`; label = more
+   than half of the basin's pixels are pore in the truth; sample weight = basin area (Dice is an
+   area measure).
+2. **Contrast classifier** (``method="auto"``): is the image topographic or material contrast?
+   Logistic regression on :func:`pipeline.segment.contrast_features`.
+
+Training renderings are deliberately varied, from two renderers:
+
+* ``pipeline.synthetic.render`` with every rendering parameter drawn at random (rim width and
+  strength, floor shading, grey levels, texture, blur, shot and scan-line noise, drift, detector
+  direction);
+* ``render_alt`` below, written only for training: other rim profiles (Gaussian, Lorentzian,
+  exponential, asymmetric decay), flat or ramped pore floors per pore, gamma, Poisson noise,
+  multiplicative scan lines, vignetting; dark-contrast images with per-pore levels and an optional
+  halo.
+
+Masks come from ``pipeline.synthetic.pore_field`` (sponge, cells, spheres; pore diameters 6-44 px;
+isotropic or elongated). The tests in tests/test_segment.py use a third renderer and other mask
+generators that neither of these ever produced.
+
+Usage::
+
+    python tools/train_segmenter.py [--cases 600] [--out pipeline/data/segment_models.npz]
+
+Prints grouped cross-validation scores (cases held out whole). Deterministic for a given
+``--seed``. Takes a few minutes on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline import segment as seg  # noqa: E402
+from pipeline import synthetic as syn  # noqa: E402
+
+
+def _smooth_field(shape: tuple[int, int], scale: float, rng: np.random.Generator) -> np.ndarray:
+    f = ndi.gaussian_filter(rng.standard_normal(shape), scale, mode="wrap")
+    return (f - f.mean()) / (f.std() + 1e-12)
+
+
+def render_alt(pore: np.ndarray, region: np.ndarray, style: str,
+               rng: np.random.Generator) -> np.ndarray:
+    """Training-only renderer (see the module docstring)."""
+    shape = pore.shape
+    rows, cols = shape
+    inside = ndi.distance_transform_edt(pore) - 0.5
+    outside = ndi.distance_transform_edt(~pore) - 0.5
+    dist = np.where(pore, inside, outside)
+    lab, n = ndi.label(pore)
+    u = rng.uniform(0, 1, n + 1)
+    if style == "topographic":
+        face = rng.uniform(0.25, 0.62)
+        w = rng.uniform(0.8, 3.2)
+        kind = rng.choice(["gauss", "lorentz", "exp"])
+        if kind == "gauss":
+            rim = np.exp(-(dist / w) ** 2)
+        elif kind == "lorentz":
+            rim = 1 / (1 + (dist / w) ** 2)
+        else:
+            rim = np.exp(-np.abs(dist) / w)
+        steeper = 1 + rng.uniform(0.0, 1.5)
+        rim = np.where(pore, rim**steeper, rim) if rng.uniform() < 0.5 else np.where(
+            pore, rim, rim**steeper)
+        ramp = 1 - np.exp(-np.clip(inside, 0, None) / rng.uniform(1.5, 8))
+        depth = 0.7 * u[lab] + 0.05
+        mode = rng.choice(["flat", "ramp", "mix"])
+        if mode == "flat":
+            floor = face * (1 - depth)
+        elif mode == "ramp":
+            floor = face * (1 - depth * ramp)
+        else:
+            floor = face * (1 - depth * (0.5 + 0.5 * ramp))
+        # each pore floor tilted its own way (no common detector direction)
+        yy, xx = np.mgrid[0:rows, 0:cols]
+        ang = rng.uniform(0, 2 * np.pi, n + 1)
+        cy = ndi.mean(yy, lab, np.arange(n + 1)) if n else np.zeros(1)
+        cx = ndi.mean(xx, lab, np.arange(n + 1)) if n else np.zeros(1)
+        cy, cx = np.nan_to_num(np.asarray(cy)), np.nan_to_num(np.asarray(cx))
+        along = ((yy - cy[lab]) * np.sin(ang[lab]) + (xx - cx[lab]) * np.cos(ang[lab]))
+        tilt = rng.uniform(0, 0.1) * along / max(float(np.sqrt(pore.mean()) * 20), 4.0)
+        floor = floor * (1 + np.clip(tilt, -0.3, 0.3))
+        tex = rng.uniform(0, 0.08) * _smooth_field(shape, rng.uniform(0.7, 2.5), rng)
+        img = np.where(pore, floor, face * (1 + tex))
+        amp = min(face * rng.uniform(0.25, 1.4), max(0.97 - face, 0.1))
+        light = rng.uniform(0, 0.4) if rng.uniform() < 0.6 else 0.0
+        if light > 0:
+            gy, gx = np.gradient(ndi.gaussian_filter(np.clip(np.where(pore, inside, -outside),
+                                                             -4, 4), 1.0))
+            th = rng.uniform(0, 2 * np.pi)
+            facing = -(gx * math.cos(th) - gy * math.sin(th)) / (np.hypot(gx, gy) + 1e-9)
+            rim = rim * (1 + light * facing)
+        img = img + amp * rim * (1 + 0.15 * _smooth_field(shape, 6, rng))
+    else:
+        poly = rng.uniform(0.45, 0.85)
+        dark = poly * rng.uniform(0.05, 0.5)
+        img = np.where(pore, dark * (0.75 + 0.5 * u[lab]),
+                       poly * (1 + rng.uniform(0, 0.08) * _smooth_field(shape, 1.2, rng)))
+        halo = rng.uniform(-0.1, 0.15) * poly
+        img = img + halo * np.exp(-(dist / rng.uniform(0.8, 2.5)) ** 2)
+    img = np.where(region, img, rng.choice([0.03, 0.5, 1.0]))
+    img = ndi.gaussian_filter(img, rng.uniform(0.4, 1.8))
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    cy, cx = rng.uniform(0, rows), rng.uniform(0, cols)
+    vignette = ((yy - cy) ** 2 + (xx - cx) ** 2) / (rows**2 + cols**2)
+    img = img * (1 - rng.uniform(0, 0.5) * vignette)
+    img = np.clip(img, 0, None) ** rng.uniform(0.75, 1.35)
+    photons = rng.uniform(15, 400)
+    img = rng.poisson(np.clip(img, 0, 2) * photons) / photons
+    img = img * (1 + rng.uniform(0, 0.04) * rng.standard_normal(rows)[:, None])
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def random_case(seed: int, shape: tuple[int, int] = (384, 384)):
+    """One training image: (image, pore mask, region, info)."""
+    rng = np.random.default_rng([seed, 4242])
+    if rng.uniform() < 0.12:
+        return _membrane_case(rng, shape)
+    morph = str(rng.choice(["sponge", "cells", "spheres"]))
+    size = float(np.exp(rng.uniform(np.log(6), np.log(44))))
+    por = rng.uniform(0.55, 0.82) if morph == "cells" else rng.uniform(0.25, 0.7)
+    aniso = 1.0 if rng.uniform() < 0.7 else rng.uniform(1.5, 3.0)
+    pore = syn.pore_field(shape, size, por, morphology=morph, anisotropy=aniso,
+                          angle_deg=rng.uniform(0, 180), seed=int(rng.integers(2**31)))
+    region = np.ones(shape, bool)
+    if rng.uniform() < 0.5:
+        region[: int(rng.uniform(0.05, 0.3) * shape[0])] = False
+    pore &= region
+    style = str(rng.choice(["dark", "topographic"]))
+    if rng.uniform() < 0.55:
+        kw = dict(rim_width_px=rng.uniform(0.8, 3.5), blur_px=rng.uniform(0.4, 1.8),
+                  shot_noise=rng.uniform(0.01, 0.15), scanline_noise=rng.uniform(0, 0.05),
+                  illumination_gradient=rng.uniform(0, 0.4),
+                  background=str(rng.choice(["dark", "bright", "grey"])),
+                  texture=rng.uniform(0, 0.08),
+                  charging_streaks=rng.uniform(0, 0.3) if rng.uniform() < 0.3 else 0.0)
+        if style == "topographic" and rng.uniform() < 0.5:
+            kw.update(polymer_level=rng.uniform(0.3, 0.65), rim_strength=rng.uniform(0.15, 0.7),
+                      floor_shading=rng.uniform(0.2, 0.9), light_angle_deg=rng.uniform(0, 360),
+                      holes=rng.uniform(0, 0.6))
+        elif style == "topographic":  # near the renderer's defaults
+            kw.update(polymer_level=rng.uniform(0.36, 0.48), rim_strength=rng.uniform(0.3, 0.5),
+                      floor_shading=rng.uniform(0.3, 0.6), light_angle_deg=rng.uniform(0, 360),
+                      holes=rng.uniform(0, 0.4), texture=rng.uniform(0.02, 0.06))
+        else:
+            kw.update(polymer_level=rng.uniform(0.45, 0.85), pore_level=rng.uniform(0.03, 0.3),
+                      rim_strength=rng.uniform(0.0, 0.15))
+        img = syn.render(pore, region, style=style, seed=int(rng.integers(2**31)), **kw)
+        source = "synthetic"
+    else:
+        img = render_alt(pore, region, style, rng)
+        source = "alt"
+    img = (np.rint(img * 255) / 255).astype(np.float32)
+    return img, pore, region, dict(morph=morph, size=size, style=style, source=source)
+
+
+def _membrane_case(rng: np.random.Generator, shape: tuple[int, int]):
+    """A whole pipeline.synthetic membrane (skin, fingers, depth profiles, backgrounds)."""
+    style = str(rng.choice(["dark", "topographic"]))
+    morph = str(rng.choice(["fingers", "sponge", "cells", "spheres"]))
+    size = float(rng.uniform(8, 20))
+    ph = syn.make_membrane_phantom(
+        shape, pixel_size_um=0.1, pore_size_um=size * 0.1, rendering=style, morphology=morph,
+        profile=str(rng.choice(["uniform", "gradient_increasing", "internal_minimum"])),
+        porosity=float(rng.uniform(0.6, 0.75) if morph == "cells" else rng.uniform(0.35, 0.6)),
+        surfaces="top", background=str(rng.choice(["dark", "bright", "grey"])),
+        tilt_deg=float(rng.uniform(-6, 6)), databar=False, seed=int(rng.integers(2**31)),
+        rim_width_px=float(rng.uniform(1.0, 3.0)), blur_px=float(rng.uniform(0.5, 1.5)),
+        shot_noise=float(rng.uniform(0.02, 0.1)))
+    img = ph.image[: shape[0]].astype(np.float32) / 255
+    return img, ph.pore_mask, ph.membrane_mask, dict(morph=morph, size=size, style=style,
+                                                      source="membrane")
+
+
+def collect(n_cases: int, seed0: int = 0, smoothing_px: float = seg.BASIN_SMOOTHING_PX,
+            dynamics_k: float = seg.BASIN_DYNAMICS_K):
+    basin_x, basin_y, basin_w, basin_g = [], [], [], []
+    style_x, style_y = [], []
+    for k in range(n_cases):
+        case = seed0 + k
+        img, pore, region, info = random_case(case)
+        basins = seg.topographic_basins(img, region, smoothing_px=smoothing_px,
+                                        dynamics_k=dynamics_k)
+        if basins["n"] == 0:
+            continue
+        style_x.append(seg.contrast_features(basins, region))
+        style_y.append(info["style"] == "topographic")
+        if info["style"] == "topographic":
+            lab = basins["labels"]
+            inl = lab > 0
+            frac = (np.bincount(lab[inl] - 1, weights=pore[inl], minlength=basins["n"])
+                    / np.maximum(basins["area"], 1))
+            basin_x.append(basins["features"])
+            basin_y.append(frac > 0.5)
+            basin_w.append(basins["area"])
+            basin_g.append(np.full(basins["n"], case))
+        if (k + 1) % 50 == 0:
+            print(f"  {k + 1}/{n_cases} cases", flush=True)
+    return (np.concatenate(basin_x), np.concatenate(basin_y), np.concatenate(basin_w),
+            np.concatenate(basin_g), np.array(style_x), np.array(style_y))
+
+
+def fit_basin_model(x, y, w):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=200, max_depth=5, learning_rate=0.1,
+                                          min_samples_leaf=40, l2_regularization=1.0,
+                                          random_state=0).fit(x, y, sample_weight=w)
+
+
+def fit_style_model(x, y):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    # more rim standing above both sides of a crest never makes an image less topographic
+    monotonic = [0] * len(seg.STYLE_FEATURE_NAMES)
+    monotonic[seg.STYLE_FEATURE_NAMES.index("rim_score")] = 1
+    return HistGradientBoostingClassifier(max_iter=150, max_depth=3, learning_rate=0.1,
+                                          min_samples_leaf=10, l2_regularization=1.0,
+                                          monotonic_cst=monotonic, random_state=0).fit(x, y)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=600)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(seg.MODEL_PATH))
+    ap.add_argument("--smoothing-px", type=float, default=seg.BASIN_SMOOTHING_PX,
+                    help="basin partition: Gaussian sigma before the watershed (px)")
+    ap.add_argument("--dynamics-k", type=float, default=seg.BASIN_DYNAMICS_K,
+                    help="basin partition: merging dynamics in noise sigmas")
+    ap.add_argument("--folds", type=int, default=3, help="cross-validation folds (0: none)")
+    ap.add_argument("--cache", default=None,
+                    help="npz file to keep the collected features in (reused when present)")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    t0 = time.time()
+    if args.cache and Path(args.cache).exists():
+        with np.load(args.cache) as c:
+            bx, by, bw, bg, sx, sy = (c[k] for k in ("bx", "by", "bw", "bg", "sx", "sy"))
+    else:
+        bx, by, bw, bg, sx, sy = collect(args.cases, args.seed, args.smoothing_px,
+                                         args.dynamics_k)
+        if args.cache:
+            np.savez(args.cache, bx=bx, by=by, bw=bw, bg=bg, sx=sx, sy=sy)
+    print(f"{len(bx)} basins, {len(sx)} images ({sy.mean():.0%} topographic), "
+          f"{time.time() - t0:.0f} s")
+    # grouped cross-validation: whole cases held out
+    acc, sacc = [np.nan], [np.nan]
+    if args.folds > 1:
+        fold = bg % args.folds
+        acc = []
+        for f in range(args.folds):
+            m = fit_basin_model(bx[fold != f], by[fold != f], bw[fold != f])
+            acc.append(np.average(m.predict(bx[fold == f]) == by[fold == f],
+                                  weights=bw[fold == f]))
+        print(f"basin classifier, held-out area accuracy per fold: {np.round(acc, 3)}")
+        sfold = np.arange(len(sx)) % args.folds
+        sacc = []
+        for f in range(args.folds):
+            sm = fit_style_model(sx[sfold != f], sy[sfold != f])
+            sacc.append(np.mean(sm.predict(sx[sfold == f]) == sy[sfold == f]))
+        print(f"contrast classifier, held-out accuracy per fold: {np.round(sacc, 3)}")
+    basin = fit_basin_model(bx, by, bw)
+    style = fit_style_model(sx, sy)
+    import sklearn
+
+    arrays = seg.export_tree_model(basin, prefix="basin_")
+    arrays["basin_feature_names"] = np.asarray(seg.FEATURE_NAMES)
+    arrays.update(seg.export_tree_model(style, prefix="style_"))
+    arrays["style_feature_names"] = np.asarray(seg.STYLE_FEATURE_NAMES)
+    arrays["basin_smoothing_px"] = np.asarray(args.smoothing_px, np.float64)
+    arrays["basin_dynamics_k"] = np.asarray(args.dynamics_k, np.float64)
+    arrays["meta"] = np.asarray(
+        f"tools/train_segmenter.py --cases {args.cases} --seed {args.seed} "
+        f"--smoothing-px {args.smoothing_px} --dynamics-k {args.dynamics_k}; "
+        f"{len(bx)} basins from {int(sy.sum())} topographic images, {len(sx)} images; "
+        f"scikit-learn {sklearn.__version__}; basin CV accuracy {np.mean(acc):.3f}, "
+        f"contrast CV accuracy {np.mean(sacc):.3f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **arrays)
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} kB) in {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
