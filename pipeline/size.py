@@ -96,20 +96,17 @@ def _column_distances(mask, out, c_begin, c_end):  # pragma: no cover - compiled
     """out[r, c] = distance along column c to the nearest False pixel (rows + cols + 1: none)."""
     rows, cols = mask.shape
     inf = rows + cols + 1
-    block = 256
-    for c0 in range(c_begin, c_end, block):
-        c1 = min(c0 + block, c_end)
-        for c in range(c0, c1):
-            out[0, c] = inf if mask[0, c] else 0
-        for r in range(1, rows):
-            for c in range(c0, c1):
-                if mask[r, c]:
-                    out[r, c] = min(out[r - 1, c] + 1, inf)
-                else:
-                    out[r, c] = 0
-        for r in range(rows - 2, -1, -1):
-            for c in range(c0, c1):
-                out[r, c] = min(out[r, c], out[r + 1, c] + 1)
+    for c in range(c_begin, c_end):
+        out[0, c] = inf if mask[0, c] else 0
+    for r in range(1, rows):  # row-major sweeps: wide contiguous runs are fastest (measured)
+        for c in range(c_begin, c_end):
+            if mask[r, c]:
+                out[r, c] = min(out[r - 1, c] + 1, inf)
+            else:
+                out[r, c] = 0
+    for r in range(rows - 2, -1, -1):
+        for c in range(c_begin, c_end):
+            out[r, c] = min(out[r, c], out[r + 1, c] + 1)
 
 
 @_jit
@@ -381,16 +378,19 @@ def _default_threads() -> int:
     return max(1, min(n_cpus, numba.config.NUMBA_NUM_THREADS))
 
 
-def _split(kernel: Callable, args: tuple, n_items: int, threads: int) -> None:
+def _split(
+    kernel: Callable, args: tuple, n_items: int, threads: int, min_chunk: int = 1
+) -> None:
     """Run ``kernel(*args, begin, end)`` over chunks of [0, n_items) on ``threads`` threads.
 
-    Threads pull chunks (about 8 per thread) as they finish, so a thread slowed down by other
-    processes on a shared machine does not hold up the others.
+    Threads pull chunks (about 8 per thread, of at least ``min_chunk`` items unless that leaves
+    a thread idle) as they finish, so a thread slowed down by other processes on a shared
+    machine does not hold up the others.
     """
     if threads <= 1 or n_items <= 1:
         kernel(*args, 0, n_items)
         return
-    n_chunks = min(n_items, threads * _CHUNKS_PER_THREAD)
+    n_chunks = min(n_items, threads * _CHUNKS_PER_THREAD, max(threads, n_items // min_chunk))
     bounds = np.linspace(0, n_items, n_chunks + 1).round().astype(int).tolist()
     chunks = iter(zip(bounds[:-1], bounds[1:]))
     lock = threading.Lock()
@@ -440,7 +440,7 @@ def _squared_distance_transform(mask: np.ndarray, threads: int = 1) -> np.ndarra
     """Exact squared EDT (int32) of a C-contiguous bool mask with at least one False pixel."""
     rows, cols = mask.shape
     sq = np.empty((rows, cols), np.int32)
-    _split(_column_distances, (mask, sq), cols, threads)
+    _split(_column_distances, (mask, sq), cols, threads, min_chunk=1024)
     _split(_row_envelopes, (sq,), rows, threads)
     return sq
 
