@@ -1422,7 +1422,8 @@ def random_phantom(seed: int, **overrides: Any) -> Phantom:
         charging_streaks=float(rng.uniform(0.0, 0.15)) if rng.uniform() < 0.3 else 0.0,
     )
     if morphology == "cells":
-        # walls are >= 1 px: keep the porosity reachable for the cell size (see pore_field)
+        # keep the porosity well inside what the thinnest (0.7-1 px) walls allow for the cell
+        # size (about 1 - 1.4 / size, see pore_field)
         kw["pore_size_um"] = max(mid_px, 12.0) * pixel
         kw["porosity"] = float(rng.uniform(0.55, min(0.8, 1 - 3.5 / max(mid_px, 12.0))))
     kw.update(overrides)
