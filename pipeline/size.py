@@ -44,6 +44,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
+from functools import cache
 from math import gcd
 
 import numba
@@ -473,6 +474,7 @@ def distance_transform(mask: np.ndarray, *, threads: int | None = None) -> np.nd
     return np.sqrt(sq, dtype=np.float32)
 
 
+@cache
 def _neighbour_vectors(reach: int = _REACH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Primitive lattice vectors up to ``reach``, shortest first, and their symmetry classes.
 
@@ -494,11 +496,14 @@ def _neighbour_vectors(reach: int = _REACH) -> tuple[np.ndarray, np.ndarray, np.
     vectors.sort(key=lambda v: (v[0] ** 2 + v[1] ** 2, v))
     classes = sorted({(max(abs(i), abs(j)), min(abs(i), abs(j))) for i, j in vectors})
     vector_class = [classes.index((max(abs(i), abs(j)), min(abs(i), abs(j)))) for i, j in vectors]
-    return (
+    arrays = (
         np.array(vectors, np.int64),
         np.array(vector_class, np.int64),
         np.array(classes, np.int64),
     )
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
 
 
 def local_thickness(mask: np.ndarray, *, threads: int | None = None) -> np.ndarray:
@@ -532,7 +537,7 @@ def local_thickness(mask: np.ndarray, *, threads: int | None = None) -> np.ndarr
     rows, cols = mask.shape
     sq = _squared_distance_transform(mask, threads)
 
-    vectors, vector_class, classes = _neighbour_vectors()
+    vectors, vector_class, classes = _neighbour_vectors()  # cached: read-only constants
     n_near = int(np.count_nonzero((vectors**2).sum(axis=1) <= _NEAR_LENGTH2))
     table = _containment_table(int(min(int(sq.max()) + 1, _TABLE_SIZE_MAX)), classes)
     counts = np.empty(rows, np.int64)
