@@ -55,7 +55,7 @@ _TABLE_SIZE_MAX = 1 << 22
 #: Neighbour vectors tried for disk containment have max(|row|, |col|) <= this ...
 _REACH = 8
 #: ... but only those with squared length <= _NEAR_LENGTH2 for disks of squared radius below
-#: _FAR_FROM, where longer ones prune almost nothing more (0.01 % of pore pixels).
+#: _FAR_FROM, where the longer ones cost time and pruned no further pixel on the benchmark masks.
 _NEAR_LENGTH2 = 20
 _FAR_FROM = 32 * 32
 #: Masks smaller than this run on one thread (thread start-up would cost more than it saves).
