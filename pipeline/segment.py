@@ -14,22 +14,35 @@ drift without being pulled by depth changes of porosity.
 
 ``topographic`` — secondary-electron topography: bright rims at every pore edge, pore floors grey
 (shaded, often barely darker than the polymer face). The image is flattened (slow drift divided
-out), smoothed, and cut into catchment basins by a marker watershed of the grey image itself:
-flooding from the dark minima meets on the bright crests, so every basin boundary lies on a rim
-crest, which is where a symmetric rim puts the pore edge. Basins separated by a crest lower than
-the noise are merged (merging by dynamics, Kruskal order). Each basin is then either a pore or a
-piece of polymer face:
+out by a large-scale median), smoothed (0.7 px) and cut into catchment basins by a watershed of
+the grey image itself (priority flooding from every regional minimum, numba): flooding from the
+dark minima meets on the bright crests, so every basin boundary lies on a rim crest, which is
+where a symmetric rim puts the pore edge. Basins separated by a crest less than 3 noise sigmas
+high are merged (merging by dynamics, Kruskal order); the partition stays fine on purpose.
+Each basin is then classified pore or polymer by a small gradient-boosted tree ensemble on
+scale-free basin features (contrasts in units of the image's crest contrast, sizes in units of
+the measured rim reach): its rim-free core level against the image and against its neighbours
+across each crest (compared at matched distances from the crest), how far its crest stands above
+it, whether its floor darkens away from the crest, its size, and its brightness dipole along the
+image's detector direction (edges facing the SE detector are brighter, so a pore's rim is
+brighter on the detector side and a polymer island's on the other). The ensemble is trained on
+varied renderings from two renderers (``tools/train_segmenter.py``; stored as plain arrays in
+``pipeline/data/segment_models.npz``, evaluated here without scikit-learn); without the file a
+rule takes over (a basin darker than most basins across its crests is a pore). Crests that
+separate two pore basins and stand well above both (closed-cell walls thinner than the rim band)
+are kept as one-pixel polymer lines, so neighbouring cells stay separate pores.
 
-* basins with a *clean core* (pixels farther from the crest than the rim's reach, measured on
-  the image) are compared with the polymer-face level: the face is the brightest tight cluster
-  of clean-core levels (one material, one level), pores are the basins significantly darker than
-  the local face level. When no such tight cluster exists (closed cells: the polymer is only the
-  walls, no face is visible) every clean-core basin is a pore;
-* small basins without a clean core take the opposite label of the neighbours they share their
-  crests with (across a rim, pore and polymer alternate), or for closed cells, the polymer label
-  (they are wall pieces).
+``auto`` computes the topographic basins and a few image-level contrast statistics (rim score:
+how far crests stand above the brighter basin; uniformity and shading of the dark class;
+thickness of the bright class against the rim reach; flatness of the middle grey class; ...)
+and lets a second small tree ensemble, trained on the same varied renderings, decide; the
+probability and the evidence are recorded in ``details``.
 
-Crests between two pore basins (cell walls) are polymer.
+Limits (measured, see tests/test_segment.py and the report in the commit history): topographic
+pores need to be several rim widths wide (below ~12 px Dice falls under 0.9); closed cells whose
+walls are thinner than the rim band are found with the walls as one-pixel lines, so the walls'
+area is counted as pore; a topographic surface without rims around its pores (a rough crystalline
+aggregate whose only pores are black holes) fits neither model.
 
 Both methods then remove specks below ``min_pore_diameter_um`` and fill holes of that size, and
 flag pores cut by the image frame (their size is unknown).
@@ -216,12 +229,11 @@ def _fill_small_holes(mask: np.ndarray, region: np.ndarray, max_area_px: float) 
 
 
 def hydraulic_diameter_px(mask: np.ndarray, region: np.ndarray | None = None) -> float:
-    """Typical feature diameter of a phase: 4 x area / perimeter (px).
+    """Typical feature width of a phase: 4 x area / perimeter (px).
 
-    Exact for disks (gives the diameter) and for long strips (gives twice the width... no: the
-    width x 2 / 1 -> for a strip of width w, 4 w L / 2 L = 2 w); a cheap scale estimate used to
-    set filter sizes, not a measurement. The perimeter is the count of 4-neighbour phase changes
-    times pi/4 (the isotropic correction for a pixel grid).
+    Equals the diameter for disks and twice the width for long strips; a cheap scale estimate
+    used to set filter sizes, not a measurement. The perimeter is the count of 4-neighbour phase
+    changes times pi/4 (the isotropic correction for a pixel grid).
     """
     m = np.asarray(mask, bool)
     reg = np.ones(m.shape, bool) if region is None else np.asarray(region, bool)
@@ -255,7 +267,7 @@ def _priority_flood(levels, labels, n_levels):  # pragma: no cover - compiled
     alt = np.full(n, -1, np.int32)
     head = np.full(n_levels, -1, np.int64)
     tail = np.full(n_levels, -1, np.int64)
-    nxt = np.full(n, -1, np.int64)
+    nxt = np.full(n, -1, np.int32)
     for p in range(n):
         if lab[p] > 0:
             lvl = lv[p]
@@ -347,6 +359,24 @@ def _touching_pixel_pairs(labels, alt, value):  # pragma: no cover - compiled
                 crest[k] = max(value[r, c], value[rr, cc])
                 k += 1
     return key, high, crest, nmax
+
+
+@numba.njit(cache=True, nogil=True)
+def _label_max_kernel(labels, values, n):  # pragma: no cover - compiled
+    out = np.zeros(n, np.float64)
+    lab = labels.ravel()
+    val = values.ravel()
+    for p in range(lab.size):
+        k = lab[p]
+        if k > 0 and val[p] > out[k - 1]:
+            out[k - 1] = val[p]
+    return out
+
+
+def _label_max(labels: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Maximum of non-negative ``values`` over each label 1..n (0 for empty labels)."""
+    return _label_max_kernel(np.ascontiguousarray(labels, np.int32),
+                             np.ascontiguousarray(values, np.float32), int(n))
 
 
 def _basin_pairs(labels: np.ndarray, alt: np.ndarray, value: np.ndarray):
@@ -592,8 +622,7 @@ def topographic_basins(image: np.ndarray, region: np.ndarray, *,
     lab_ = labels[inl] - 1
     q_ = q[inl]
     d_ = d[inl]
-    idx = np.arange(1, n + 1)
-    maxd = np.asarray(ndi.maximum(d, labels, idx), np.float64)
+    maxd = _label_max(labels, d, n)
     area = np.bincount(lab_, minlength=n).astype(np.float64)
     nk = 24
     k_ = np.minimum(np.floor(d_ + 0.5).astype(np.int64), nk - 1)
@@ -832,25 +861,36 @@ def export_tree_model(model, prefix: str = "basin_") -> dict[str, np.ndarray]:
     return {prefix + k: v for k, v in arrays.items()}
 
 
+@numba.njit(cache=True, nogil=True)
+def _tree_raw(x, roots, feature, threshold, left, right, leaf, value,
+              missing_left):  # pragma: no cover - compiled
+    n = x.shape[0]
+    raw = np.zeros(n)
+    for i in range(n):
+        acc = 0.0
+        for t in range(roots.size):
+            node = roots[t]
+            while not leaf[node]:
+                v = x[i, feature[node]]
+                if np.isnan(v):
+                    go_left = missing_left[node]
+                else:
+                    go_left = v <= threshold[node]
+                node = left[node] if go_left else right[node]
+            acc += value[node]
+        raw[i] = acc
+    return raw
+
+
 def tree_model_proba(model: dict, x: np.ndarray) -> np.ndarray:
     """Probability of the positive class from an exported tree ensemble (see
     :func:`export_tree_model`); x has shape (n, n_features)."""
-    x = np.asarray(x, np.float64)
-    raw = np.full(x.shape[0], float(model["baseline"][0]))
-    feature, threshold = model["feature"], model["threshold"]
-    left, right, leaf, value = model["left"], model["right"], model["leaf"], model["value"]
-    missing_left = model["missing_left"]
-    rows = np.arange(x.shape[0])
-    for root in model["roots"]:
-        node = np.full(x.shape[0], root, np.int64)
-        active = ~leaf[node]
-        while active.any():
-            nd = node[active]
-            xv = x[rows[active], feature[nd]]
-            go_left = np.where(np.isnan(xv), missing_left[nd], xv <= threshold[nd])
-            node[active] = np.where(go_left, left[nd], right[nd])
-            active = ~leaf[node]
-        raw += value[node]
+    x = np.ascontiguousarray(x, np.float64)
+    raw = _tree_raw(x, model["roots"].astype(np.int64), model["feature"].astype(np.int64),
+                    model["threshold"].astype(np.float64), model["left"].astype(np.int64),
+                    model["right"].astype(np.int64), model["leaf"].astype(np.bool_),
+                    model["value"].astype(np.float64), model["missing_left"].astype(np.bool_))
+    raw += float(model["baseline"][0])
     return 1.0 / (1.0 + np.exp(-raw))
 
 
@@ -951,6 +991,52 @@ def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
     return tree_model_proba(model, feats)
 
 
+#: A crest between two pore basins is a cell wall (kept as a polymer line) when its lowest point
+#: stands this fraction of the image's typical crest contrast above both basin cores; a neck
+#: inside one pore has a low pass and stays open. 0 disables walls.
+WALL_PASS_FRACTION = 0.5
+
+
+def _wall_lines(basins: dict, pore: np.ndarray, fraction: float) -> np.ndarray:
+    """One-pixel polymer lines on the crests that separate two pore basins (closed-cell walls).
+
+    Closed cells whose walls are thinner than the rim band show one bright crest between two
+    cells; both cells' basins reach that crest, so without a line the two cells would merge into
+    one pore (wrong pore count, connectivity and sizes). The line is drawn on the pixels of the
+    crest's lower-numbered side that touch the other basin (one pixel wide, 4-connected cut).
+    """
+    labels = basins["labels"]
+    pairs = basins["pairs"]
+    lc = basins["core_level"]
+    a, b = pairs["a"], pairs["b"]
+    if a.size == 0:
+        return np.zeros(labels.shape, bool)
+    top = np.maximum(lc[a - 1], lc[b - 1])
+    contrast = float(basins.get("crest_contrast", 0.0))
+    wall = pore[a - 1] & pore[b - 1] & (pairs["crest"] - top > fraction * contrast)
+    if not wall.any():
+        return np.zeros(labels.shape, bool)
+    nmax = int(labels.max()) + 1
+    wall_keys = np.unique(a[wall].astype(np.int64) * nmax + b[wall])
+    pore_lut = np.zeros(nmax, bool)
+    pore_lut[1:] = pore
+    out = np.zeros(labels.shape, bool)
+    for axis in (0, 1):
+        l1 = labels[:-1] if axis == 0 else labels[:, :-1]
+        l2 = labels[1:] if axis == 0 else labels[:, 1:]
+        cand = (l1 != l2) & pore_lut[l1] & pore_lut[l2]
+        r, c = np.nonzero(cand)
+        v1, v2 = l1[r, c].astype(np.int64), l2[r, c].astype(np.int64)
+        keys = np.minimum(v1, v2) * nmax + np.maximum(v1, v2)
+        pos = np.minimum(np.searchsorted(wall_keys, keys), wall_keys.size - 1)
+        hit = wall_keys[pos] == keys
+        first = v1 < v2  # mark the pixel that belongs to the lower label
+        dr, dc = (1, 0) if axis == 0 else (0, 1)
+        out[r[hit & first], c[hit & first]] = True
+        out[r[hit & ~first] + dr, c[hit & ~first] + dc] = True
+    return out
+
+
 def segment_topographic(image: np.ndarray, region: np.ndarray, *,
                         smoothing_px: float = BASIN_SMOOTHING_PX,
                         background_px: float | None = None, basins: dict | None = None,
@@ -971,6 +1057,10 @@ def segment_topographic(image: np.ndarray, region: np.ndarray, *,
     pore = prob > 0.5
     inl = labels > 0
     out[inl] = pore[labels[inl] - 1]
+    if WALL_PASS_FRACTION > 0:
+        walls = _wall_lines(basins, pore, WALL_PASS_FRACTION)
+        out &= ~walls
+        det["wall_line_pixels"] = int(walls.sum())
     det.update(basin_classifier="trained model" if model is not None else "crest vote rule",
                n_basins=int(basins["n"]), n_pore_basins=int(pore.sum()),
                rim_reach_px=float(basins.get("reach_px", 0.0)),

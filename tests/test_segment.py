@@ -184,11 +184,13 @@ def test_synthetic_module_phantoms():
     shape = (256, 256)
     for morph, style, size, seed in (("sponge", "dark", 12, 0), ("cells", "dark", 20, 1),
                                       ("spheres", "topographic", 28, 2),
-                                      ("sponge", "topographic", 28, 3)):
+                                      ("sponge", "topographic", 28, 3),
+                                      ("cells", "topographic", 20, 5)):
         pore = synthetic.pore_field(shape, size, 0.7 if morph == "cells" else 0.5,
                                     morphology=morph, seed=seed)
         img = synthetic.render(pore, None, style=style, seed=seed + 10)
-        seg = segment_pores(img, None, method=style)
+        seg = segment_pores(img, None, method="auto")
+        assert seg.method == style, (morph, style, seg.details.get("auto_reason"))
         region = np.ones(shape, bool)
         assert _dice(seg.mask, pore, region) >= 0.90, (morph, style, size, seed)
 
