@@ -299,6 +299,23 @@ def full_frame(mask_or_map: np.ndarray, raw_shape: tuple[int, int]) -> np.ndarra
 # pictures
 
 
+def min_layer_range_um(structure: Mapping[str, Any] | None) -> tuple[float, float] | None:
+    """Depth range (top, bottom) in µm of the minimum-pore layer, or None if there is none.
+
+    The layer need not be centred on its minimum: ``min_layer_top_um``/``min_layer_bottom_um``
+    are used when the structure stage gives them, else depth ± thickness / 2.
+    """
+    s = structure or {}
+    if s.get("kind") != "internal_minimum" or s.get("min_layer_depth_um") is None:
+        return None
+    centre = float(s["min_layer_depth_um"])
+    half = float(s.get("min_layer_thickness_um") or 0.0) / 2
+    top = s.get("min_layer_top_um")
+    bottom = s.get("min_layer_bottom_um")
+    return (float(centre - half if top is None else top),
+            float(centre + half if bottom is None else bottom))
+
+
 def overlay_image(analysis: Analysis, *, max_side_px: int | None = None,
                   skeleton: bool = False) -> np.ndarray:
     """RGB uint8 picture: micrograph, pore outlines and tint, surfaces, minimum-pore layer.
@@ -349,15 +366,16 @@ def overlay_image(analysis: Analysis, *, max_side_px: int | None = None,
         if name in membrane.surfaces_in_view:
             draw_line(line, _SURFACE_RGB if name == membrane.reference_surface else _OPPOSITE_RGB)
 
-    s = a.structure or {}
-    if s.get("kind") == "internal_minimum" and membrane.depth_px is not None:
-        depth_um = membrane.depth_px * a.pixel_size_um
-        centre = float(s.get("min_layer_depth_um") or 0.0)
-        half = max(float(s.get("min_layer_thickness_um") or 0.0) / 2, a.pixel_size_um)
-        band = np.abs(depth_um - centre) <= half
-        edge = band & ~cv2.erode(band.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        out[band] = (0.75 * out[band] + 0.25 * np.array(_LAYER_RGB)).astype(np.uint8)
-        out[edge] = _LAYER_RGB
+    layer = min_layer_range_um(a.structure)
+    if layer is not None and membrane.depth_px is not None:
+        top_px, bottom_px = (v / a.pixel_size_um for v in layer)
+        band = (membrane.depth_px >= top_px) & (membrane.depth_px <= max(bottom_px, top_px + 1))
+        edge = band & ~cv2.erode(band.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        for ch, value in enumerate(_LAYER_RGB):
+            channel = out[..., ch]
+            np.copyto(channel, cv2.addWeighted(channel, 0.75, channel, 0.0, 0.25 * value),
+                      where=band)
+            np.copyto(channel, value, where=edge)
     skel = a.extras.get("skeleton") if skeleton else None
     if isinstance(skel, np.ndarray) and skel.shape == pores.shape:
         out[skel.astype(bool)] = (255, 80, 0)
@@ -409,11 +427,11 @@ def profile_figure(analysis: Analysis):
             title += f" ({s['gradient_direction']})"
         if s.get("confidence") is not None:
             title += f", confidence {s['confidence']:.2f}"
-    if s.get("kind") == "internal_minimum" and s.get("min_layer_depth_um") is not None:
+    layer = min_layer_range_um(s)
+    if layer is not None:
         centre = s["min_layer_depth_um"]
-        half = (s.get("min_layer_thickness_um") or 0) / 2
         for ax in (ax_por, ax_size):
-            ax.axhspan(centre - half, centre + half, color="magenta", alpha=0.15, lw=0)
+            ax.axhspan(layer[0], layer[1], color="magenta", alpha=0.15, lw=0)
             ax.axhline(centre, color="magenta", lw=1.0)
         ax_size.annotate(f"min layer {centre:.1f} µm", (0.98, centre),
                          xycoords=("axes fraction", "data"), ha="right", va="bottom",

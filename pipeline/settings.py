@@ -81,6 +81,8 @@ class StructureSettings:
     alpha: float = 0.05
     #: Pore sizes within this fraction above the minimum belong to the minimum layer.
     min_layer_tolerance: float = 0.2
+    #: Smallest fitted end-to-end pore-size ratio that counts as a gradient.
+    min_gradient_ratio: float = 1.5
     #: Random seed of the bootstrap (results are deterministic).
     seed: int = 0
 
