@@ -995,6 +995,8 @@ def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
 #: stands this fraction of the image's typical crest contrast above both basin cores; a neck
 #: inside one pore has a low pass and stays open. 0 disables walls.
 WALL_PASS_FRACTION = 0.5
+#: Width of those wall lines: 1 (one side of the crest) or 2 px (both sides).
+WALL_WIDTH_PX = 2
 
 
 def _wall_lines(basins: dict, pore: np.ndarray, fraction: float) -> np.ndarray:
@@ -1030,10 +1032,14 @@ def _wall_lines(basins: dict, pore: np.ndarray, fraction: float) -> np.ndarray:
         keys = np.minimum(v1, v2) * nmax + np.maximum(v1, v2)
         pos = np.minimum(np.searchsorted(wall_keys, keys), wall_keys.size - 1)
         hit = wall_keys[pos] == keys
-        first = v1 < v2  # mark the pixel that belongs to the lower label
         dr, dc = (1, 0) if axis == 0 else (0, 1)
-        out[r[hit & first], c[hit & first]] = True
-        out[r[hit & ~first] + dr, c[hit & ~first] + dc] = True
+        if WALL_WIDTH_PX >= 2:  # both pixels of every touching pair across the crest
+            out[r[hit], c[hit]] = True
+            out[r[hit] + dr, c[hit] + dc] = True
+        else:  # the pixel that belongs to the lower label
+            first = v1 < v2
+            out[r[hit & first], c[hit & first]] = True
+            out[r[hit & ~first] + dr, c[hit & ~first] + dc] = True
     return out
 
 
