@@ -262,9 +262,13 @@ def _png_bytes(array: np.ndarray, compression: int = 3) -> bytes:
     import cv2
 
     arr = np.ascontiguousarray(array)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, compression]
     if arr.ndim == 3:
         arr = arr[..., ::-1]  # RGB -> BGR for OpenCV
-    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    else:
+        # masks: run-length strategy, about 2x faster and smaller than the default
+        params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    ok, buf = cv2.imencode(".png", arr, params)
     if not ok:  # pragma: no cover
         raise OSError("PNG encoding failed")
     return buf.tobytes()
@@ -394,7 +398,9 @@ def profile_figure(analysis: Analysis):
     from matplotlib.figure import Figure
 
     a = analysis
-    fig = Figure(figsize=(8.0, 4.6), dpi=100, layout="constrained")
+    # fixed margins: constrained layout costs more than drawing the figure
+    fig = Figure(figsize=(8.0, 4.6), dpi=100)
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.12, top=0.91, wspace=0.08)
     ax_por, ax_size = fig.subplots(1, 2, sharey=True)
     p = a.profile
     name = Path(a.micrograph.path).name if a.micrograph.path else "image"
@@ -461,7 +467,8 @@ def isotropy_figure(analysis: Analysis):
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8.0, 4.0), dpi=100, layout="constrained")
+    fig = Figure(figsize=(8.0, 4.0), dpi=100)
+    fig.subplots_adjust(left=0.04, right=0.96, bottom=0.06, top=0.82, wspace=0.3)
     panels = []
     if mil:
         panels.append(("mean intercept length (µm)", mil["angle_deg"], mil["mil"], "line"))
