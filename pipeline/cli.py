@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pixel size in µm (overrides metadata; needed for files without it)")
     a.add_argument("--config", metavar="FILE", help="settings TOML (see `sempore config`)")
     a.add_argument("--surface", choices=SURFACES, help="reference surface (default auto)")
-    a.add_argument("--method", choices=("auto", "dark", "topographic", "classifier"),
+    a.add_argument("--method", choices=("auto", "dark", "topographic"),
                    help="segmentation method (default auto)")
     a.add_argument("--workers", "-j", type=int, metavar="N",
                    help="parallel worker processes (default: number of cores)")

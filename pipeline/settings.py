@@ -48,14 +48,16 @@ class GeometrySettings:
 class SegmentSettings:
     """Pore segmentation."""
 
-    #: auto, dark, topographic or classifier.
+    #: auto, dark (material contrast: dark pores) or topographic (secondary electrons: pores
+    #: enclosed by bright rims).
     method: str = "auto"
     #: Scale of slow illumination drift removed before thresholding, in µm
     #: (None: adapt, several times the typical pore size).
     background_scale_um: float | None = None
     #: Smallest pore kept, as an equivalent-circle diameter in µm (None: 2 px).
     min_pore_diameter_um: float | None = None
-    #: Noise smoothing sigma in µm (None: adapt to the measured noise, about 1 px).
+    #: Noise smoothing sigma in µm (None: adapt; dark 0.5-2 px from the noise and the finest
+    #: feature, topographic 0.7 px, the partition its basin model was trained on).
     smoothing_um: float | None = None
 
 
