@@ -125,7 +125,8 @@ def main() -> None:
     buf = io.BytesIO()
     tifffile.imwrite(buf, rng.integers(0, 255, (2, 3, 40, 40), dtype=np.uint8),
                      photometric="minisblack")
-    put("four_dimensional.tif", buf.getvalue(), "ok")
+    # pure noise pages: read (first page, with a warning), then no membrane in it
+    put("four_dimensional.tif", buf.getvalue(), "failed", "membrane")
     # absurd metadata: the caller's pixel size is used, the file's is ignored with a warning
     for name, pixel_m in (("fei_pixel_zero.tif", 0.0), ("fei_pixel_negative.tif", -1.3e-7),
                           ("fei_pixel_absurd_unit.tif", 134.896)):
