@@ -540,6 +540,23 @@ def _extend_linear(line: np.ndarray, valid: np.ndarray, span: int) -> np.ndarray
     return out
 
 
+def siegel_slopes(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    """Siegel's repeated-median line fit, as :func:`scipy.stats.siegelslopes` (hierarchical).
+
+    Slope = median over i of the median over j != i of (y_j - y_i) / (x_j - x_i); intercept =
+    median of y - slope * x. Written out because importing scipy.stats costs about a second
+    of start-up for this one call (equality with scipy is tested).
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    dx = x[None, :] - x[:, None]
+    dy = y[None, :] - y[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slopes = np.where(dx != 0, dy / dx, np.nan)
+    slope = float(np.median(np.nanmedian(slopes, axis=1)))
+    return slope, float(np.median(y - slope * x))
+
+
 def robust_surface_line(
     edge: np.ndarray,
     smoothing_px: float,
@@ -576,8 +593,6 @@ def robust_surface_line(
         Smooth line (NaN everywhere if fewer than 3 columns were measured).
     inlier : ndarray of bool, shape (n,)
     """
-    from scipy.stats import siegelslopes
-
     e = np.asarray(edge, float)
     n = e.size
     valid = np.isfinite(e)
@@ -587,7 +602,7 @@ def robust_surface_line(
     idx = np.nonzero(valid)[0]
     span = (x >= idx[0]) & (x <= idx[-1])
     sub = idx[:: max(1, idx.size // 150)]
-    slope, intercept = siegelslopes(e[sub], x[sub])
+    slope, intercept = siegel_slopes(e[sub], x[sub])
     trend = slope * x + intercept
     ref = trend
 

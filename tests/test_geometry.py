@@ -475,3 +475,19 @@ def test_texture_map_ignores_brightness():
     assert tex.shape == img.shape
     assert np.median(tex[80:120, 60:90]) > 20 * max(np.median(tex[:, 170:280]),
                                                     np.median(tex[150:, 10:130]))
+
+
+def test_siegel_slopes_equals_scipy():
+    from scipy.stats import siegelslopes
+
+    from pipeline.geometry import siegel_slopes
+
+    rng = np.random.default_rng(1)
+    for n in (5, 40, 151):
+        x = np.sort(rng.choice(2000, n, replace=False)).astype(float)
+        y = 0.1 * x + 3 * rng.standard_normal(n)
+        y[: n // 5] += 50  # outliers
+        want = siegelslopes(y, x)
+        got = siegel_slopes(y, x)
+        assert got[0] == pytest.approx(want.slope, abs=1e-12)
+        assert got[1] == pytest.approx(want.intercept, abs=1e-9)
