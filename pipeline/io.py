@@ -308,6 +308,7 @@ def _read_tiff(path: Path, max_pixels: int) -> tuple[np.ndarray, dict[str, Any],
         array = page.asarray()
         colormap = page.colormap if int(page.photometric) == 3 else None
         meta["dtype"] = str(array.dtype)
+        meta["lossy"] = int(page.compression) in (6, 7, 34892, 50001)  # JPEG, WebP
         if tif.is_fei and tif.fei_metadata:
             meta["fei"] = tif.fei_metadata
         if tif.is_sem and tif.sem_metadata:
@@ -327,13 +328,14 @@ def _read_other(path: Path, max_pixels: int) -> tuple[np.ndarray, dict[str, Any]
         notes = []
         if getattr(im, "n_frames", 1) > 1:
             notes.append(f"multi-frame image ({im.n_frames} frames): the first frame was analysed")
+        lossy = (im.format or "").upper() in ("JPEG", "MPO", "WEBP")
         if im.mode == "P":
             im = im.convert("RGBA" if "transparency" in im.info else "RGB")
         elif im.mode in ("I;16", "I;16B", "I;16L"):
             array = np.asarray(im).astype(np.uint16)
-            return to_grey(array), {"dtype": "uint16"}, notes
+            return to_grey(array), {"dtype": "uint16", "lossy": lossy}, notes
         array = np.asarray(im)
-    return to_grey(array), {"dtype": str(array.dtype)}, notes
+    return to_grey(array), {"dtype": str(array.dtype), "lossy": lossy}, notes
 
 
 def _check_size(path: Path, shape: tuple[int, ...], max_pixels: int) -> None:
@@ -401,7 +403,7 @@ def read_image(path: str | Path, *, max_pixels: int = 400_000_000) -> tuple[
 # data bar
 
 
-def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3) -> int:
+def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3, lossy: bool = False) -> int:
     """Number of bottom rows taken by an instrument data bar (0 if none).
 
     A data bar is a block of rows at the bottom of the frame on a flat background (black for
@@ -414,6 +416,9 @@ def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3) -> int:
     image : ndarray, shape (rows, cols), grey in [0, 1]
     max_fraction : float
         Largest plausible bar height as a fraction of the image height.
+    lossy : bool
+        The pixels went through lossy compression (JPEG): a flat panel then keeps its exact
+        value only away from the text, so the flatness test is relaxed.
 
     Returns
     -------
@@ -424,53 +429,68 @@ def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3) -> int:
     rows, cols = img.shape
     if rows < 32 or cols < 32:
         return 0
-    q = np.clip(np.rint(img * 63), 0, 63).astype(np.int64)
-    # Modal grey value of each row and the share of the row within +-2/63 of it.
-    hist = np.zeros((rows, 64), np.int64)
-    np.add.at(hist, (np.repeat(np.arange(rows), cols), q.ravel()), 1)
-    mode = hist.argmax(axis=1)
-    padded = np.pad(hist, ((0, 0), (2, 2)))
-    near = sum(padded[np.arange(rows), mode + k] for k in range(5))
-    flat = near / cols
-    far = np.abs(q - mode[:, None]) > 24  # marks at > ~0.38 contrast from the background
-    far_frac = far.mean(axis=1)
-
     limit = int(rows * max_fraction)
-    bottom = slice(rows - max(4, limit // 4), rows)
-    panel = flat[bottom] >= 0.55
-    if not panel.any():
+    first = max(0, rows - limit - 8)  # only the bottom of the frame can hold a bar
+    q = np.clip(np.rint(img[first:] * 255), 0, 255).astype(np.int32)
+    n = q.shape[0]
+    hist = np.zeros((n, 256), np.int64)
+    np.add.at(hist, (np.repeat(np.arange(n), cols), q.ravel()), 1)
+    mode = hist.argmax(axis=1)
+    # Instrument panels are flat-filled: most pixels of a bar row hold exactly one grey value.
+    # Vacuum or a charging band is smooth but carries shot noise, so few pixels share a value.
+    exact = hist[np.arange(n), mode] / cols
+    cum = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(hist, axis=1)], axis=1)
+    lo = np.clip(mode - 8, 0, 256)
+    hi = np.clip(mode + 9, 0, 256)
+    near = (cum[np.arange(n), hi] - cum[np.arange(n), lo]) / cols
+    far_frac = (np.abs(q - mode[:, None]) > 96).mean(axis=1)  # marks at > ~0.38 contrast
+    # share of the unmarked pixels that hold exactly the modal value: ~1 on a panel
+    flat = exact / np.maximum(1.0 - far_frac, 1e-9)
+
+    def at(r: int) -> int:  # row of the frame -> row of the arrays above
+        return r - first
+
+    bottom = np.arange(max(0, n - max(4, limit // 4)), n)
+    min_flat = 0.75 if lossy else 0.9
+    panel = bottom[flat[bottom] >= min_flat]
+    if panel.size == 0:
         return 0
     # The bar's background grey: the most common modal value of the flat bottom rows.
-    bar_mode = int(np.bincount(mode[bottom][panel], minlength=64).argmax())
-    text_rows = 0
+    bar_mode = int(np.bincount(mode[panel], minlength=256).argmax())
     gap = 0
     top = rows
+    text_top = None
     r = rows - 1
     while r >= rows - limit:
-        same_bg = abs(int(mode[r]) - bar_mode) <= 3
-        if (same_bg and flat[r] >= 0.55) or flat[r] >= 0.9:
+        i = at(r)
+        same_bg = abs(int(mode[i]) - bar_mode) <= 12
+        if (same_bg and flat[i] >= min_flat) or exact[i] >= 0.9:
             top = r  # bar background, or a frame/separator line of any grey
             gap = 0
-            if same_bg and far_frac[r] > 0.002:
-                text_rows += 1
-        elif (same_bg and flat[r] >= 0.25 or r >= rows - 3) and gap < 12:
+            if same_bg and far_frac[i] > 0.002:
+                text_top = r
+        elif ((same_bg and near[i] >= 0.25) or r >= rows - 3) and gap < 12:
             gap += 1  # a row dense with text, or an odd last row of the frame
+            if same_bg and far_frac[i] > 0.002:
+                text_top = r
         else:
             break
         r -= 1
+    if text_top is None:
+        return 0  # flat background without marks: not a data bar
+    # A bar's margin above its topmost mark is small compared with the marked part; flat
+    # rows further up are a digitally clipped background, not the bar.
+    text_span = rows - text_top
+    top = max(top, text_top - max(8, int(0.6 * text_span)))
     height = rows - top
     if height < max(4, int(0.01 * rows)) or height > limit:
         return 0
-    if text_rows < 2:
-        return 0  # flat background without marks: not a data bar
-    # The bar's background must be an extreme or a uniform panel, and must differ from the
-    # micrograph directly above it (a straight edge).
+    # The bar must differ from the micrograph directly above it (a straight edge).
     above = img[max(0, top - 8):top]
     if above.size == 0:
         return 0
-    bar_bg = bar_mode / 63.0
-    above_flat = flat[max(0, top - 8):top].mean()
-    if above_flat > 0.9 and abs(float(np.median(above)) - bar_bg) < 0.05:
+    above_exact = exact[at(max(first, top - 8)):at(top)].mean() if top > first else 0.0
+    if above_exact > 0.9 and abs(float(np.median(above)) - bar_mode / 255.0) < 0.05:
         return 0  # the "bar" continues a flat background: not an instrument panel
     return int(height)
 
@@ -564,10 +584,12 @@ def load_micrograph(
 
     databar_rows, bar_source = 0, "none"
     image_rows = found.get("image_rows")
-    if image_rows is not None and 0 < image_rows < rows:
-        databar_rows, bar_source = rows - int(image_rows), "metadata"
+    if image_rows is not None and 0 < image_rows <= rows:
+        # the metadata says where the image ends: trust it, also when that is the last row
+        databar_rows, bar_source = rows - int(image_rows), ("metadata" if image_rows < rows
+                                                            else "none")
     elif detect_bar:
-        detected = detect_databar(grey)
+        detected = detect_databar(grey, lossy=raw_meta.get("lossy", False))
         if detected:
             databar_rows, bar_source = detected, "detected"
     if databar_rows >= rows:
