@@ -31,6 +31,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(HERE))
 
+from pipeline import analyze  # noqa: E402
+
 from _accuracy import (  # noqa: E402
     SYNTHETIC_KINDS,
     TARGETS,
@@ -39,11 +41,8 @@ from _accuracy import (  # noqa: E402
     synthetic_phantom,
     truth_from_phantom,
 )
-from heldout import HELDOUT_KINDS, heldout_image  # noqa: E402
-
-from pipeline import analyze  # noqa: E402
-
 from bench_pipeline import machine  # noqa: E402
+from heldout import HELDOUT_KINDS, heldout_image  # noqa: E402
 
 #: (column title, metric key, scale, format, target text)
 COLUMNS = (

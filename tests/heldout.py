@@ -67,9 +67,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-from _accuracy import Truth
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
+
+from _accuracy import Truth
 
 # ------------------------------------------------------------------------------------------------
 # geometry

@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from pipeline import analyze
+
 from _accuracy import (
     SYNTHETIC_KINDS,
     TARGETS,
@@ -34,8 +37,6 @@ from _accuracy import (
     truth_from_phantom,
 )
 from heldout import HELDOUT_KINDS, heldout_image
-
-from pipeline import analyze
 
 REPO = Path(__file__).resolve().parents[1]
 HITACHI = REPO / "example_images" / "polymer_membrane_xsection_hitachi.bmp"
