@@ -219,7 +219,33 @@ def depth_from_line(shape: tuple[int, int], line: np.ndarray, horizontal: bool =
     canvas = (limit + pad_lo + pad_hi, ext.size)
     path = _line_mask(canvas, ext + pad_lo, True)
     dist = _edt(~path)[pad_lo:pad_lo + limit, pad_before:pad_before + n_along]
+    _subpixel_depth(dist, line)
     return np.ascontiguousarray(dist if horizontal else dist.T)
+
+
+def _subpixel_depth(dist: np.ndarray, line: np.ndarray) -> None:
+    """Replace rasterisation error of ``dist`` (in place) by the local-linear distance.
+
+    The distance transform measures to the rasterised line, exact only to +-0.5 px and biased
+    on tilted lines. The perpendicular distance to the local tangent of the real-valued line,
+    d = |r - y(c)| / sqrt(1 + y'(c)**2), is exact for a straight line and off by about
+    kappa * d**2 / 2 below a bend of curvature kappa; it replaces the distance transform where
+    that error is under 0.2 px and the two agree within a pixel (so the tangent is the nearest
+    part of the line).
+    """
+    ok = np.isfinite(line)
+    if ok.sum() < 3:
+        return
+    x = np.arange(line.size, dtype=float)
+    y = np.interp(x, x[ok], line[ok])
+    slope = np.gradient(y)
+    curvature = np.abs(np.gradient(slope)) / (1.0 + slope**2) ** 1.5
+    # deepest pixel in each column where the tangent is good to 0.2 px
+    max_depth = np.sqrt(0.4 / np.maximum(curvature, 1e-12)).astype(np.float32)
+    inv_norm = (1.0 / np.hypot(1.0, slope)).astype(np.float32)
+    rows = np.arange(dist.shape[0], dtype=np.float32)[:, None]
+    local = np.abs(rows - y.astype(np.float32)[None, :]) * inv_norm[None, :]
+    np.copyto(dist, local, where=(np.abs(local - dist) < 1.0) & (local <= max_depth[None, :]))
 
 
 def perpendicular_distance(line_a: np.ndarray, line_b: np.ndarray) -> np.ndarray:

@@ -491,3 +491,19 @@ def test_siegel_slopes_equals_scipy():
         got = siegel_slopes(y, x)
         assert got[0] == pytest.approx(want.slope, abs=1e-12)
         assert got[1] == pytest.approx(want.intercept, abs=1e-9)
+
+
+@pytest.mark.parametrize("tilt_deg", [0.0, 1.0, 6.0, -10.0])
+def test_depth_from_a_straight_line_is_exact(tilt_deg):
+    """No rasterisation bias: depth below a tilted straight surface is its perpendicular
+    distance (the accuracy referee measured 0.47 px too shallow at 6 degrees before)."""
+    from pipeline.geometry import depth_from_line
+
+    rows, cols = 300, 400
+    t = np.tan(np.deg2rad(tilt_deg))
+    top = 120.3 + t * (np.arange(cols) - cols / 2)
+    depth = depth_from_line((rows, cols), top)
+    r, c = np.mgrid[:rows, :cols]
+    exact = np.abs(r - top[None, :]) * np.cos(np.deg2rad(tilt_deg))
+    below = r > top[None, :] + 1
+    assert np.abs(depth - exact)[below].max() < 1e-3
