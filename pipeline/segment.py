@@ -6,54 +6,67 @@ Two contrasts, two methods (:func:`segment_pores` picks one with ``method="auto"
 bright polymer. Scan-line offsets are removed (per-row median of a vertical high-pass), shot noise
 is smoothed at about one pixel, then each pixel is compared with a *local* threshold: the
 midpoint between the local mean of the pore class and the local mean of the polymer class, both
-measured by normalised convolution at a scale of several pore sizes and iterated from a global
-Otsu split. The midpoint of the two class levels is the half-contrast iso-line, which is where a
-blurred step edge really is (Otsu's threshold moves with the phase fractions; the midpoint does
-not), and because each class has its own local mean the threshold follows slow illumination
-drift without being pulled by depth changes of porosity.
+measured by normalised convolution at a scale of several pore sizes (on a coarse grid anchored at
+the image origin) and iterated from a global Otsu split. The midpoint of the two class levels is
+the half-contrast iso-line, which is where a blurred step edge really is (Otsu's threshold moves
+with the phase fractions; the midpoint does not), and because each class has its own local mean
+the threshold follows slow illumination drift without being pulled by depth changes of porosity.
 
 ``topographic`` — secondary-electron topography: bright rims at every pore edge, pore floors grey
 (shaded, often barely darker than the polymer face). The image is flattened (slow drift divided
-out by a large-scale median), smoothed (0.7 px) and cut into catchment basins by a watershed of
-the grey image itself (priority flooding from every regional minimum, numba): flooding from the
-dark minima meets on the bright crests, so every basin boundary lies on a rim crest, which is
-where a symmetric rim puts the pore edge. Basins separated by a crest less than 3 noise sigmas
-high are merged (merging by dynamics, Kruskal order); the partition stays fine on purpose.
-Each basin is then classified pore or polymer by a small gradient-boosted tree ensemble on
-scale-free basin features (contrasts in units of the image's crest contrast, sizes in units of
-the measured rim reach): its rim-free core level against the image and against its neighbours
-across each crest (compared at matched distances from the crest), how far its crest stands above
-it, whether its floor darkens away from the crest, its size, and its brightness dipole along the
-image's detector direction (edges facing the SE detector are brighter, so a pore's rim is
-brighter on the detector side and a polymer island's on the other). The ensemble is trained on
-varied renderings from two renderers (``tools/train_segmenter.py``; stored as plain arrays in
-``pipeline/data/segment_models.npz``, evaluated here without scikit-learn); without the file a
-rule takes over (a basin darker than most basins across its crests is a pore). Crests that
-separate two pore basins and stand well above both (closed-cell walls thinner than the rim band)
-are kept as one-pixel polymer lines, so neighbouring cells stay separate pores.
+out by a large-scale median), smoothed (0.7 px) and cut into catchment basins by a steepest-descent
+watershed of the grey image itself (numba; flats drain breadth-first to their exits): every
+basin boundary lies on a rim crest, which is where a symmetric rim puts the pore edge. Basins
+separated by a crest less than 3 noise sigmas high are merged (merging by dynamics, Kruskal
+order); the partition stays fine on purpose. Each basin is then classified pore or polymer by a
+small gradient-boosted tree ensemble on scale-free basin features (contrasts in units of the
+image's crest contrast, sizes in units of the measured rim reach): its rim-free core level against
+the image and against its neighbours across each crest (compared at matched distances from the
+crest), how far its crest stands above it, whether its floor darkens away from the crest, its
+size, and its brightness dipole along the image's detector direction (edges facing the SE detector
+are brighter, so a pore's rim is brighter on the detector side and a polymer island's on the
+other). The ensemble is trained on varied renderings from two renderers
+(``tools/train_segmenter.py``; stored as plain arrays in ``pipeline/data/segment_models.npz``,
+evaluated here without scikit-learn); without the file a rule takes over (a basin darker than
+most basins across its crests is a pore). Crests that separate two pore basins and stand well
+above both (closed-cell walls thinner than the rim band) are kept as 2-px polymer lines, so
+neighbouring cells stay separate pores.
 
-``auto`` computes the topographic basins and a few image-level contrast statistics (rim score:
-how far crests stand above the brighter basin; uniformity and shading of the dark class;
-thickness of the bright class against the rim reach; flatness of the middle grey class; ...)
-and lets a second small tree ensemble, trained on the same varied renderings, decide; the
-probability and the evidence are recorded in ``details``.
+Image-level decisions are made once, on a *sample*: the whole image when it has at most
+``2 * SAMPLE_BUDGET_PX`` pixels, otherwise a few ``SAMPLE_WINDOW_PX`` windows spread evenly over
+the membrane (:func:`sample_windows`), stitched side by side. The sample gives the noise level,
+the dark method's smoothing, Otsu split and feature scale, and the topographic calibration (rim
+reach, crest contrast, level distribution, detector direction) that normalises every basin's
+features. ``auto`` builds the sample's basins only and lets a second small tree ensemble decide
+from image-level contrast statistics of the sample (rim score: how far crests stand above the
+brighter basin; uniformity and shading of the dark class; thickness of the bright class against
+the rim reach; flatness of the middle grey class; ...); the probability and the evidence are
+recorded in ``details``.
+
+Large images (more than ``max_untiled_px`` pixels) are segmented in pieces with bounded memory:
+the dark method in row bands (identical to an untiled run: the smoothing is done with halo rows
+and the class-level grids are global), the topographic method in tiles of ``tile_px`` with an
+overlap of three times the largest pore basin of the sample on every side; each tile's core is
+taken from that tile. The slow maps (scan-line offsets, flattening level) are computed once for
+the whole image, so a tile sees exactly the values an untiled run sees; the only differences come
+from basins larger than the overlap (a polymer face that percolates through the image), whose
+merging and features depend on how much of them a tile holds.
 
 Limits (measured, see tests/test_segment.py and the report in the commit history): topographic
 pores need to be several rim widths wide (below ~12 px Dice falls under 0.9); closed cells whose
-walls are thinner than the rim band are found with the walls as one-pixel lines, so the walls'
+walls are thinner than the rim band are found with the walls as 2-px lines, so part of the walls'
 area is counted as pore; a topographic surface without rims around its pores (a rough crystalline
 aggregate whose only pores are black holes) fits neither model.
 
 Both methods then remove specks below ``min_pore_diameter_um`` and fill holes of that size, and
-flag pores cut by the image frame (their size is unknown).
+flag pores cut by the image frame (their size is unknown). ``details`` holds parameters and
+diagnostics only (no timings), so a result is byte-identical across runs.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +91,7 @@ class Segmentation:
     edge_pores : ndarray of bool, shape (rows, cols)
         Pore pixels of pores cut by the image frame (their true size is unknown).
     details : dict
-        Parameters in px and µm, thresholds, diagnostics.
+        Parameters in px and µm, thresholds, diagnostics (deterministic: no timings).
     """
 
     mask: np.ndarray
@@ -89,6 +102,14 @@ class Segmentation:
 
 # ------------------------------------------------------------------------------------------------
 # small helpers
+
+
+def _components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components of a bool mask: (int32 labels, pixel count per label incl. 0)."""
+    m = np.ascontiguousarray(mask).view(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=connectivity,
+                                                           ltype=cv2.CV_32S)
+    return labels, stats[:, cv2.CC_STAT_AREA].astype(np.int64)
 
 
 def edge_pore_mask(mask: np.ndarray, membrane_mask: np.ndarray | None = None) -> np.ndarray:
@@ -111,12 +132,14 @@ def edge_pore_mask(mask: np.ndarray, membrane_mask: np.ndarray | None = None) ->
     mask = np.asarray(mask, bool)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
-    lab, n = ndi.label(mask, structure=np.ones((3, 3), bool))
-    if n == 0:
+    if not mask.any():
         return np.zeros(mask.shape, bool)
+    lab, sizes = _components(mask, 8)
     edge_labels = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
     edge_labels = edge_labels[edge_labels > 0]
-    keep = np.zeros(n + 1, bool)
+    if edge_labels.size == 0:
+        return np.zeros(mask.shape, bool)
+    keep = np.zeros(sizes.size, bool)
     keep[edge_labels] = True
     return keep[lab]
 
@@ -142,73 +165,113 @@ def estimate_noise_sigma(image: np.ndarray, region: np.ndarray | None = None) ->
     return float(1.4826 * np.median(values) / 6.0)
 
 
+def _gauss_kernel(sigma: float) -> np.ndarray:
+    radius = max(1, int(4.0 * sigma + 0.5))
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    return (k / k.sum()).astype(np.float32)
+
+
+def _halo_px(sigma: float) -> int:
+    """Rows of context that make a band's Gaussian smoothing (cv2, sigma) equal to the whole
+    image's: cv2's kernel radius is about 4 sigma."""
+    return int(4.0 * max(sigma, 0.0)) + 3
+
+
+#: Pixels per band of the band-wise full-image passes (bounds their temporary memory).
+BAND_PX = 1 << 21
+
+
+def _bands(rows: int, cols: int, halo: int, multiple: int = 1):
+    """Row bands (r0, r1, a0, a1): core rows [r0, r1), with ``halo`` rows of context [a0, a1)."""
+    step = max(multiple, (BAND_PX // max(cols, 1)) // multiple * multiple, 16)
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        yield r0, r1, max(0, r0 - halo), min(rows, r1 + halo)
+
+
+@numba.njit(cache=True, nogil=True)
+def _masked_row_medians(hp, reg, out, row0, min_count):  # pragma: no cover - compiled
+    rows, cols = hp.shape
+    buf = np.empty(cols, np.float32)
+    for r in range(rows):
+        k = 0
+        for c in range(cols):
+            if reg[r, c]:
+                buf[k] = hp[r, c]
+                k += 1
+        if k >= min_count:
+            out[row0 + r] = np.median(buf[:k])
+
+
+def scan_line_offsets(image: np.ndarray, region: np.ndarray | None = None,
+                      sigma_px: float = 3.0) -> np.ndarray:
+    """Row-to-row offsets (scan-line noise), one value per row (float32).
+
+    The offset of a row is the median, over the row's pixels inside ``region`` (at least 16),
+    of a vertical high-pass (image minus its Gaussian smoothing along the columns, sigma
+    ``sigma_px``). Pores and edges are a minority of any row at the high-pass scale, so the
+    median ignores them; slow drift is not touched (it is not in the high-pass). Computed in
+    row bands (the result does not depend on the band size).
+    """
+    img = np.asarray(image, np.float32)
+    rows, cols = img.shape
+    reg = np.ones(img.shape, bool) if region is None else np.asarray(region, bool)
+    kernel = _gauss_kernel(sigma_px)
+    one = np.ones(1, np.float32)
+    out = np.zeros(rows, np.float32)
+    for r0, r1, a0, a1 in _bands(rows, cols, kernel.size // 2 + 1):
+        sub = img[a0:a1]
+        blur = cv2.sepFilter2D(sub, cv2.CV_32F, one, kernel, borderType=cv2.BORDER_REFLECT)
+        hp = (sub - blur)[r0 - a0:r1 - a0]
+        _masked_row_medians(np.ascontiguousarray(hp), np.ascontiguousarray(reg[r0:r1]), out,
+                            r0, 16)
+    return out
+
+
 def remove_scan_lines(image: np.ndarray, region: np.ndarray | None = None,
                       sigma_px: float = 3.0) -> np.ndarray:
-    """Subtract row-to-row offsets (scan-line noise).
-
-    The offset of a row is the median, over the row's pixels inside ``region``, of a vertical
-    high-pass (image minus its Gaussian smoothing along the columns, sigma ``sigma_px``). Pores
-    and edges are a minority of any row at the high-pass scale, so the median ignores them;
-    slow drift is not touched (it is not in the high-pass).
+    """Subtract row-to-row offsets (scan-line noise, see :func:`scan_line_offsets`).
 
     Returns
     -------
     ndarray of float32, same shape
     """
     img = np.asarray(image, np.float32)
-    reg = np.ones(img.shape, bool) if region is None else np.asarray(region, bool)
-    hp = img - ndi.gaussian_filter1d(img, sigma_px, axis=0, mode="reflect")
-    hp = np.where(reg, hp, np.nan)
-    counts = reg.sum(axis=1)
-    offsets = np.zeros(img.shape[0], np.float32)
-    rows = counts >= 16
-    if rows.any():
-        with np.errstate(all="ignore"):
-            offsets[rows] = np.nanmedian(hp[rows], axis=1)
-    return img - offsets[:, None]
+    return img - scan_line_offsets(img, region, sigma_px)[:, None]
 
 
 def _gaussian(img: np.ndarray, sigma: float) -> np.ndarray:
     if sigma <= 0:
         return img.astype(np.float32, copy=True)
-    return cv2.GaussianBlur(img.astype(np.float32), (0, 0), float(sigma),
+    return cv2.GaussianBlur(img.astype(np.float32, copy=False), (0, 0), float(sigma),
                             borderType=cv2.BORDER_REFLECT)
 
 
-def _smooth_weighted(values: np.ndarray, weight: np.ndarray, sigma_px: float,
-                     fill: float) -> np.ndarray:
-    """Normalised convolution ``G*(v w) / G*w`` at a large scale, computed on a coarse grid.
+def _corrected(img: np.ndarray, offsets: np.ndarray, r0: int, r1: int, c0: int,
+               c1: int) -> np.ndarray:
+    """Scan-line corrected float32 copy of ``img[r0:r1, c0:c1]``."""
+    return img[r0:r1, c0:c1] - offsets[r0:r1, None]
 
-    Where the weight is nearly absent the result relaxes to ``fill``.
-    """
-    rows, cols = values.shape
-    w = weight.astype(np.float32)
-    vw = (values * w).astype(np.float32)
-    factor = max(1, int(sigma_px / 4))
-    if factor > 1:
-        small = (max(1, cols // factor), max(1, rows // factor))
-        vw_s = cv2.resize(vw, small, interpolation=cv2.INTER_AREA)
-        w_s = cv2.resize(w, small, interpolation=cv2.INTER_AREA)
-        sig = sigma_px * small[0] / cols
-    else:
-        vw_s, w_s, sig = vw, w, sigma_px
-    num = cv2.GaussianBlur(vw_s, (0, 0), sig, borderType=cv2.BORDER_REFLECT)
-    den = cv2.GaussianBlur(w_s, (0, 0), sig, borderType=cv2.BORDER_REFLECT)
-    eps = 0.02
-    out = (num + eps * fill) / (den + eps)
-    if factor > 1:
-        out = cv2.resize(out, (cols, rows), interpolation=cv2.INTER_LINEAR)
-    return out.astype(np.float32)
+
+def _smoothed_window(img: np.ndarray, offsets: np.ndarray, sigma: float, r0: int, r1: int,
+                     c0: int, c1: int) -> np.ndarray:
+    """Scan-line corrected, Gaussian-smoothed ``img[r0:r1, c0:c1]``, equal to the same window
+    of the whole image smoothed at once (the window is smoothed with its context)."""
+    rows, cols = img.shape
+    h = _halo_px(sigma)
+    a0, a1, b0, b1 = max(0, r0 - h), min(rows, r1 + h), max(0, c0 - h), min(cols, c1 + h)
+    s = _gaussian(_corrected(img, offsets, a0, a1, b0, b1), sigma)
+    return s[r0 - a0:r1 - a0, c0 - b0:c1 - b0]
 
 
 def _remove_small(mask: np.ndarray, min_area_px: float) -> np.ndarray:
-    """Drop 8-connected objects smaller than ``min_area_px`` pixels."""
-    if min_area_px <= 1:
+    """Drop 8-connected objects smaller than ``min_area_px`` pixels (in place)."""
+    if min_area_px <= 1 or not mask.any():
         return mask
-    lab, n = ndi.label(mask, structure=np.ones((3, 3), bool))
-    if n == 0:
+    lab, sizes = _components(mask, 8)
+    if (sizes[1:] >= min_area_px).all():
         return mask
-    sizes = np.bincount(lab.ravel())
     keep = sizes >= min_area_px
     keep[0] = False
     return keep[lab]
@@ -219,13 +282,16 @@ def _fill_small_holes(mask: np.ndarray, region: np.ndarray, max_area_px: float) 
     if max_area_px <= 1:
         return mask
     holes = region & ~mask
-    lab, n = ndi.label(holes)
-    if n == 0:
+    if not holes.any():
         return mask
-    sizes = np.bincount(lab.ravel())
+    lab, sizes = _components(holes, 4)
+    del holes
     small = sizes < max_area_px
     small[0] = False
-    return mask | small[lab]
+    if not small.any():
+        return mask
+    mask |= small[lab]
+    return mask
 
 
 def hydraulic_diameter_px(mask: np.ndarray, region: np.ndarray | None = None) -> float:
@@ -233,7 +299,8 @@ def hydraulic_diameter_px(mask: np.ndarray, region: np.ndarray | None = None) ->
 
     Equals the diameter for disks and twice the width for long strips; a cheap scale estimate
     used to set filter sizes, not a measurement. The perimeter is the count of 4-neighbour phase
-    changes times pi/4 (the isotropic correction for a pixel grid).
+    changes (between pixels both inside ``region``) times pi/4 (the isotropic correction for a
+    pixel grid).
     """
     m = np.asarray(mask, bool)
     reg = np.ones(m.shape, bool) if region is None else np.asarray(region, bool)
@@ -248,99 +315,561 @@ def hydraulic_diameter_px(mask: np.ndarray, region: np.ndarray | None = None) ->
     return float(4 * area / perimeter)
 
 
+def _otsu(values: np.ndarray) -> float:
+    from skimage.filters import threshold_otsu
+
+    if values.size == 0 or float(values.max() - values.min()) <= 0:
+        return float(values.mean()) if values.size else 0.0
+    return float(threshold_otsu(values))
+
+
 # ------------------------------------------------------------------------------------------------
-# watershed by priority flooding, basin adjacency and merging by dynamics (numba)
+# image-level sample: a few windows spread over the membrane, stitched side by side
+
+#: Side of a sample window (px) and the most pixels the sample holds; an image with at most
+#: twice that many pixels is its own sample.
+SAMPLE_WINDOW_PX = 320
+SAMPLE_BUDGET_PX = 600_000
+#: Excluded columns between the windows of a composite sample.
+SAMPLE_GAP_PX = 3
+
+
+def sample_windows(region: np.ndarray, window_px: int = SAMPLE_WINDOW_PX,
+                   budget_px: int = SAMPLE_BUDGET_PX) -> list[tuple[int, int, int, int]]:
+    """Windows ``(r0, r1, c0, c1)`` on which image-level decisions are measured.
+
+    The whole frame when it has at most ``2 * budget_px`` pixels; otherwise up to
+    ``budget_px / window_px**2`` non-overlapping windows of a regular grid centred on the frame,
+    chosen evenly (in raster order) among those at least half inside ``region`` (or, when none
+    is, those most inside it). Deterministic; depends only on the region.
+    """
+    rows, cols = region.shape
+    w = int(window_px)
+    if rows * cols <= 2 * budget_px or rows < w or cols < w:
+        return [(0, rows, 0, cols)]
+    ny, nx = rows // w, cols // w
+    oy, ox = (rows - ny * w) // 2, (cols - nx * w) // 2
+    inside = region[oy:oy + ny * w, ox:ox + nx * w].reshape(ny, w, nx, w).sum(
+        axis=(1, 3), dtype=np.int64).ravel()
+    cand = np.flatnonzero(inside >= w * w // 2)
+    if cand.size == 0:
+        cand = np.sort(np.argsort(-inside, kind="stable")[:max(1, int(budget_px // (w * w)))])
+        cand = cand[inside[cand] > 0] if (inside[cand] > 0).any() else cand
+    k = max(1, int(budget_px // (w * w)))
+    if cand.size > k:
+        cand = cand[((np.arange(k) + 0.5) * cand.size / k).astype(np.int64)]
+    return [(oy + (i // nx) * w, oy + (i // nx + 1) * w, ox + (i % nx) * w,
+             ox + (i % nx + 1) * w) for i in cand.tolist()]
+
+
+def _stitch(parts: list[np.ndarray], fill) -> np.ndarray:
+    """Windows side by side with ``SAMPLE_GAP_PX`` columns of ``fill`` between them."""
+    if len(parts) == 1:
+        return parts[0]
+    h = max(p.shape[0] for p in parts)
+    w = sum(p.shape[1] for p in parts) + SAMPLE_GAP_PX * (len(parts) - 1)
+    out = np.full((h, w), fill, dtype=parts[0].dtype)
+    c = 0
+    for p in parts:
+        out[:p.shape[0], c:c + p.shape[1]] = p
+        c += p.shape[1] + SAMPLE_GAP_PX
+    return out
+
+
+
+# ------------------------------------------------------------------------------------------------
+# coarse grids anchored at the image origin (so any tile reads the same slow maps)
 
 
 @numba.njit(cache=True, nogil=True)
-def _priority_flood(levels, labels, n_levels):  # pragma: no cover - compiled
-    """Marker watershed of a quantised image (4-connected, bucket queue, O(N)).
+def _block_medians(img, reg, offsets, f):  # pragma: no cover - compiled
+    """Median of the scan-line corrected grey values inside ``reg`` of every f x f block (NaN
+    for blocks without such pixels)."""
+    rows, cols = img.shape
+    gr = (rows + f - 1) // f
+    gc = (cols + f - 1) // f
+    out = np.full((gr, gc), np.nan, np.float32)
+    buf = np.empty(f * f, np.float32)
+    for i in range(gr):
+        for j in range(gc):
+            k = 0
+            for r in range(i * f, min(rows, (i + 1) * f)):
+                for c in range(j * f, min(cols, (j + 1) * f)):
+                    if reg[r, c]:
+                        buf[k] = img[r, c] - offsets[r]
+                        k += 1
+            if k > 0:
+                out[i, j] = np.median(buf[:k])
+    return out
 
-    ``labels``: > 0 markers, 0 to be flooded, -1 excluded. Modified in place. Returns the
-    flooding altitude of every pixel (its level, or the level of the flood that reached it if
-    higher), -1 where excluded.
-    """
-    rows, cols = levels.shape
-    n = rows * cols
-    lv = levels.ravel()
-    lab = labels.ravel()
-    alt = np.full(n, -1, np.int32)
-    head = np.full(n_levels, -1, np.int64)
-    tail = np.full(n_levels, -1, np.int64)
-    nxt = np.full(n, -1, np.int32)
-    for p in range(n):
-        if lab[p] > 0:
-            lvl = lv[p]
-            alt[p] = lvl
-            if tail[lvl] < 0:
-                head[lvl] = p
+
+@numba.njit(cache=True, nogil=True)
+def _bilinear_window(coarse, f, r0, r1, c0, c1):  # pragma: no cover - compiled
+    """Rows r0..r1, columns c0..c1 of the full-resolution bilinear interpolation of a coarse
+    grid whose cell (i, j) is centred on pixel ((i + 0.5) f - 0.5, (j + 0.5) f - 0.5); edge
+    cells extend outwards (as cv2.resize INTER_LINEAR)."""
+    gr, gc = coarse.shape
+    out = np.empty((r1 - r0, c1 - c0), np.float32)
+    x0 = np.empty(c1 - c0, np.int64)
+    x1 = np.empty(c1 - c0, np.int64)
+    wx = np.empty(c1 - c0, np.float32)
+    for c in range(c0, c1):
+        x = (c + 0.5) / f - 0.5
+        x = min(max(x, 0.0), gc - 1.0)
+        xi = min(int(math.floor(x)), gc - 1)
+        x0[c - c0] = xi
+        x1[c - c0] = min(xi + 1, gc - 1)
+        wx[c - c0] = x - xi
+    for r in range(r0, r1):
+        y = (r + 0.5) / f - 0.5
+        y = min(max(y, 0.0), gr - 1.0)
+        yi = min(int(math.floor(y)), gr - 1)
+        y1 = min(yi + 1, gr - 1)
+        wy = np.float32(y - yi)
+        for k in range(c1 - c0):
+            a = coarse[yi, x0[k]] + wx[k] * (coarse[yi, x1[k]] - coarse[yi, x0[k]])
+            b = coarse[y1, x0[k]] + wx[k] * (coarse[y1, x1[k]] - coarse[y1, x0[k]])
+            out[r - r0, k] = a + wy * (b - a)
+    return out
+
+
+def level_grid(img: np.ndarray, region: np.ndarray, offsets: np.ndarray,
+               scale_px: float) -> tuple[np.ndarray, int, float]:
+    """Slowly varying grey level on a coarse grid: medians of blocks of about ``scale_px / 8``
+    px inside ``region``, median-filtered over ``scale_px`` and Gaussian-smoothed; floored at 5 %
+    of its median. Returns the grid, its block size (px; see :func:`_bilinear_window`) and the
+    median level inside the region."""
+    f = max(1, int(round(scale_px / 8)))
+    bm = _block_medians(img, np.ascontiguousarray(region), offsets, f)
+    ok = np.isfinite(bm)
+    fill = float(np.median(bm[ok])) if ok.any() else 0.5
+    bm = np.where(ok, bm, fill)
+    size = max(3, int(round(scale_px / f)) | 1)
+    med = ndi.median_filter(bm, size=size, mode="nearest")
+    med = ndi.gaussian_filter(med, size / 4, mode="nearest").astype(np.float32)
+    med_level = float(np.median(med[ok])) if ok.any() else float(np.median(med))
+    floor = max(med_level * 0.05, 1e-3)
+    return np.maximum(med, floor).astype(np.float32), f, med_level
+
+
+# ------------------------------------------------------------------------------------------------
+# dark (material contrast) method: local class-midpoint threshold, band-wise
+
+
+@numba.njit(cache=True, nogil=True)
+def _dark_pass(s, reg, thr_coarse, f, t_const, use_const, write, mask):  # pragma: no cover
+    """One pass of the local class-midpoint threshold: pore = s < thr (bilinear from the coarse
+    threshold grid, or ``t_const``); returns per-block sums (pore sum, pore count, polymer sum,
+    polymer count, pixels) and, with ``write``, stores the decision in ``mask``."""
+    rows, cols = s.shape
+    gr = (rows + f - 1) // f
+    gc = (cols + f - 1) // f
+    sums = np.zeros((5, gr, gc))
+    x0 = np.empty(cols, np.int64)
+    x1 = np.empty(cols, np.int64)
+    wx = np.empty(cols, np.float32)
+    tg_r, tg_c = thr_coarse.shape
+    for c in range(cols):
+        x = (c + 0.5) / f - 0.5
+        x = min(max(x, 0.0), tg_c - 1.0)
+        xi = min(int(math.floor(x)), tg_c - 1)
+        x0[c] = xi
+        x1[c] = min(xi + 1, tg_c - 1)
+        wx[c] = x - xi
+    for r in range(rows):
+        y = (r + 0.5) / f - 0.5
+        y = min(max(y, 0.0), tg_r - 1.0)
+        yi = min(int(math.floor(y)), tg_r - 1)
+        y1 = min(yi + 1, tg_r - 1)
+        wy = np.float32(y - yi)
+        bi = r // f
+        for c in range(cols):
+            if not reg[r, c]:
+                if write:
+                    mask[r, c] = False
+                continue
+            if use_const:
+                t = t_const
             else:
-                nxt[tail[lvl]] = p
-            tail[lvl] = p
-    cur = 0
-    while cur < n_levels:
-        p = head[cur]
-        if p < 0:
-            cur += 1
+                a = thr_coarse[yi, x0[c]] + wx[c] * (thr_coarse[yi, x1[c]] - thr_coarse[yi, x0[c]])
+                b = thr_coarse[y1, x0[c]] + wx[c] * (thr_coarse[y1, x1[c]] - thr_coarse[y1, x0[c]])
+                t = a + wy * (b - a)
+            v = s[r, c]
+            bj = c // f
+            sums[4, bi, bj] += 1.0
+            if v < t:
+                sums[0, bi, bj] += v
+                sums[1, bi, bj] += 1.0
+                if write:
+                    mask[r, c] = True
+            else:
+                sums[2, bi, bj] += v
+                sums[3, bi, bj] += 1.0
+                if write:
+                    mask[r, c] = False
+    return sums
+
+
+def _coarse_class_mean(vsum: np.ndarray, wsum: np.ndarray, npix: np.ndarray, sigma: float,
+                       fill: float) -> np.ndarray:
+    """Normalised convolution ``G*(v w) / G*w`` on the coarse grid (block means, Gaussian of
+    ``sigma`` cells); where the weight is nearly absent it relaxes to ``fill``."""
+    n = np.maximum(npix, 1.0)
+    vw = (vsum / n).astype(np.float32)
+    w = (wsum / n).astype(np.float32)
+    num = cv2.GaussianBlur(vw, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    den = cv2.GaussianBlur(w, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    eps = 0.02
+    return ((num + eps * fill) / (den + eps)).astype(np.float32)
+
+
+def _dark_sample_scales(sample_img: np.ndarray, sample_reg: np.ndarray, noise: float,
+                        smoothing_px: float | None) -> tuple[float, float, float, float]:
+    """Smoothing (px), Otsu threshold and typical feature width (px) of the dark method, from
+    the image sample (windows of the scan-line corrected image); also the class contrast."""
+    vals_reg = sample_reg
+    if smoothing_px is None:
+        pre = _gaussian(sample_img, 1.0)
+        v = pre[vals_reg]
+        t_pre = _otsu(v)
+        hi, lo = v[v >= t_pre], v[v < t_pre]
+        contrast = float(hi.mean() - lo.mean()) if hi.size and lo.size else 0.0
+        pre_mask = (pre < t_pre) & vals_reg
+        finest = min(hydraulic_diameter_px(pre_mask, vals_reg),
+                     hydraulic_diameter_px(vals_reg & ~pre_mask, vals_reg))
+        smoothing_px = float(np.clip(min(2.3 * noise / max(contrast, 1e-6), finest / 8),
+                                     0.5, 2.0))
+    else:
+        contrast = 0.0
+    s = _gaussian(sample_img, smoothing_px)
+    t0 = _otsu(s[vals_reg])
+    mask = (s < t0) & vals_reg
+    typical = max(hydraulic_diameter_px(mask, vals_reg),
+                  hydraulic_diameter_px(vals_reg & ~mask, vals_reg), 2.0)
+    return float(smoothing_px), t0, float(typical), contrast
+
+
+def _dark_full(img: np.ndarray, region: np.ndarray, offsets: np.ndarray, smoothing_px: float,
+               t0: float, bg_px: float, iterations: int, out: np.ndarray) -> dict:
+    """The local class-midpoint threshold on the whole image (band-wise smoothing, then passes
+    over the smoothed image with coarse class-level grids); writes the pores into ``out``."""
+    rows, cols = img.shape
+    s = np.empty((rows, cols), np.float32)
+    h = _halo_px(smoothing_px)
+    for r0, r1, a0, a1 in _bands(rows, cols, h):
+        s[r0:r1] = _gaussian(_corrected(img, offsets, a0, a1, 0, cols), smoothing_px)[
+            r0 - a0:r1 - a0]
+    f = max(1, int(bg_px / 4))
+    dummy = np.zeros((1, 1), np.float32)
+    sums = _dark_pass(s, region, dummy, f, np.float32(t0), True, True, out)
+    for _ in range(iterations):
+        npix = sums[4]
+        n_pore, n_poly = float(sums[1].sum()), float(sums[3].sum())
+        if n_pore == 0 or n_poly == 0:
+            break
+        g_pore = float(sums[0].sum()) / n_pore
+        g_poly = float(sums[2].sum()) / n_poly
+        sig = bg_px / f
+        m_pore = _coarse_class_mean(sums[0], sums[1], npix, sig, g_pore)
+        m_poly = _coarse_class_mean(sums[2], sums[3], npix, sig, g_poly)
+        thr = (0.5 * (m_pore + m_poly)).astype(np.float32)
+        sums = _dark_pass(s, region, thr, f, np.float32(0), False, True, out)
+    return {"background_block_px": f}
+
+
+def segment_dark(image: np.ndarray, region: np.ndarray, *, smoothing_px: float | None = None,
+                 background_px: float | None = None, iterations: int = 3,
+                 details: dict | None = None) -> np.ndarray:
+    """Dark pores on bright polymer: local midpoint between the two class levels (see the
+    module docstring). ``image`` float32 finite, ``region`` bool."""
+    img = np.ascontiguousarray(image, np.float32)
+    reg = np.ascontiguousarray(region, bool)
+    offsets = scan_line_offsets(img, reg)
+    windows = sample_windows(reg)
+    sample_img, sample_reg = _sample(img, reg, offsets, windows)
+    noise = estimate_noise_sigma(sample_img, sample_reg)
+    return _segment_dark(img, reg, offsets, sample_img, sample_reg, noise, smoothing_px,
+                         background_px, iterations, {} if details is None else details)
+
+
+def _segment_dark(img, reg, offsets, sample_img, sample_reg, noise, smoothing_px,
+                  background_px, iterations, det) -> np.ndarray:
+    smoothing_px, t0, typical, _ = _dark_sample_scales(sample_img, sample_reg, noise,
+                                                       smoothing_px)
+    bg_px = background_px or max(6.0 * typical, min(img.shape) / 12.0)
+    out = np.zeros(img.shape, bool)
+    info = _dark_full(img, reg, offsets, smoothing_px, t0, bg_px, iterations, out)
+    det.update(noise_sigma=round(noise, 6), smoothing_px=round(smoothing_px, 4),
+               otsu_threshold=round(t0, 6), typical_size_px=round(typical, 3),
+               background_scale_px=round(bg_px, 3), **info)
+    return out
+
+
+def _sample(img: np.ndarray, reg: np.ndarray, offsets: np.ndarray,
+            windows: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Scan-line corrected grey values and region of the sample windows, side by side."""
+    parts = [_corrected(img, offsets, *w) for w in windows]
+    regs = [reg[w[0]:w[1], w[2]:w[3]] for w in windows]
+    return _stitch(parts, 0.0).astype(np.float32, copy=False), _stitch(regs, False)
+
+
+
+# ------------------------------------------------------------------------------------------------
+# topographic method: crest-bounded basins (steepest-descent watershed, numba)
+
+
+@numba.njit(cache=True, nogil=True)
+def _descent_labels(q, reg):  # pragma: no cover - compiled
+    """Catchment basins of ``q`` inside ``reg`` by steepest descent (4-connected).
+
+    Every pixel points to its lowest strictly lower neighbour; pixels of a flat (no lower
+    neighbour, an equal one) point along the flat towards its nearest exit (breadth-first from
+    the flat's pixels that touch a lower-draining pixel); a flat without an exit is one regional
+    minimum. Each basin is the set of pixels draining to one regional minimum, so basin
+    boundaries lie on the crests. A pixel's basin depends only on its descent path (local).
+
+    Returns labels (int32, 1..n, 0 outside), n and the minimum of every basin (index = label).
+    """
+    rows, cols = q.shape
+    n = rows * cols
+    qf = q.ravel()
+    rf = reg.ravel()
+    par = np.empty(n, np.int32)
+    nflat = 0
+    for p in range(n):
+        if not rf[p]:
+            par[p] = -1
             continue
-        head[cur] = nxt[p]
-        if head[cur] < 0:
-            tail[cur] = -1
         r = p // cols
         c = p - r * cols
-        lp = lab[p]
+        v0 = qf[p]
+        best = p
+        bv = v0
+        eq = False
         for k in range(4):
             if k == 0:
                 if r == 0:
                     continue
-                q = p - cols
+                t = p - cols
             elif k == 1:
                 if r == rows - 1:
                     continue
-                q = p + cols
+                t = p + cols
             elif k == 2:
                 if c == 0:
                     continue
-                q = p - 1
+                t = p - 1
             else:
                 if c == cols - 1:
                     continue
-                q = p + 1
-            if lab[q] != 0:
+                t = p + 1
+            if not rf[t]:
                 continue
-            lab[q] = lp
-            lvl = lv[q]
-            if lvl < cur:
-                lvl = cur
-            alt[q] = lvl
-            if tail[lvl] < 0:
-                head[lvl] = q
-            else:
-                nxt[tail[lvl]] = q
-            tail[lvl] = q
-    return alt.reshape(rows, cols)
+            v = qf[t]
+            if v < bv:
+                best = t
+                bv = v
+            elif v == v0:
+                eq = True
+        par[p] = best
+        if best == p and eq:
+            nflat += 1
+    if nflat > 0:
+        flat = np.zeros(n, np.bool_)
+        for p in range(n):
+            if par[p] != p:
+                continue
+            r = p // cols
+            c = p - r * cols
+            v0 = qf[p]
+            if ((r > 0 and rf[p - cols] and qf[p - cols] == v0)
+                    or (r < rows - 1 and rf[p + cols] and qf[p + cols] == v0)
+                    or (c > 0 and rf[p - 1] and qf[p - 1] == v0)
+                    or (c < cols - 1 and rf[p + 1] and qf[p + 1] == v0)):
+                flat[p] = True
+        queue = np.empty(nflat, np.int32)
+        tail = 0
+        for p in range(n):
+            if not flat[p]:
+                continue
+            r = p // cols
+            c = p - r * cols
+            v0 = qf[p]
+            for k in range(4):
+                if k == 0:
+                    if r == 0:
+                        continue
+                    t = p - cols
+                elif k == 1:
+                    if r == rows - 1:
+                        continue
+                    t = p + cols
+                elif k == 2:
+                    if c == 0:
+                        continue
+                    t = p - 1
+                else:
+                    if c == cols - 1:
+                        continue
+                    t = p + 1
+                if rf[t] and not flat[t] and qf[t] == v0:
+                    par[p] = t
+                    queue[tail] = p
+                    tail += 1
+                    break
+        head = 0
+        for sweep in range(2):
+            while head < tail:
+                p = queue[head]
+                head += 1
+                r = p // cols
+                c = p - r * cols
+                v0 = qf[p]
+                for k in range(4):
+                    if k == 0:
+                        if r == 0:
+                            continue
+                        t = p - cols
+                    elif k == 1:
+                        if r == rows - 1:
+                            continue
+                        t = p + cols
+                    elif k == 2:
+                        if c == 0:
+                            continue
+                        t = p - 1
+                    else:
+                        if c == cols - 1:
+                            continue
+                        t = p + 1
+                    if flat[t] and par[t] == t and qf[t] == v0:
+                        par[t] = p
+                        flat[t] = False
+                        queue[tail] = t
+                        tail += 1
+            if sweep == 0:
+                # flats without an exit: each is one regional minimum, rooted at its first pixel
+                for p in range(n):
+                    if flat[p] and par[p] == p:
+                        flat[p] = False
+                        head = tail = 0
+                        queue[tail] = p
+                        tail += 1
+                        while head < tail:
+                            x = queue[head]
+                            head += 1
+                            r = x // cols
+                            c = x - r * cols
+                            v0 = qf[x]
+                            for k in range(4):
+                                if k == 0:
+                                    if r == 0:
+                                        continue
+                                    t = x - cols
+                                elif k == 1:
+                                    if r == rows - 1:
+                                        continue
+                                    t = x + cols
+                                elif k == 2:
+                                    if c == 0:
+                                        continue
+                                    t = x - 1
+                                else:
+                                    if c == cols - 1:
+                                        continue
+                                    t = x + 1
+                                if flat[t] and par[t] == t and qf[t] == v0:
+                                    par[t] = x
+                                    flat[t] = False
+                                    queue[tail] = t
+                                    tail += 1
+                        head = tail = 0
+    lab = np.zeros(n, np.int32)
+    nl = 0
+    for p in range(n):
+        if par[p] < 0 or lab[p] != 0:
+            continue
+        x = p
+        while lab[x] == 0 and par[x] != x:
+            x = par[x]
+        if lab[x] == 0:
+            nl += 1
+            lab[x] = nl
+        lv = lab[x]
+        x = p
+        while lab[x] == 0:
+            lab[x] = lv
+            x = par[x]
+    minimum = np.full(nl + 1, np.inf, np.float32)
+    for p in range(n):
+        if par[p] == p:
+            minimum[lab[p]] = qf[p]
+    return lab.reshape(rows, cols), nl, minimum
 
 
 @numba.njit(cache=True, nogil=True)
-def _touching_pixel_pairs(labels, alt, value):  # pragma: no cover - compiled
-    """Every 4-neighbour pixel pair with two different labels > 0: the pair key
-    (lo * (max label + 1) + hi), the higher flooding altitude and the higher grey value."""
-    rows, cols = labels.shape
-    nmax = np.int64(labels.max()) + 1
-    count = 0
-    for r in range(rows):
-        for c in range(cols):
-            a = labels[r, c]
-            if a <= 0:
-                continue
-            if r + 1 < rows and labels[r + 1, c] > 0 and labels[r + 1, c] != a:
-                count += 1
-            if c + 1 < cols and labels[r, c + 1] > 0 and labels[r, c + 1] != a:
-                count += 1
-    key = np.empty(count, np.int64)
-    high = np.empty(count, np.int32)
-    crest = np.empty(count, np.float32)
+def _hash_slot(tk, key, bits):  # pragma: no cover - compiled
+    mask = (1 << bits) - 1
+    h = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))
+    while tk[h] != -1 and tk[h] != key:
+        h = (h + 1) & mask
+    return h
+
+
+@numba.njit(cache=True, nogil=True)
+def _table_bits(n):  # pragma: no cover - compiled
+    bits = 4
+    while (1 << bits) < 6 * (n + 1):  # a planar adjacency graph has < 3n edges
+        bits += 1
+    return bits
+
+
+@numba.njit(cache=True, nogil=True)
+def _table_out(tk, tpass, tlen, tcrest, nmax):  # pragma: no cover - compiled
+    m = 0
+    for h in range(tk.size):
+        if tk[h] != -1:
+            m += 1
+    keys = np.empty(m, np.int64)
     k = 0
+    for h in range(tk.size):
+        if tk[h] != -1:
+            keys[k] = tk[h]
+            k += 1
+    keys.sort()
+    a = np.empty(m, np.int64)
+    b = np.empty(m, np.int64)
+    pas = np.empty(m, np.float32)
+    length = np.empty(m, np.int64)
+    crest = np.empty(m, np.float64)
+    bits = 0
+    while (1 << bits) < tk.size:
+        bits += 1
+    for i in range(m):
+        h = _hash_slot(tk, keys[i], bits)
+        a[i] = keys[i] // nmax
+        b[i] = keys[i] % nmax
+        pas[i] = tpass[h]
+        length[i] = tlen[h]
+        crest[i] = tcrest[h]
+    return a, b, pas, length, crest
+
+
+@numba.njit(cache=True, nogil=True)
+def _pixel_pairs(labels, q, n):  # pragma: no cover - compiled
+    """Adjacent basin pairs (a < b) over all 4-neighbour pixel pairs with two labels > 0: the
+    pass (lowest of the higher grey value of the two pixels), the boundary length (pixel
+    pairs) and the sum of the higher grey values, sorted by (a, b)."""
+    rows, cols = labels.shape
+    bits = _table_bits(n)
+    size = 1 << bits
+    nmax = np.int64(n) + 1
+    tk = np.full(size, -1, np.int64)
+    tpass = np.empty(size, np.float32)
+    tlen = np.zeros(size, np.int64)
+    tcrest = np.zeros(size, np.float64)
+    last_key = np.full(2, -1, np.int64)  # boundaries run on: reuse the last slot per step
+    last_h = np.zeros(2, np.int64)
     for r in range(rows):
         for c in range(cols):
             a = labels[r, c]
@@ -354,56 +883,64 @@ def _touching_pixel_pairs(labels, alt, value):  # pragma: no cover - compiled
                 b = labels[rr, cc]
                 if b <= 0 or b == a:
                     continue
-                key[k] = min(a, b) * nmax + max(a, b)
-                high[k] = max(alt[r, c], alt[rr, cc])
-                crest[k] = max(value[r, c], value[rr, cc])
-                k += 1
-    return key, high, crest, nmax
+                v = max(q[r, c], q[rr, cc])
+                key = min(a, b) * nmax + max(a, b)
+                if key == last_key[step]:
+                    h = last_h[step]
+                else:
+                    h = _hash_slot(tk, key, bits)
+                    last_key[step] = key
+                    last_h[step] = h
+                if tk[h] == -1:
+                    tk[h] = key
+                    tpass[h] = v
+                    tlen[h] = 1
+                    tcrest[h] = v
+                else:
+                    if v < tpass[h]:
+                        tpass[h] = v
+                    tlen[h] += 1
+                    tcrest[h] += v
+    return _table_out(tk, tpass, tlen, tcrest, nmax)
 
 
 @numba.njit(cache=True, nogil=True)
-def _label_max_kernel(labels, values, n):  # pragma: no cover - compiled
-    out = np.zeros(n, np.float64)
-    lab = labels.ravel()
-    val = values.ravel()
-    for p in range(lab.size):
-        k = lab[p]
-        if k > 0 and val[p] > out[k - 1]:
-            out[k - 1] = val[p]
-    return out
-
-
-def _label_max(labels: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Maximum of non-negative ``values`` over each label 1..n (0 for empty labels)."""
-    return _label_max_kernel(np.ascontiguousarray(labels, np.int32),
-                             np.ascontiguousarray(values, np.float32), int(n))
-
-
-def _basin_pairs(labels: np.ndarray, alt: np.ndarray, value: np.ndarray):
-    """Adjacent basin pairs (a < b, 4-connected) with their pass altitude (lowest crossing:
-    min over touching pixel pairs of the higher altitude), boundary length (pixel pairs) and the
-    mean crest height (higher grey value of the two pixels) along the boundary."""
-    key, high, crest, nmax = _touching_pixel_pairs(labels, alt, value.astype(np.float32))
-    if key.size == 0:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, np.zeros(0, np.int32), empty, np.zeros(0)
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
-    length = np.diff(np.append(starts, key.size)).astype(np.int64)
-    pas = np.minimum.reduceat(high[order], starts)
-    mean_crest = np.add.reduceat(crest[order].astype(np.float64), starts) / length
-    uk = key[starts]
-    return uk // nmax, uk % nmax, pas, length, mean_crest
+def _merged_pairs(new, pa, pb, pas, length, crest, n_new):  # pragma: no cover - compiled
+    """The pair table of a coarser partition (``new`` maps old labels to new ones)."""
+    bits = _table_bits(n_new)
+    size = 1 << bits
+    nmax = np.int64(n_new) + 1
+    tk = np.full(size, -1, np.int64)
+    tpass = np.empty(size, np.float32)
+    tlen = np.zeros(size, np.int64)
+    tcrest = np.zeros(size, np.float64)
+    for i in range(pa.size):
+        a = new[pa[i]]
+        b = new[pb[i]]
+        if a == b:
+            continue
+        key = min(a, b) * nmax + max(a, b)
+        h = _hash_slot(tk, key, bits)
+        if tk[h] == -1:
+            tk[h] = key
+            tpass[h] = pas[i]
+            tlen[h] = length[i]
+            tcrest[h] = crest[i]
+        else:
+            if pas[i] < tpass[h]:
+                tpass[h] = pas[i]
+            tlen[h] += length[i]
+            tcrest[h] += crest[i]
+    return _table_out(tk, tpass, tlen, tcrest, nmax)
 
 
 @numba.njit(cache=True, nogil=True)
-def _merge_by_dynamics(n, pa, pb, pas, minimum, h):  # pragma: no cover - compiled
-    """Union basins whose dynamics (pass altitude minus the higher of the two minima) is below
-    ``h``, in increasing pass order (Kruskal). Returns a compact relabelling array (size n+1)."""
+def _merge_by_dynamics(n, pa, pb, pas, order, minimum, h):  # pragma: no cover - compiled
+    """Union basins whose dynamics (pass minus the higher of the two component minima) is below
+    ``h``, in increasing pass order (``order``: Kruskal; ties by (a, b)). Returns a compact
+    relabelling array (size n+1, new labels numbered in order of their smallest old label)."""
     parent = np.arange(n + 1)
     cmin = minimum.copy()
-    order = np.argsort(pas)
     for k in order:
         a = pa[k]
         while parent[a] != a:
@@ -422,7 +959,7 @@ def _merge_by_dynamics(n, pa, pb, pas, minimum, h):  # pragma: no cover - compil
             else:
                 parent[a] = b
                 cmin[b] = min(cmin[a], cmin[b])
-    new = np.zeros(n + 1, np.int64)
+    new = np.zeros(n + 1, np.int32)
     count = 0
     for i in range(1, n + 1):
         r = i
@@ -436,203 +973,168 @@ def _merge_by_dynamics(n, pa, pb, pas, minimum, h):  # pragma: no cover - compil
         while parent[r] != r:
             r = parent[r]
         new[i] = new[r]
-    return new
+    return new, count
 
 
-def watershed_basins(image: np.ndarray, region: np.ndarray, dynamics: float,
-                     n_levels: int = 4096) -> tuple[np.ndarray, dict]:
-    """Catchment basins of ``image`` inside ``region`` whose boundaries lie on crests.
+@numba.njit(cache=True, nogil=True)
+def _relabel(labels, new):  # pragma: no cover - compiled
+    flat = labels.ravel()
+    for p in range(flat.size):
+        if flat[p] > 0:
+            flat[p] = new[flat[p]]
 
-    Priority-flood watershed (4-connected) from every regional minimum of the image quantised
-    to ``n_levels`` grey levels, then basins are merged by dynamics: two basins meeting at a pass
-    less than ``dynamics`` (grey units) above the higher of their two minima become one (the
-    result equals flooding from the h-minima, h = ``dynamics``).
+
+def watershed_basins(q: np.ndarray, region: np.ndarray,
+                     dynamics: float) -> tuple[np.ndarray, int, dict]:
+    """Crest-bounded catchment basins of ``q`` inside ``region``, merged by dynamics.
+
+    Steepest-descent watershed (:func:`_descent_labels`), then two basins meeting at a pass
+    less than ``dynamics`` (grey units) above the higher of their two minima become one
+    (Kruskal order; the result equals flooding from the h-minima, h = ``dynamics``).
 
     Returns
     -------
     labels : ndarray of int32, shape (rows, cols)
         1..n inside ``region``, 0 outside.
+    n : int
     pairs : dict
         ``a``, ``b`` (adjacent labels, a < b), ``length`` (touching pixel pairs), ``crest``
         (mean of the higher grey value across the boundary), ``pass_value`` (grey units).
     """
-    img = np.asarray(image, np.float32)
-    reg = np.asarray(region, bool)
-    lo = float(img[reg].min())
-    hi = float(img[reg].max())
-    scale = (n_levels - 1) / max(hi - lo, 1e-12)
-    levels = np.clip(np.rint((img - lo) * scale), 0, n_levels - 1).astype(np.int32)
-    from skimage.morphology import local_minima
+    q = np.ascontiguousarray(q, np.float32)
+    labels, n, minimum = _descent_labels(q, np.ascontiguousarray(region, bool))
+    pa, pb, pas, length, crest = _pixel_pairs(labels, q, n)
+    if n > 1 and pa.size:
+        order = np.argsort(pas, kind="stable")
+        new, n = _merge_by_dynamics(n, pa, pb, pas, order, minimum, np.float32(dynamics))
+        _relabel(labels, new)
+        pa, pb, pas, length, crest = _merged_pairs(new, pa, pb, pas, length, crest, n)
+    pairs = {"a": pa, "b": pb, "length": length, "crest": crest / np.maximum(length, 1),
+             "pass_value": pas.astype(np.float64)}
+    return labels, int(n), pairs
 
-    big = np.where(reg, levels, n_levels).astype(np.int32)
-    minima = local_minima(big, connectivity=1) & reg
-    markers, n = ndi.label(minima)
-    markers = markers.astype(np.int32)
-    markers[~reg] = -1
-    alt = _priority_flood(levels, markers, n_levels)
-    markers[~reg] = 0
-    if n > 1:
-        pa, pb, pas, _, _ = _basin_pairs(markers, alt, img)
-        minimum = np.full(n + 1, n_levels, np.int32)
-        np.minimum.at(minimum, markers[reg], alt[reg])
-        new = _merge_by_dynamics(n, pa, pb, pas, minimum, int(round(dynamics * scale)))
-        markers = new[markers].astype(np.int32)
-    pa, pb, pas, length, crest = _basin_pairs(markers, alt, img)
-    pairs = {"a": pa, "b": pb, "length": length, "crest": crest,
-             "pass_value": pas / scale + lo}
-    return markers, pairs
+
+@numba.njit(cache=True, nogil=True)
+def _not_boundary(labels):  # pragma: no cover - compiled
+    """uint8 1 on pixels without a 4-neighbour of another label (and label > 0), else 0."""
+    rows, cols = labels.shape
+    out = np.ones((rows, cols), np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            a = labels[r, c]
+            if a <= 0:
+                out[r, c] = 0
+                continue
+            if r + 1 < rows and labels[r + 1, c] != a:
+                out[r, c] = 0
+                out[r + 1, c] = 0
+            if c + 1 < cols and labels[r, c + 1] != a:
+                out[r, c] = 0
+                out[r, c + 1] = 0
+    return out
 
 
 def _distance_to_boundary(labels: np.ndarray) -> np.ndarray:
     """Euclidean distance (px) of each pixel to the nearest pixel that has a 4-neighbour with
     another label (boundary pixels on both sides of a crest are at 0)."""
-    bnd = np.zeros(labels.shape, bool)
-    dv = labels[1:] != labels[:-1]
-    dh = labels[:, 1:] != labels[:, :-1]
-    bnd[1:] |= dv
-    bnd[:-1] |= dv
-    bnd[:, 1:] |= dh
-    bnd[:, :-1] |= dh
-    bnd |= labels <= 0
-    return cv2.distanceTransform((~bnd).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return cv2.distanceTransform(_not_boundary(labels), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+#: Distance bins (px, rounded) of the per-basin profiles against the distance to the crest.
+PROFILE_BINS = 24
+
+
+@numba.njit(cache=True, nogil=True)
+def _basin_pass1(labels, q, d, n, nk):  # pragma: no cover - compiled
+    rows, cols = labels.shape
+    area = np.zeros(n)
+    sq = np.zeros(n)
+    sr = np.zeros(n)
+    sc = np.zeros(n)
+    maxd = np.zeros(n)
+    cnt = np.zeros((n, nk))
+    prof = np.zeros((n, nk))
+    for r in range(rows):
+        for c in range(cols):
+            lab = labels[r, c]
+            if lab <= 0:
+                continue
+            i = lab - 1
+            v = q[r, c]
+            dd = d[r, c]
+            area[i] += 1.0
+            sq[i] += v
+            sr[i] += r
+            sc[i] += c
+            if dd > maxd[i]:
+                maxd[i] = dd
+            k = min(int(math.floor(dd + 0.5)), nk - 1)
+            cnt[i, k] += 1.0
+            prof[i, k] += v
+    return area, sq, sr, sc, maxd, cnt, prof
+
+
+@numba.njit(cache=True, nogil=True)
+def _basin_pass2(labels, q, d, n, reach, cy, cx):  # pragma: no cover - compiled
+    """Per basin: core (d >= reach), ring (reach/2 <= d < reach) and rim (d < 1.5) counts and
+    sums, and the brightness dipole sums of the rim zone and the floor zone (1.5 <= d <
+    max(reach, 2.5)): sum of q * u and of u, u the unit vector from the basin centroid."""
+    rows, cols = labels.shape
+    acc = np.zeros((6, n))  # core n, core sum, ring n, ring sum, rim n, rim sum
+    zone = np.zeros((2, 6, n))  # count, sum q, sum q uy, sum q ux, sum uy, sum ux
+    outer = max(reach, 2.5)
+    for r in range(rows):
+        for c in range(cols):
+            lab = labels[r, c]
+            if lab <= 0:
+                continue
+            i = lab - 1
+            v = q[r, c]
+            dd = d[r, c]
+            if dd >= reach:
+                acc[0, i] += 1.0
+                acc[1, i] += v
+            elif dd >= 0.5 * reach:
+                acc[2, i] += 1.0
+                acc[3, i] += v
+            if dd < 1.5:
+                z = 0
+                acc[4, i] += 1.0
+                acc[5, i] += v
+            elif dd < outer:
+                z = 1
+            else:
+                continue
+            vy = r - cy[i]
+            vx = c - cx[i]
+            norm = math.sqrt(vy * vy + vx * vx) + 1e-9
+            uy = vy / norm
+            ux = vx / norm
+            zone[z, 0, i] += 1.0
+            zone[z, 1, i] += v
+            zone[z, 2, i] += v * uy
+            zone[z, 3, i] += v * ux
+            zone[z, 4, i] += uy
+            zone[z, 5, i] += ux
+    return acc, zone
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    order = np.argsort(values)
+    order = np.argsort(values, kind="stable")
     cw = np.cumsum(weights[order])
+    if cw.size == 0:
+        return 0.0
     if cw[-1] <= 0:
         return float(np.median(values))
     return float(values[order][min(np.searchsorted(cw, q * cw[-1]), len(values) - 1)])
 
 
-def _local_level(img: np.ndarray, region: np.ndarray, scale_px: float) -> np.ndarray:
-    """Slowly varying grey level: median of coarse blocks inside ``region``, median-filtered
-    over ``scale_px`` and interpolated back to full size."""
-    rows, cols = img.shape
-    f = max(1, int(round(scale_px / 8)))
-    gr, gc = -(-rows // f), -(-cols // f)
-    pad = np.full((gr * f, gc * f), np.nan, np.float32)
-    pad[:rows, :cols] = np.where(region, img, np.nan)
-    blocks = pad.reshape(gr, f, gc, f).transpose(0, 2, 1, 3).reshape(gr, gc, f * f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        bm = np.nanmedian(blocks, axis=2) if f > 1 else blocks[..., 0]
-    ok = np.isfinite(bm)
-    fill = float(np.nanmedian(bm)) if ok.any() else 0.5
-    bm = np.where(ok, bm, fill)
-    size = max(3, int(round(scale_px / f)) | 1)
-    med = ndi.median_filter(bm, size=size, mode="nearest")
-    med = ndi.gaussian_filter(med, size / 4, mode="nearest")
-    up = cv2.resize(med.astype(np.float32), (gc * f, gr * f), interpolation=cv2.INTER_LINEAR)
-    return up[:rows, :cols]
-
-
-FEATURE_NAMES = (
-    "level", "bowl", "vote", "log_size", "rim", "crest", "neighbour", "mean_level",
-    "level_snr", "log_area", "brighter_neighbours", "level_iqr", "level_rank",
-    "max_neighbour", "min_neighbour", "detector_dipole_rim", "detector_dipole_floor",
-    "detector_dipole_strength",
-)
-
-
-def _detector_dipoles(labels, inl, lab_, q_, d_, reach, n, lc, area, contrast):
-    """Side-to-side brightness asymmetry of every basin along the image's detector direction.
-
-    An SE detector sits to one side: the edges and walls that face it are brighter. A pore's rim
-    is brighter on the detector side of the pore, a polymer island's on the opposite side
-    (its edges face the other way), so the sign of a basin's brightness dipole along the detector
-    direction tells the two apart whatever their grey levels. Per basin, the dipole is the mean
-    of (grey - basin mean) x (unit vector from the basin centroid) over its rim zone (distance to
-    the crest < 1.5 px) and over its floor (1.5 px to the rim reach). The detector direction is
-    the principal axis of the rim dipoles (area-weighted), its sign chosen so that darker basins
-    (more often pores) point along it. Returns the two projections (in units of the crest
-    contrast) and the image's dipole strength (how consistently basins share one axis).
-    """
-    rows, cols = labels.shape
-    rr, cc = np.nonzero(inl)
-    cnt = np.maximum(area, 1)
-    cy = np.bincount(lab_, weights=rr, minlength=n) / cnt
-    cx = np.bincount(lab_, weights=cc, minlength=n) / cnt
-    vy = rr - cy[lab_]
-    vx = cc - cx[lab_]
-    norm = np.hypot(vy, vx) + 1e-9
-    uy, ux = vy / norm, vx / norm
-    out = []
-    for zone in (d_ < 1.5, (d_ >= 1.5) & (d_ < max(reach, 2.5))):
-        lz = lab_[zone]
-        nz = np.maximum(np.bincount(lz, minlength=n), 1)
-        mean = np.bincount(lz, weights=q_[zone], minlength=n) / nz
-        dev = q_[zone] - mean[lz]
-        dy = np.bincount(lz, weights=dev * uy[zone], minlength=n) / nz
-        dx = np.bincount(lz, weights=dev * ux[zone], minlength=n) / nz
-        out.append((dy, dx))
-    (ry, rx), (fy, fx) = out
-    w = area
-    m = np.array([[np.sum(w * ry * ry), np.sum(w * ry * rx)],
-                  [np.sum(w * ry * rx), np.sum(w * rx * rx)]])
-    evals, evecs = np.linalg.eigh(m)
-    axis = evecs[:, 1]
-    proj_rim = ry * axis[0] + rx * axis[1]
-    darker = lc < _weighted_quantile(lc, area, 0.5)
-    if np.sum(w * proj_rim * np.where(darker, 1.0, -1.0)) < 0:
-        axis = -axis
-        proj_rim = -proj_rim
-    proj_floor = fy * axis[0] + fx * axis[1]
-    strength = float(math.sqrt(max(evals[1], 0) / max(w.sum(), 1e-9)) / contrast)
-    anisotropy = float((evals[1] - evals[0]) / max(evals[1] + evals[0], 1e-12))
-    return proj_rim / contrast, proj_floor / contrast, strength * anisotropy
-
-
-#: Noise smoothing (Gaussian sigma, px) before the basin watershed of the topographic method.
-BASIN_SMOOTHING_PX = 0.7
-#: Basins meeting at a pass less than this many noise sigmas (of the smoothed image) above the
-#: higher minimum are merged. Low on purpose: a fine partition loses less boundary than merging
-#: across weak crests does, and the classifier sees each basin's neighbours.
-BASIN_DYNAMICS_K = 3.0
-
-
-def topographic_basins(image: np.ndarray, region: np.ndarray, *,
-                       smoothing_px: float = BASIN_SMOOTHING_PX,
-                       background_px: float | None = None,
-                       dynamics_k: float = BASIN_DYNAMICS_K) -> dict:
-    """Flatten, smooth, cut into crest-bounded basins and describe each basin.
-
-    Returns a dict with ``labels`` (int32, 0 outside), ``features`` (n x len(FEATURE_NAMES)),
-    ``area`` (px), ``pairs`` and diagnostics. Feature definitions are scale-free (contrasts are
-    divided by the image's typical crest contrast, sizes by the measured rim reach).
-    """
-    img = remove_scan_lines(image, region)
-    noise = estimate_noise_sigma(img, region)
-    s = _gaussian(img, smoothing_px)
-    bg_px = background_px or max(img.shape) / 6
-    level = _local_level(s, region, bg_px)
-    med_level = float(np.median(level[region]))
-    level = np.maximum(level, max(med_level * 0.05, 1e-3))
-    q = s / level
-    nq = noise / max(med_level, 1e-6) / (2 * math.sqrt(math.pi) * max(smoothing_px, 0.5))
-    labels, pairs = watershed_basins(q, region, dynamics_k * nq)
-    n = int(labels.max())
-    out = {"labels": labels, "pairs": pairs, "noise_sigma": noise, "noise_q": nq, "n": n,
-           "q": q, "smoothing_px": smoothing_px, "background_px": bg_px}
-    if n == 0:
-        out.update(features=np.zeros((0, len(FEATURE_NAMES))), area=np.zeros(0))
-        return out
-    d = _distance_to_boundary(labels)
-    inl = labels > 0
-    lab_ = labels[inl] - 1
-    q_ = q[inl]
-    d_ = d[inl]
-    maxd = _label_max(labels, d, n)
-    area = np.bincount(lab_, minlength=n).astype(np.float64)
-    nk = 24
-    k_ = np.minimum(np.floor(d_ + 0.5).astype(np.int64), nk - 1)
-    key = lab_ * nk + k_
-    cnt = np.bincount(key, minlength=n * nk).reshape(n, nk).astype(np.float64)
-    prof = np.bincount(key, weights=q_, minlength=n * nk).reshape(n, nk) / np.maximum(cnt, 1)
-    # rim reach from the pooled profile against distance to the crest
+def _rim_reach(cnt: np.ndarray, prof: np.ndarray, n_pixels: int) -> tuple[float, float]:
+    """Rim half-width and reach (px) from the profile of grey level against distance to the
+    crest, pooled over all basins."""
     tot = cnt.sum(0)
-    gp = (prof * cnt).sum(0) / np.maximum(tot, 1)
-    valid = tot >= max(50.0, 0.002 * inl.sum())
+    gp = prof.sum(0) / np.maximum(tot, 1)
+    valid = tot >= max(50.0, 0.002 * n_pixels)
     upto = int(np.argmin(valid)) if not valid[:13].all() else 13
     gp = gp[: max(upto, 3)]
     p0, pmin = gp[0], gp.min()
@@ -642,19 +1144,40 @@ def topographic_basins(image: np.ndarray, region: np.ndarray, *,
         d_half = k1 - 1 + (gp[k1 - 1] - half) / (gp[k1 - 1] - gp[k1])
     else:
         d_half = 1.0
-    reach = max(2.0, 2.5 * d_half)
-    core = d_ >= reach
-    nc = np.bincount(lab_[core], minlength=n)
-    lm = np.bincount(lab_, weights=q_, minlength=n) / np.maximum(area, 1)
-    lc = np.bincount(lab_[core], weights=q_[core], minlength=n) / np.maximum(nc, 1)
-    lc = np.where(nc > 0, lc, lm)
-    ring = (d_ >= 0.5 * reach) & (d_ < reach)
-    nr = np.bincount(lab_[ring], minlength=n)
-    lr = np.bincount(lab_[ring], weights=q_[ring], minlength=n) / np.maximum(nr, 1)
-    lr = np.where(nr > 0, lr, lm)
-    rim = d_ < 1.5
-    lrim = (np.bincount(lab_[rim], weights=q_[rim], minlength=n)
-            / np.maximum(np.bincount(lab_[rim], minlength=n), 1))
+    return float(d_half), float(max(2.0, 2.5 * d_half))
+
+
+def _measure_basins(q: np.ndarray, labels: np.ndarray, n: int,
+                    reach: float | None) -> dict:
+    """Per-basin measurements (pixel passes); ``reach`` None: measured from these basins."""
+    d = _distance_to_boundary(labels)
+    area, sq, sr, sc, maxd, cnt, prof = _basin_pass1(labels, q, d, n, PROFILE_BINS)
+    if reach is None:
+        d_half, reach = _rim_reach(cnt, prof, int(area.sum()))
+    else:
+        d_half = reach / 2.5
+    a1 = np.maximum(area, 1)
+    cy, cx = sr / a1, sc / a1
+    acc, zone = _basin_pass2(labels, q, d, n, float(reach), cy, cx)
+    lm = sq / a1
+    nc = acc[0]
+    lc = np.where(nc > 0, acc[1] / np.maximum(nc, 1), lm)
+    lr = np.where(acc[2] > 0, acc[3] / np.maximum(acc[2], 1), lm)
+    lrim = acc[5] / np.maximum(acc[4], 1)
+    dip = []
+    for z in range(2):
+        nz = np.maximum(zone[z, 0], 1)
+        mean = zone[z, 1] / nz
+        dip.append(((zone[z, 2] - mean * zone[z, 4]) / nz, (zone[z, 3] - mean * zone[z, 5]) / nz))
+    return {"area": area, "maxd": maxd, "cnt": cnt, "prof": prof, "lm": lm, "lc": lc,
+            "lr": lr, "lrim": lrim, "nc": nc, "rim_dipole": dip[0], "floor_dipole": dip[1],
+            "reach": float(reach), "d_half": float(d_half), "distance": d}
+
+
+def _pair_stats(raw: dict, pairs: dict, n: int, nq: float, reach: float) -> dict:
+    """Per-basin statistics over the crests it shares: mean crest, mean neighbour core level,
+    share of brighter neighbours, brightest/darkest neighbour and the matched-distance vote."""
+    lc = raw["lc"]
     a = pairs["a"] - 1
     b = pairs["b"] - 1
     length = pairs["length"].astype(np.float64)
@@ -675,49 +1198,132 @@ def topographic_basins(image: np.ndarray, region: np.ndarray, *,
     np.minimum.at(nbmin, b, lc[a])
     nbmax = np.where(np.isfinite(nbmax), nbmax, lc)
     nbmin = np.where(np.isfinite(nbmin), nbmin, lc)
-    # matched-distance comparison across every crest
+    cnt, prof, maxd = raw["cnt"], raw["prof"], raw["maxd"]
+    nk = cnt.shape[1]
+    pa_prof = prof / np.maximum(cnt, 1)
     ks = np.arange(nk)[None, :]
     kmax = np.minimum(np.minimum(maxd[a], maxd[b]), 3 * reach)[:, None]
     wgt = np.minimum(cnt[a], cnt[b]) * (ks >= 1) * (ks <= kmax)
     wt = wgt.sum(1)
-    diff = (wgt * (prof[a] - prof[b])).sum(1) / np.maximum(wt, 1e-9)
+    diff = (wgt * (pa_prof[a] - pa_prof[b])).sum(1) / np.maximum(wt, 1e-9)
     t = np.tanh(diff / (2 * nq)) * (wt > 0)
     vote = (np.bincount(a, weights=-t * length, minlength=n)
             + np.bincount(b, weights=t * length, minlength=n)) / wsum
+    return {"crest": crest, "nb": nb, "brighter": brighter, "nbmax": nbmax, "nbmin": nbmin,
+            "vote": vote}
+
+
+#: Quantiles of the area-weighted core-level distribution kept for the ``level_rank`` feature.
+RANK_TABLE = 129
+
+
+def _calibrate(raw: dict, ps: dict, nq: float) -> dict:
+    """Image-level normalisation of the basin features, measured once (on the sample): typical
+    crest contrast, median and spread of the core levels, their distribution, the rim reach and
+    the detector direction (principal axis of the basins' rim dipoles)."""
+    lc, area = raw["lc"], raw["area"]
     med_lc = _weighted_quantile(lc, area, 0.5)
     iqr = max(_weighted_quantile(lc, area, 0.75) - _weighted_quantile(lc, area, 0.25), 1e-6)
-    contrast = max(_weighted_quantile(crest - lc, area, 0.5), 1e-6)
-    order = np.argsort(lc)
-    rank = np.empty(n)
-    rank[order] = np.cumsum(area[order]) / area.sum()
-    dip_rim, dip_floor, dip_strength = _detector_dipoles(labels, inl, lab_, q_, d_, reach, n,
-                                                         lc, area, contrast)
-    feats = np.column_stack([
+    contrast = max(_weighted_quantile(ps["crest"] - lc, area, 0.5), 1e-6)
+    order = np.argsort(lc, kind="stable")
+    cdf = np.cumsum(area[order]) / max(area.sum(), 1e-12)
+    probs = np.linspace(0, 1, RANK_TABLE)
+    table = np.interp(probs, cdf, lc[order]) if lc.size else np.zeros(RANK_TABLE)
+    ry, rx = raw["rim_dipole"]
+    w = area
+    m = np.array([[np.sum(w * ry * ry), np.sum(w * ry * rx)],
+                  [np.sum(w * ry * rx), np.sum(w * rx * rx)]])
+    evals, evecs = np.linalg.eigh(m)
+    axis = evecs[:, 1]
+    proj = ry * axis[0] + rx * axis[1]
+    darker = lc < med_lc
+    if np.sum(w * proj * np.where(darker, 1.0, -1.0)) < 0:
+        axis = -axis
+    strength = float(math.sqrt(max(evals[1], 0) / max(w.sum(), 1e-9)) / contrast)
+    anisotropy = float((evals[1] - evals[0]) / max(evals[1] + evals[0], 1e-12))
+    return {"nq": float(nq), "reach": raw["reach"], "d_half": raw["d_half"],
+            "med_lc": med_lc, "iqr": iqr, "contrast": contrast,
+            "rank_levels": table.astype(np.float64), "axis": axis.astype(np.float64),
+            "dipole_strength": strength * anisotropy}
+
+
+def _features(raw: dict, ps: dict, cal: dict) -> np.ndarray:
+    """The basin feature matrix (n x len(FEATURE_NAMES)), normalised by ``cal``."""
+    lc, lm, lr, lrim, area = raw["lc"], raw["lm"], raw["lr"], raw["lrim"], raw["area"]
+    n = lc.size
+    contrast, med_lc, nq, reach = cal["contrast"], cal["med_lc"], cal["nq"], cal["reach"]
+    table = cal["rank_levels"]
+    # rank: area share of basins with a lower core level (from the calibration's table)
+    rank = np.interp(lc, table, np.linspace(0, 1, table.size))
+    ax = cal["axis"]
+    ry, rx = raw["rim_dipole"]
+    fy, fx = raw["floor_dipole"]
+    return np.column_stack([
         (lc - med_lc) / contrast,
         (lr - lc) / contrast,
-        vote,
-        np.log(maxd / reach + 1e-3),
+        ps["vote"],
+        np.log(raw["maxd"] / reach + 1e-3),
         (lrim - lc) / contrast,
-        (crest - lc) / contrast,
-        (nb - lc) / contrast,
+        (ps["crest"] - lc) / contrast,
+        (ps["nb"] - lc) / contrast,
         (lm - med_lc) / contrast,
         np.clip((lc - med_lc) / nq, -200, 200) / 10,
         np.log(area / reach**2),
-        brighter,
-        (lc - med_lc) / iqr,
+        ps["brighter"],
+        (lc - med_lc) / cal["iqr"],
         rank,
-        (nbmax - lc) / contrast,
-        (lc - nbmin) / contrast,
-        dip_rim,
-        dip_floor,
-        np.full(n, dip_strength),
+        (ps["nbmax"] - lc) / contrast,
+        (lc - ps["nbmin"]) / contrast,
+        (ry * ax[0] + rx * ax[1]) / contrast,
+        (fy * ax[0] + fx * ax[1]) / contrast,
+        np.full(n, cal["dipole_strength"]),
     ]).astype(np.float32)
-    out.update(features=feats, area=area, reach_px=reach, rim_half_width_px=d_half,
-               distance_px=d,
-               crest_contrast=contrast, core_level=lc,
-               large_area_fraction=float(area[nc >= 5].sum() / max(area.sum(), 1)))
-    out["rim_score"] = rim_score(lc, pairs, nq)
-    out["rim_score_all"] = rim_score(lc, pairs, nq, top_fraction=0.0)
+
+
+FEATURE_NAMES = (
+    "level", "bowl", "vote", "log_size", "rim", "crest", "neighbour", "mean_level",
+    "level_snr", "log_area", "brighter_neighbours", "level_iqr", "level_rank",
+    "max_neighbour", "min_neighbour", "detector_dipole_rim", "detector_dipole_floor",
+    "detector_dipole_strength",
+)
+
+#: Noise smoothing (Gaussian sigma, px) before the basin watershed of the topographic method.
+BASIN_SMOOTHING_PX = 0.7
+#: Basins meeting at a pass less than this many noise sigmas (of the smoothed image) above the
+#: higher minimum are merged. Low on purpose: a fine partition loses less boundary than merging
+#: across weak crests does, and the classifier sees each basin's neighbours.
+BASIN_DYNAMICS_K = 3.0
+
+
+def _noise_q(noise: float, med_level: float, smoothing_px: float) -> float:
+    """Noise sigma of the flattened, smoothed image q (white noise through a Gaussian)."""
+    nq = noise / max(med_level, 1e-6) / (2 * math.sqrt(math.pi) * max(smoothing_px, 0.5))
+    return max(nq, 1e-6)
+
+
+def basins_from_q(q: np.ndarray, region: np.ndarray, nq: float, *,
+                  dynamics_k: float = BASIN_DYNAMICS_K, calibration: dict | None = None) -> dict:
+    """Basins of the flattened image ``q`` with their features.
+
+    With ``calibration`` None the image calibrates itself (the rim reach and the feature
+    normalisation are measured on these basins and returned in ``out["calibration"]``).
+    """
+    labels, n, pairs = watershed_basins(q, region, dynamics_k * nq)
+    out = {"labels": labels, "pairs": pairs, "n": n, "q": q, "noise_q": nq}
+    if n == 0:
+        out.update(features=np.zeros((0, len(FEATURE_NAMES)), np.float32), area=np.zeros(0),
+                   core_level=np.zeros(0), calibration=calibration)
+        return out
+    raw = _measure_basins(q, labels, n, None if calibration is None else calibration["reach"])
+    ps = _pair_stats(raw, pairs, n, nq, raw["reach"])
+    cal = _calibrate(raw, ps, nq) if calibration is None else calibration
+    out.update(features=_features(raw, ps, cal), area=raw["area"], core_level=raw["lc"],
+               calibration=cal, reach_px=raw["reach"], rim_half_width_px=raw["d_half"],
+               crest_contrast=cal["contrast"], distance_px=raw["distance"],
+               large_area_fraction=float(raw["area"][raw["nc"] >= 5].sum()
+                                         / max(raw["area"].sum(), 1)))
+    out["rim_score"] = rim_score(raw["lc"], pairs, nq)
+    out["rim_score_all"] = rim_score(raw["lc"], pairs, nq, top_fraction=0.0)
     return out
 
 
@@ -743,6 +1349,7 @@ def rim_score(core_level: np.ndarray, pairs: dict, noise_q: float,
         sel &= diff >= cut
     ratio = (pairs["crest"][sel] - np.maximum(la, lb)[sel]) / diff[sel]
     return _weighted_quantile(ratio, pairs["length"][sel].astype(np.float64), 0.5)
+
 
 
 STYLE_FEATURE_NAMES = (
@@ -831,6 +1438,8 @@ def contrast_features(basins: dict, region: np.ndarray) -> np.ndarray:
     ], np.float64)
 
 
+
+
 # ------------------------------------------------------------------------------------------------
 # the basin classifier: a gradient-boosted tree ensemble stored as plain arrays
 
@@ -893,55 +1502,6 @@ def tree_model_proba(model: dict, x: np.ndarray) -> np.ndarray:
     raw += float(model["baseline"][0])
     return 1.0 / (1.0 + np.exp(-raw))
 
-
-
-
-def segment_dark(image: np.ndarray, region: np.ndarray, *, smoothing_px: float | None = None,
-                 background_px: float | None = None, iterations: int = 3,
-                 details: dict | None = None) -> np.ndarray:
-    """Dark pores on bright polymer: local midpoint between the two class levels."""
-    from skimage.filters import threshold_otsu
-
-    det = {} if details is None else details
-    img = remove_scan_lines(image, region)
-    noise = estimate_noise_sigma(img, region)
-    if smoothing_px is None:
-        pre = _gaussian(img, 1.0)
-        t_pre = float(threshold_otsu(pre[region]))
-        contrast = float(pre[region & (pre >= t_pre)].mean() - pre[region & (pre < t_pre)].mean())
-        pre_mask = (pre < t_pre) & region
-        finest = min(hydraulic_diameter_px(pre_mask, region),
-                     hydraulic_diameter_px(region & ~pre_mask, region))
-        smoothing_px = float(np.clip(min(2.3 * noise / max(contrast, 1e-6), finest / 8),
-                                     0.5, 2.0))
-    s = _gaussian(img, smoothing_px)
-    vals = s[region]
-    t0 = float(threshold_otsu(vals))
-    mask = (s < t0) & region
-    d_pore = hydraulic_diameter_px(mask, region)
-    d_poly = hydraulic_diameter_px(region & ~mask, region)
-    typical = max(d_pore, d_poly, 2.0)
-    bg_px = background_px or max(6.0 * typical, min(img.shape) / 12.0)
-    for _ in range(iterations):
-        pore_w = (mask & region).astype(np.float32)
-        poly_w = (region & ~mask).astype(np.float32)
-        if pore_w.sum() == 0 or poly_w.sum() == 0:
-            break
-        g_pore = float(s[mask & region].mean())
-        g_poly = float(s[region & ~mask].mean())
-        m_pore = _smooth_weighted(s, pore_w, bg_px, g_pore)
-        m_poly = _smooth_weighted(s, poly_w, bg_px, g_poly)
-        thr = 0.5 * (m_pore + m_poly)
-        mask = (s < thr) & region
-    det.update(noise_sigma=noise, smoothing_px=smoothing_px, otsu_threshold=t0,
-               typical_size_px=typical, background_scale_px=bg_px)
-    return mask
-
-
-
-
-# ------------------------------------------------------------------------------------------------
-# topographic method
 
 #: The trained classifiers shipped with the package (written by tools/train_segmenter.py).
 MODEL_PATH = Path(__file__).parent / "data" / "segment_models.npz"
@@ -1043,43 +1603,155 @@ def _wall_lines(basins: dict, pore: np.ndarray, fraction: float) -> np.ndarray:
     return out
 
 
-def segment_topographic(image: np.ndarray, region: np.ndarray, *,
-                        smoothing_px: float = BASIN_SMOOTHING_PX,
-                        background_px: float | None = None, basins: dict | None = None,
-                        details: dict | None = None) -> np.ndarray:
-    """Pores of a secondary-electron (topographic) image: crest-bounded basins classified as
-    pore or polymer face. See the module docstring."""
-    det = {} if details is None else details
-    if basins is None:
-        basins = topographic_basins(image, region, smoothing_px=smoothing_px,
-                                    background_px=background_px)
+
+
+
+# ------------------------------------------------------------------------------------------------
+# topographic method on the whole image, tile by tile
+
+
+def _q_window(img: np.ndarray, offsets: np.ndarray, level: np.ndarray, f: int, sigma: float,
+              r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """The flattened, smoothed image q = s / level on a window (equal to the whole image's)."""
+    s = _smoothed_window(img, offsets, sigma, r0, r1, c0, c1)
+    return s / _bilinear_window(level, f, r0, r1, c0, c1)
+
+
+def _pores_of_basins(basins: dict, model: dict | None, det: dict | None = None) -> np.ndarray:
+    """Pore mask of a basin partition: the basins classified pore, less the wall lines."""
     labels = basins["labels"]
     out = np.zeros(labels.shape, bool)
     if basins["n"] == 0:
         return out
-    models = load_models()
-    model = None if models is None else models["basin"]
-    prob = classify_basins(basins, model)
-    pore = prob > 0.5
-    inl = labels > 0
-    out[inl] = pore[labels[inl] - 1]
+    pore = classify_basins(basins, model) > 0.5
+    lut = np.zeros(basins["n"] + 1, bool)
+    lut[1:] = pore
+    out = lut[labels]
     if WALL_PASS_FRACTION > 0:
         walls = _wall_lines(basins, pore, WALL_PASS_FRACTION)
         out &= ~walls
-        det["wall_line_pixels"] = int(walls.sum())
-    det.update(basin_classifier="trained model" if model is not None else "crest vote rule",
-               n_basins=int(basins["n"]), n_pore_basins=int(pore.sum()),
-               rim_reach_px=float(basins.get("reach_px", 0.0)),
-               noise_sigma=float(basins["noise_sigma"]))
+        if det is not None:
+            det["wall_line_pixels"] = det.get("wall_line_pixels", 0) + int(walls.sum())
     return out
+
+
+#: Tiles: an image with more pixels than this is segmented in tiles (``max_untiled_px``).
+MAX_UNTILED_PX = 12_000_000
+#: Side of a tile's core (px); each tile is processed with an overlap on every side.
+TILE_PX = 2048
+
+
+def _tile_overlap_px(sample: dict, model: dict | None) -> int:
+    """Overlap of the topographic tiles: three times the largest pore basin of the sample
+    (equivalent-circle diameter), at least 32 px, at most 1024 px."""
+    if sample["n"] == 0:
+        return 32
+    pore = classify_basins(sample, model) > 0.5
+    area = sample["area"][pore] if pore.any() else sample["area"]
+    largest = 2.0 * math.sqrt(float(area.max()) / math.pi)
+    return int(np.clip(math.ceil(3.0 * largest), 32, 1024))
+
+
+def _segment_topographic_full(img, reg, offsets, level, f, sigma, nq, dynamics_k, sample,
+                              whole_sample, model, tile_px, overlap, out, det) -> int:
+    """Classify the basins of every tile (overlap on every side; the core of each tile is taken
+    from it) into ``out``. Returns the number of tiles."""
+    rows, cols = img.shape
+    cal = sample["calibration"]
+    if tile_px is None:
+        if whole_sample:  # the sample is the whole image: its basins are the image's
+            out[:] = _pores_of_basins(sample, model, det)
+            det["n_basins"] = int(sample["n"])
+            return 1
+        tile_px = max(rows, cols)
+    n_tiles = 0
+    n_basins = 0
+    for r0 in range(0, rows, tile_px):
+        r1 = min(rows, r0 + tile_px)
+        for c0 in range(0, cols, tile_px):
+            c1 = min(cols, c0 + tile_px)
+            e0, e1 = max(0, r0 - overlap), min(rows, r1 + overlap)
+            g0, g1 = max(0, c0 - overlap), min(cols, c1 + overlap)
+            q = _q_window(img, offsets, level, f, sigma, e0, e1, g0, g1)
+            b = basins_from_q(q, reg[e0:e1, g0:g1], nq, dynamics_k=dynamics_k, calibration=cal)
+            del q
+            pores = _pores_of_basins(b, model, det)
+            out[r0:r1, c0:c1] = pores[r0 - e0:r1 - e0, c0 - g0:c1 - g0]
+            n_tiles += 1
+            n_basins += int(b["n"])
+            del b, pores
+    det["n_basins"] = n_basins
+    return n_tiles
+
+
+def topographic_basins(image: np.ndarray, region: np.ndarray, *,
+                       smoothing_px: float = BASIN_SMOOTHING_PX,
+                       background_px: float | None = None,
+                       dynamics_k: float = BASIN_DYNAMICS_K) -> dict:
+    """Flatten, smooth, cut into crest-bounded basins and describe each basin (the whole image
+    calibrates itself). Used by tools/train_segmenter.py and for diagnostics.
+
+    Returns a dict with ``labels`` (int32, 0 outside), ``features`` (n x len(FEATURE_NAMES)),
+    ``area`` (px), ``pairs``, ``q`` (the flattened image), ``calibration`` and diagnostics.
+    Feature definitions are scale-free (contrasts are divided by the image's typical crest
+    contrast, sizes by the measured rim reach).
+    """
+    img, reg = _check_inputs(image, region, None)
+    prep = _prepare(img, reg, whole=True)
+    return _sample_basins(img, reg, prep, smoothing_px, background_px, dynamics_k)
+
+
+def _prepare(img: np.ndarray, reg: np.ndarray, whole: bool = False) -> dict:
+    """Image-level pre-processing shared by both methods: scan-line offsets, the sample
+    windows and the sample's scan-line corrected grey values and noise."""
+    offsets = scan_line_offsets(img, reg)
+    windows = [(0, img.shape[0], 0, img.shape[1])] if whole else sample_windows(reg)
+    sample_img, sample_reg = _sample(img, reg, offsets, windows)
+    noise = estimate_noise_sigma(sample_img, sample_reg)
+    return {"offsets": offsets, "windows": windows, "sample_img": sample_img,
+            "sample_reg": sample_reg, "noise": noise,
+            "whole_sample": windows == [(0, img.shape[0], 0, img.shape[1])]}
+
+
+def _sample_basins(img, reg, prep, smoothing_px, background_px, dynamics_k) -> dict:
+    """Level grid, noise of q and the self-calibrated basins of the sample windows."""
+    bg_px = background_px or max(img.shape) / 6
+    level, f, med_level = level_grid(img, reg, prep["offsets"], bg_px)
+    nq = _noise_q(prep["noise"], med_level, smoothing_px)
+    parts = [_q_window(img, prep["offsets"], level, f, smoothing_px, *w)
+             for w in prep["windows"]]
+    q = _stitch(parts, 0.0)
+    basins = basins_from_q(q, prep["sample_reg"], nq, dynamics_k=dynamics_k)
+    basins.update(level=level, level_block_px=f, med_level=med_level, background_px=bg_px,
+                  noise_sigma=prep["noise"], smoothing_px=smoothing_px)
+    return basins
 
 
 # ------------------------------------------------------------------------------------------------
 # the public entry point
 
 
+@numba.njit(cache=True, nogil=True)
+def _region_stats(img, reg):  # pragma: no cover - compiled
+    n = 0
+    lo = np.inf
+    hi = -np.inf
+    for r in range(img.shape[0]):
+        for c in range(img.shape[1]):
+            if reg[r, c]:
+                n += 1
+                v = img[r, c]
+                if v < lo:
+                    lo = v
+                if v > hi:
+                    hi = v
+    return n, lo, hi
+
+
 def _check_inputs(image: np.ndarray, membrane_mask: np.ndarray | None,
                   pixel_size_um: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous float32 image with non-finite pixels set to 0 (no copy when the input is
+    already that) and the region (membrane and finite)."""
     img = np.asarray(image)
     if img.ndim != 2:
         raise ValueError(f"image must be a 2-D grey array, got shape {img.shape}")
@@ -1087,19 +1759,24 @@ def _check_inputs(image: np.ndarray, membrane_mask: np.ndarray | None,
         raise ValueError(f"image of shape {img.shape} is too small to segment")
     if not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
         raise ValueError(f"image must be numeric, got dtype {img.dtype}")
-    img = img.astype(np.float32)
+    if np.iscomplexobj(img):
+        raise ValueError(f"image must be real, got dtype {img.dtype}")
+    if pixel_size_um is not None and not (math.isfinite(pixel_size_um) and pixel_size_um > 0):
+        raise ValueError(f"pixel_size_um must be a positive number, got {pixel_size_um}")
+    if membrane_mask is not None and np.shape(membrane_mask) != img.shape:
+        raise ValueError(f"membrane_mask shape {np.shape(membrane_mask)} differs from image "
+                         f"shape {img.shape}")
+    img = np.ascontiguousarray(img, np.float32)
     finite = np.isfinite(img)
+    all_finite = bool(finite.all())
+    if not all_finite:
+        img = np.where(finite, img, np.float32(0))
     if membrane_mask is None:
         region = finite
     else:
-        region = np.asarray(membrane_mask)
-        if region.shape != img.shape:
-            raise ValueError(f"membrane_mask shape {region.shape} differs from image shape "
-                             f"{img.shape}")
-        region = region.astype(bool) & finite
-    if pixel_size_um is not None and not (math.isfinite(pixel_size_um) and pixel_size_um > 0):
-        raise ValueError(f"pixel_size_um must be a positive number, got {pixel_size_um}")
-    img = np.where(finite, img, 0.0).astype(np.float32)
+        region = np.ascontiguousarray(membrane_mask, bool)
+        if not all_finite:
+            region = region & finite
     return img, region
 
 
@@ -1119,7 +1796,7 @@ RIM_SCORE_TOPOGRAPHIC = 0.6
 
 
 def _choose_contrast(basins: dict, region: np.ndarray, details: dict) -> str:
-    """``dark`` or ``topographic`` from the image, recording the evidence in ``details``."""
+    """``dark`` or ``topographic`` from the sample, recording the evidence in ``details``."""
     feats = contrast_features(basins, region)
     details["contrast_evidence"] = {k: round(float(v), 4)
                                     for k, v in zip(STYLE_FEATURE_NAMES, feats)}
@@ -1127,7 +1804,7 @@ def _choose_contrast(basins: dict, region: np.ndarray, details: dict) -> str:
     if models is not None:
         p_topo = style_probability(feats, models["style"])
         used = "topographic" if p_topo > 0.5 else "dark"
-        details["p_topographic"] = p_topo
+        details["p_topographic"] = round(p_topo, 4)
         details["auto_reason"] = (
             f"P(topographic) = {p_topo:.2f} from the contrast evidence in "
             "details['contrast_evidence'] (tree ensemble trained on varied renderings, "
@@ -1150,6 +1827,8 @@ def segment_pores(
     background_scale_um: float | None = None,
     min_pore_diameter_um: float | None = None,
     smoothing_um: float | None = None,
+    max_untiled_px: int = MAX_UNTILED_PX,
+    tile_px: int = TILE_PX,
 ) -> Segmentation:
     """Segment pores (True) in a grey SEM micrograph.
 
@@ -1163,8 +1842,8 @@ def segment_pores(
         Pixel size in µm; needed to turn the µm parameters into pixels.
     method : {"auto", "dark", "topographic"}
         ``dark``: material contrast (dark pores, bright polymer). ``topographic``: secondary-
-        electron images whose pores are enclosed by bright rims. ``auto``: chosen from the image
-        (the rim score, see ``details["rim_score"]``).
+        electron images whose pores are enclosed by bright rims. ``auto``: chosen from a sample
+        of the image (``details["auto_reason"]``).
     background_scale_um : float, optional
         Scale of the illumination drift removed (µm). Default: adapt (six times the typical
         feature size for ``dark``, a sixth of the image for ``topographic``).
@@ -1174,13 +1853,18 @@ def segment_pores(
     smoothing_um : float, optional
         Gaussian noise smoothing sigma (µm). Default: adapt to the noise and the finest feature
         (``dark``, 0.5–2 px), 0.7 px (``topographic``).
+    max_untiled_px : int
+        Images with more pixels than this are segmented tile by tile (bounded memory; the same
+        mask as untiled up to basins larger than the overlap, see the module docstring).
+    tile_px : int
+        Side of a tile's core in px (``dark``: rows per band).
 
     Returns
     -------
     Segmentation
         ``mask`` (pores inside the membrane), ``method`` (the method used), ``edge_pores``
         (pores cut by the image frame) and ``details`` (parameters in px, diagnostics, why
-        ``auto`` chose its method, timings in s).
+        ``auto`` chose its method; deterministic).
 
     Raises
     ------
@@ -1189,49 +1873,67 @@ def segment_pores(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    t_start = time.perf_counter()
+    if int(tile_px) < 64:
+        raise ValueError(f"tile_px must be at least 64, got {tile_px}")
     img, region = _check_inputs(image, membrane_mask, pixel_size_um)
     smoothing_px = _to_px(smoothing_um, pixel_size_um, "smoothing_um")
     background_px = _to_px(background_scale_um, pixel_size_um, "background_scale_um")
     min_d_px = _to_px(min_pore_diameter_um, pixel_size_um, "min_pore_diameter_um") or 2.0
     details: dict = {"requested_method": method, "pixel_size_um": pixel_size_um,
                      "min_pore_diameter_px": min_d_px}
-    empty = np.zeros(img.shape, bool)
-    values = img[region]
-    if values.size < 16 or float(values.max() - values.min()) < 1e-6:
-        details["note"] = ("empty membrane region" if values.size < 16
+    n_in, lo, hi = _region_stats(img, region)
+    if n_in < 16 or float(hi - lo) < 1e-6:
+        details["note"] = ("empty membrane region" if n_in < 16
                            else "image is constant inside the membrane: no pores")
         used = "dark" if method == "auto" else method
+        empty = np.zeros(img.shape, bool)
         return Segmentation(mask=empty, method=used, edge_pores=empty.copy(), details=details)
-
-    basins = None
+    tiled = img.size > max_untiled_px
+    details["tiles"] = "untiled"
+    prep = _prepare(img, region)
+    sample = None
+    models = load_models()
     if method in ("auto", "topographic"):
-        models = load_models()
-        # the partition the shipped classifier was trained on
         part = ({"smoothing_px": BASIN_SMOOTHING_PX, "dynamics_k": BASIN_DYNAMICS_K}
                 if models is None else {k: models[k] for k in ("smoothing_px", "dynamics_k")})
-        basins = topographic_basins(img, region,
-                                    smoothing_px=smoothing_px or part["smoothing_px"],
-                                    background_px=background_px,
-                                    dynamics_k=part["dynamics_k"])
-        details["rim_score"] = float(basins.get("rim_score", 0.0))
-    if method == "auto":
-        used = _choose_contrast(basins, region, details)
-    else:
-        used = method
-    details["timings_s"] = {"prepare": time.perf_counter() - t_start}
-    t0 = time.perf_counter()
+        topo_sigma = smoothing_px or part["smoothing_px"]
+        sample = _sample_basins(img, region, prep, topo_sigma, background_px,
+                                part["dynamics_k"])
+        details["rim_score"] = round(float(sample.get("rim_score", 0.0)), 4)
+        details["sample_windows"] = len(prep["windows"])
+    used = _choose_contrast(sample, prep["sample_reg"], details) if method == "auto" else method
     if used == "dark":
-        mask = segment_dark(img, region, smoothing_px=smoothing_px, background_px=background_px,
-                            details=details)
+        del sample
+        mask = _segment_dark(img, region, prep["offsets"], prep["sample_img"],
+                             prep["sample_reg"], prep["noise"], smoothing_px, background_px, 3,
+                             details)
+        if tiled:
+            details["tiles"] = "row bands"
     else:
-        mask = segment_topographic(img, region, background_px=background_px, basins=basins,
-                                   details=details)
-    details["timings_s"]["classify"] = time.perf_counter() - t0
+        mask = np.zeros(img.shape, bool)
+        basin_model = None if models is None else models["basin"]
+        overlap = _tile_overlap_px(sample, basin_model) if tiled else 0
+        n_tiles = _segment_topographic_full(
+            img, region, prep["offsets"], sample["level"], sample["level_block_px"],
+            sample["smoothing_px"], sample["noise_q"], part["dynamics_k"], sample,
+            prep["whole_sample"], basin_model, int(tile_px) if tiled else None, overlap, mask,
+            details)
+        cal = sample["calibration"] or {}
+        details.update(
+            basin_classifier="trained model" if basin_model is not None else "crest vote rule",
+            noise_sigma=round(float(prep["noise"]), 6),
+            rim_reach_px=round(float(cal.get("reach", 0.0)), 4),
+            crest_contrast=round(float(cal.get("contrast", 0.0)), 6),
+            smoothing_px=sample["smoothing_px"], background_scale_px=round(
+                float(sample["background_px"]), 3))
+        if tiled:
+            details["tiles"] = f"{n_tiles} tiles of {int(tile_px)} px, overlap {overlap} px"
+        del sample
+    mask &= region
     min_area = math.pi * (min_d_px / 2) ** 2
-    mask = _remove_small(mask & region, min_area)
-    mask = _fill_small_holes(mask, region, min_area) & region
-    details["porosity"] = float(mask[region].mean()) if region.any() else 0.0
-    details["timings_s"]["total"] = time.perf_counter() - t_start
+    mask = _remove_small(mask, min_area)
+    mask = _fill_small_holes(mask, region, min_area)
+    mask &= region
+    details["porosity"] = round(float(np.count_nonzero(mask)) / max(n_in, 1), 6)
     return Segmentation(mask=mask, method=used, edge_pores=edge_pore_mask(mask),
                         details=details)

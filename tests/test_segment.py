@@ -309,3 +309,38 @@ def test_nan_pixels_are_not_pores():
     img[100:120, 100:120] = np.nan
     seg = segment_pores(img, region, method="dark")
     assert not seg.mask[100:120, 100:120].any()
+
+
+# ------------------------------------------------------------------------------------------------
+# tiles: a large image is segmented piece by piece with the same result
+
+
+@pytest.mark.parametrize("style,kind,pore_px", [("topographic", "sponge", 16),
+                                                ("dark", "sponge", 12)])
+def test_tiled_run_equals_untiled_run(style, kind, pore_px):
+    """2000 x 3000 px, forced into 512 px tiles (topographic: 24 tiles with overlap; dark: row
+    bands). Image-level decisions come from the same sample and the slow maps are global, so
+    the only possible differences are basins larger than the overlap (none here): identical
+    masks are required."""
+    img, _, region = _case(kind, style, pore_px, 3, shape=(500, 750))
+    big, reg = np.tile(img, (4, 4)), np.tile(region, (4, 4))
+    whole = segment_pores(big, reg, method="auto")
+    assert whole.method == style and whole.details["tiles"] == "untiled"
+    tiled = segment_pores(big, reg, method=style, max_untiled_px=0, tile_px=512)
+    assert tiled.details["tiles"] != "untiled"
+    differ = np.count_nonzero(whole.mask != tiled.mask)
+    assert differ == 0, f"{differ} px of {big.size} differ"
+    assert np.array_equal(whole.edge_pores, tiled.edge_pores)
+
+
+def test_details_are_deterministic_and_hold_no_timings():
+    img, _, region = _case("sponge", "topographic", 20, 8)
+    a = segment_pores(img, region)
+    b = segment_pores(img.copy(), region.copy())
+    assert a.details == b.details and np.array_equal(a.mask, b.mask)
+    assert not any("time" in k or "timing" in k for k in a.details)
+
+
+def test_bad_tile_size_raises_clear_error():
+    with pytest.raises(ValueError, match="tile_px"):
+        segment_pores(np.zeros((20, 20)), tile_px=8)
