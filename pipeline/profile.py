@@ -27,14 +27,32 @@ def default_bin_width_um(span_um: float, pixel_size_um: float) -> float:
     return float(raw)  # pragma: no cover
 
 
+_CHUNK = 1 << 22  # elements per chunk of the per-pixel passes (bounded temporaries)
+
+
 def _exact_radius2(size_px: np.ndarray) -> np.ndarray | None:
-    """Squared radii as int32 when every diameter is 2*sqrt(integer) (exact local thickness)."""
-    if size_px.size == 0:
-        return np.zeros(0, np.int32)
-    k = np.rint(np.square(size_px.astype(np.float64) / 2.0))
-    if k.max() > 2**31 - 1 or not np.allclose(2.0 * np.sqrt(k), size_px, rtol=0, atol=1e-3):
-        return None
-    return k.astype(np.int32)
+    """Squared radii as int32 when every diameter is 2*sqrt(integer) (exact local thickness).
+
+    Checked and converted in chunks, so no full-length float64 copy is made.
+    """
+    out = np.empty(size_px.size, np.int32)
+    for start in range(0, size_px.size, _CHUNK):
+        v = size_px[start:start + _CHUNK].astype(np.float64)
+        k = np.rint(np.square(v / 2.0))
+        if k.size and (k.max() > 2**31 - 1
+                       or not np.allclose(2.0 * np.sqrt(k), v, rtol=0, atol=1e-3)):
+            return None
+        out[start:start + _CHUNK] = k
+    return out
+
+
+def _chunked_bincount(index: np.ndarray, weights: np.ndarray | None, n: int) -> np.ndarray:
+    """``np.bincount(index, weights, minlength=n)`` in chunks (bincount makes float64 weights)."""
+    total = np.zeros(n, np.float64 if weights is not None else np.int64)
+    for start in range(0, index.size, _CHUNK):
+        w = None if weights is None else weights[start:start + _CHUNK]
+        total += np.bincount(index[start:start + _CHUNK], w, minlength=n)
+    return total
 
 
 def grouped_quantiles(
@@ -67,7 +85,11 @@ def grouped_quantiles(
         return out
     k = _exact_radius2(values)
     if k is not None and (k_max := int(k.max()) + 1) * n_groups <= 50_000_000:
-        counts = np.bincount(group.astype(np.int64) * k_max + k, minlength=n_groups * k_max)
+        counts = np.zeros(n_groups * k_max, np.int64)
+        for start in range(0, k.size, _CHUNK):
+            cell = group[start:start + _CHUNK].astype(np.int64) * k_max + k[start:start + _CHUNK]
+            counts += np.bincount(cell, minlength=n_groups * k_max)
+        del k
         counts = counts.reshape(n_groups, k_max)
         levels = 2.0 * np.sqrt(np.arange(k_max, dtype=np.float64))
         cum = np.cumsum(counts, axis=1)
@@ -145,7 +167,8 @@ def depth_profile(
     width = bin_width_um or default_bin_width_um(deepest, px)
     n_bins = max(1, int(np.ceil(deepest / width - 1e-9)))
     edges = np.arange(n_bins + 1) * width
-    idx = np.minimum((d_px * np.float32(px / width)).astype(np.int32), n_bins - 1)
+    np.multiply(d_px, np.float32(px / width), out=d_px)
+    idx = np.minimum(d_px.astype(np.int32), n_bins - 1)
     del d_px
     pores = np.asarray(pore_mask, bool)
     is_pore = pores[membrane]
@@ -156,7 +179,7 @@ def depth_profile(
     del idx, is_pore
     n_pore = np.bincount(pore_idx, minlength=n_bins)
     size_px = np.asarray(local_thickness_px)[pore_sel].astype(np.float32, copy=False)
-    sums_px = np.bincount(pore_idx, weights=size_px, minlength=n_bins)
+    sums_px = _chunked_bincount(pore_idx, size_px, n_bins)
     if edge_pores is not None:
         edge = np.asarray(edge_pores, bool)[pore_sel]
         n_edge = np.bincount(pore_idx[edge], minlength=n_bins)
