@@ -142,26 +142,38 @@ def _membrane_pixels(pore_mask: np.ndarray, membrane_mask: np.ndarray, depth_px:
                  else np.broadcast_to(strip_of[:, None], inside.shape))
     pore_2d = np.asarray(pore_mask, bool) & inside
     pore = pore_2d[inside]
-    size = np.asarray(local_thickness_px)[pore_2d].astype(np.float64)
+    # float32 per-pixel arrays (sums are taken in float64): 4 bytes a pixel, not 8
+    size = np.asarray(local_thickness_px)[pore_2d].astype(np.float32)
     if not np.all(np.isfinite(size)):
         raise StructureError("local_thickness_px is not finite inside the membrane (a pore mask "
                              "covering the whole frame has no finite pore size)")
-    return _Pixels(depth_um=depth_px[inside].astype(np.float64) * pixel_size_um,
-                   strip=strip_map[inside], pore=pore, pore_size_um=size * pixel_size_um,
+    size *= np.float32(pixel_size_um)
+    depth_um = depth_px[inside].astype(np.float32)
+    depth_um *= np.float32(pixel_size_um)
+    return _Pixels(depth_um=depth_um, strip=strip_map[inside], pore=pore, pore_size_um=size,
                    n_strips=n_strips)
 
 
 def _strip_sums(pix: _Pixels, edges_um: np.ndarray) -> StripSums:
     n_bins = edges_um.size - 1
     width = float(edges_um[1] - edges_um[0])
-    idx = np.minimum((pix.depth_um / width).astype(np.int64), n_bins - 1)
-    flat = pix.strip.astype(np.int64) * n_bins + idx
     size = pix.n_strips * n_bins
     shape = (pix.n_strips, n_bins)
+    index_type = np.int32 if size < 2**31 else np.int64
+    # bin index in place of a float32 copy: no full-length int64 or float64 temporaries
+    flat = (pix.depth_um / np.float32(width)).astype(index_type)
+    np.minimum(flat, n_bins - 1, out=flat)
+    flat += pix.strip.astype(index_type) * index_type(n_bins)
     n_membrane = np.bincount(flat, minlength=size).reshape(shape).astype(np.float64)
     pore_flat = flat[pix.pore]
+    del flat
     n_pore = np.bincount(pore_flat, minlength=size).reshape(shape).astype(np.float64)
-    sums = np.bincount(pore_flat, weights=pix.pore_size_um, minlength=size).reshape(shape)
+    sums = np.zeros(size, np.float64)
+    chunk = 1 << 22  # bincount makes float64 weights: in chunks
+    for start in range(0, pore_flat.size, chunk):
+        sums += np.bincount(pore_flat[start:start + chunk],
+                            weights=pix.pore_size_um[start:start + chunk], minlength=size)
+    sums = sums.reshape(shape)
     return StripSums(edges_um=edges_um, n_membrane=n_membrane, n_pore=n_pore, size_sum_um=sums)
 
 
@@ -871,7 +883,7 @@ def _criteria(pix: _Pixels, zones: _Zones, weights: np.ndarray, *, cut: _CutCali
     size = _ratio(zones.size_sum_um.sum(0), n_pore)
     porosity = _ratio(n_pore, n_mem)
     sizes = pix.pore_size_um
-    mean_all = float(sizes.mean()) if sizes.size else None
+    mean_all = float(sizes.mean(dtype=np.float64)) if sizes.size else None
     if sizes.size:
         k = min(sizes.size - 1, int(round(MAX_QUANTILE * (sizes.size - 1))))
         p_max = float(np.partition(sizes, k)[k])
