@@ -1373,7 +1373,10 @@ def measure_network(
     if sides:
         dist2 = domain_dist2(pores | np.asarray(inlet, bool) | np.asarray(outlet, bool))
     if pore_skeleton:
-        pore_dt = np.sqrt(dist2) if dist2 is not None else None
+        pore_dt = None
+        if dist2 is not None:  # float32, not the float64 np.sqrt would make of int32
+            pore_dt = dist2.astype(np.float32)
+            np.sqrt(pore_dt, out=pore_dt)
         pore_block, pore_sk = _skeleton_block(pores, reg, pixel_size_um, area_um2, pore_dt)
         net["pore_skeleton"] = pore_block
         extras["pore_skeleton"] = pore_sk
@@ -1551,8 +1554,10 @@ def analyze_isotropy(analysis: Any) -> dict[str, Any]:
     gx, gy = interface_gradient(pores)
     valid = region & measurement_region(region)
     stats = interface_statistics(gx, gy, valid, zone_lab, n_zones)
+    del gx, gy  # full-size temporaries: free them before the next ones (large montages)
     chord_labels = (zone_lab + 1) * region.astype(np.uint8)
     chords = chord_lengths(pores, region, ref_angle or 0.0, labels=chord_labels)
+    del chord_labels
     threshold_value = cfg.da_threshold
 
     def block(hist: np.ndarray, moments: np.ndarray, area: float, angle: float | None,
@@ -1619,6 +1624,7 @@ def analyze_isotropy(analysis: Any) -> dict[str, Any]:
     }
 
     # --- network
+    del valid, zone_lab
     inlet = outlet = None
     if has_surface:
         inlet, outlet = reservoirs(region, mem.top_px, mem.bottom_px, mem.orientation)
