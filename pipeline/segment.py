@@ -1698,7 +1698,9 @@ def topographic_basins(image: np.ndarray, region: np.ndarray, *,
     """
     img, reg = _check_inputs(image, region, None)
     prep = _prepare(img, reg, whole=True)
-    return _sample_basins(img, reg, prep, smoothing_px, background_px, dynamics_k)
+    basins = _sample_basins(img, reg, prep, smoothing_px, background_px, dynamics_k)
+    basins["sample_region"] = prep["sample_reg"]
+    return basins
 
 
 def _prepare(img: np.ndarray, reg: np.ndarray, whole: bool = False) -> dict:
