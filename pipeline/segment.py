@@ -1129,6 +1129,18 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(values[order][min(np.searchsorted(cw, q * cw[-1]), len(values) - 1)])
 
 
+def _interquartile_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted mean of the values between the weighted 25th and 75th percentiles."""
+    if values.size == 0:
+        return 0.0
+    lo = _weighted_quantile(values, weights, 0.25)
+    hi = _weighted_quantile(values, weights, 0.75)
+    sel = (values >= lo) & (values <= hi)
+    if not sel.any() or weights[sel].sum() <= 0:
+        return float(np.median(values))
+    return float(np.average(values[sel], weights=weights[sel]))
+
+
 def _rim_reach(cnt: np.ndarray, prof: np.ndarray, n_pixels: int) -> tuple[float, float]:
     """Rim half-width and reach (px) from the profile of grey level against distance to the
     crest, pooled over all basins."""
@@ -1224,7 +1236,10 @@ def _calibrate(raw: dict, ps: dict, nq: float) -> dict:
     lc, area = raw["lc"], raw["area"]
     med_lc = _weighted_quantile(lc, area, 0.5)
     iqr = max(_weighted_quantile(lc, area, 0.75) - _weighted_quantile(lc, area, 0.25), 1e-6)
-    contrast = max(_weighted_quantile(ps["crest"] - lc, area, 0.5), 1e-6)
+    # the typical crest height: an interquartile mean, not a median (the area-weighted
+    # distribution is often bimodal, and its median jumped between the modes when a sliver of
+    # the region changed)
+    contrast = max(_interquartile_mean(ps["crest"] - lc, area), 1e-6)
     order = np.argsort(lc, kind="stable")
     cdf = np.cumsum(area[order]) / max(area.sum(), 1e-12)
     probs = np.linspace(0, 1, RANK_TABLE)
@@ -1250,7 +1265,6 @@ def _calibrate(raw: dict, ps: dict, nq: float) -> dict:
 def _features(raw: dict, ps: dict, cal: dict) -> np.ndarray:
     """The basin feature matrix (n x len(FEATURE_NAMES)), normalised by ``cal``."""
     lc, lm, lr, lrim, area = raw["lc"], raw["lm"], raw["lr"], raw["lrim"], raw["area"]
-    n = lc.size
     contrast, med_lc, nq, reach = cal["contrast"], cal["med_lc"], cal["nq"], cal["reach"]
     table = cal["rank_levels"]
     # rank: area share of basins with a lower core level (from the calibration's table)
@@ -1276,7 +1290,7 @@ def _features(raw: dict, ps: dict, cal: dict) -> np.ndarray:
         (lc - ps["nbmin"]) / contrast,
         (ry * ax[0] + rx * ax[1]) / contrast,
         (fy * ax[0] + fx * ax[1]) / contrast,
-        np.full(n, cal["dipole_strength"]),
+        np.full(lc.size, cal["dipole_strength"]),
     ]).astype(np.float32)
 
 
@@ -1894,7 +1908,7 @@ def segment_pores(
     details["tiles"] = "untiled"
     prep = _prepare(img, region)
     sample = None
-    models = load_models()
+    models = load_models() if method != "dark" else None
     if method in ("auto", "topographic"):
         part = ({"smoothing_px": BASIN_SMOOTHING_PX, "dynamics_k": BASIN_DYNAMICS_K}
                 if models is None else {k: models[k] for k in ("smoothing_px", "dynamics_k")})
