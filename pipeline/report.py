@@ -171,8 +171,7 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
         },
         "segmentation": {
             "method": a.segmentation.method,
-            # stage timings vary between runs: they go to the `run` block below
-            "details": {k: v for k, v in a.segmentation.details.items() if k != "timings_s"},
+            "details": a.segmentation.details,
             "n_pore_pixels": n_pore,
             "edge_pore_fraction": (float(a.segmentation.edge_pores[pores].mean())
                                    if n_pore else None),
@@ -206,7 +205,6 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
         "run": {
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "timings_s": {k: round(v, 4) for k, v in a.timings_s.items()},
-            "segmentation_timings_s": a.segmentation.details.get("timings_s"),
             "python": platform.python_version(),
         },
     }

@@ -59,6 +59,11 @@ class SegmentSettings:
     #: Noise smoothing sigma in µm (None: adapt; dark 0.5-2 px from the noise and the finest
     #: feature, topographic 0.7 px, the partition its basin model was trained on).
     smoothing_um: float | None = None
+    #: Images with more pixels than this are segmented in overlapping tiles (bounded memory on
+    #: stitched montages; the tiled result equals the untiled one, tested).
+    max_untiled_px: int = 12_000_000
+    #: Side of a tile's core in pixels when tiling.
+    tile_px: int = 2048
 
 
 @dataclass(frozen=True)

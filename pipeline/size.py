@@ -376,7 +376,9 @@ def _default_threads() -> int:
         n_cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         n_cpus = os.cpu_count() or 1
-    return max(1, min(n_cpus, numba.config.NUMBA_NUM_THREADS))
+    # numba.get_num_threads() follows numba.set_num_threads(), with which a batch worker
+    # process takes only its share of the cores
+    return max(1, min(n_cpus, numba.get_num_threads()))
 
 
 def _split(

@@ -13,9 +13,10 @@ What it does (see docs/isotropy.md, "Calibration"):
    ``z = DA * sqrt(n)``. Under isotropy DA is a noise magnitude whose scale falls as
    1/sqrt(n), so z does not depend on n (the script checks this per n-tercile); the 99th
    percentile of z, taken for the noisiest family, is the threshold coefficient.
-   ``cells`` phantoms are measured but left out of the fit and reported apart: their one-sided
-   wall marking makes them genuinely anisotropic along 135 degrees (DA about 0.2 at 4 px and
-   up to 0.36 at 75 % porosity; counted test-line intercepts find the same direction).
+   ``cells`` phantoms are measured but left out of the fit and reported apart (when the
+   constants were calibrated their walls were marked on one side only, which made them
+   anisotropic along 135 degrees; the generator now centres walls on the Voronoi bisectors,
+   the same construction as the ``voronoi`` family that is fitted).
 2. Systematic floor. Renders ``--rendered`` isotropic membranes
    (:func:`pipeline.synthetic.make_membrane_phantom`, dark and topographic styles) and runs the
    whole pipeline (:func:`pipeline.analysis.analyze`) on them: the 99th percentile of their DA
@@ -45,9 +46,8 @@ from pipeline import synthetic as syn  # noqa: E402
 
 FRAMES = ((192, 256), (384, 512), (768, 1024))
 MORPHOLOGIES = ("sponge", "spheres", "cells", "voronoi")
-#: Families the coefficient is fitted on: network_phantom("cells") is left out (its one-sided
-#: wall marking makes it anisotropic, see the module docstring); it is still measured and
-#: reported.
+#: Families the coefficient is fitted on: network_phantom("cells") is left out (see the module
+#: docstring; ``voronoi`` is the same construction); it is still measured and reported.
 FIT_FAMILIES = ("sponge", "spheres", "voronoi")
 #: Below this pore size network_phantom("cells") is far from isotropic even at mid porosity;
 #: the rendered-membrane and oriented checks use larger cells only.
