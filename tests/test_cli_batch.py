@@ -151,6 +151,23 @@ def test_config_default_round_trips(tmp_path, capsys):
     assert "methd" in capsys.readouterr().err
 
 
+def test_config_tiling_reaches_segmentation(folder, tmp_path):
+    """A settings file's tile size is used (a small image forced into tiles gives the same
+    pore mask as one run whole, and result.json says it was tiled)."""
+    cfg = tmp_path / "tiles.toml"
+    cfg.write_text("[segment]\nmax_untiled_px = 0\ntile_px = 128\n")
+    base = ["analyze", str(folder / "a.png"), "--pixel-size", "0.1", "-q"]
+    assert main(base + ["--out", str(tmp_path / "whole")]) == 0
+    assert main(base + ["--out", str(tmp_path / "tiled"), "--config", str(cfg)]) == 0
+    whole = json.loads((tmp_path / "whole" / "a" / "result.json").read_text())
+    tiled = json.loads((tmp_path / "tiled" / "a" / "result.json").read_text())
+    assert whole["segmentation"]["details"]["tiles"] == "untiled"
+    assert tiled["segmentation"]["details"]["tiles"] != "untiled"
+    assert tiled["software"]["settings"]["segment"]["tile_px"] == 128
+    masks = [np.asarray(Image.open(tmp_path / d / "a" / "pores.png")) for d in ("whole", "tiled")]
+    assert np.count_nonzero(masks[0] != masks[1]) <= 0.001 * masks[0].size
+
+
 def test_unwritable_output_is_a_clear_error(folder, tmp_path, capsys):
     # (CI runs as root, which ignores permission bits: use a path under a regular file)
     blocker = tmp_path / "file"
