@@ -42,71 +42,68 @@ REPO = Path(__file__).resolve().parents[1]
 HITACHI = REPO / "example_images" / "polymer_membrane_xsection_hitachi.bmp"
 
 #: (set, kind, metric) -> measured value and target, for the kinds that currently miss a target
-#: (measured on main 061c3ca with seed 0; re-measure with
+#: (measured on main 1415005 with seed 0, 2026-12-03; re-measure with
 #: ``python benchmarks/bench_accuracy.py --xfail``).
 KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
     ("synthetic", "sponge-topo-minimum-top-tilt", "dice"):
-        "Dice 0.804; target >= 0.90"
+        "Dice 0.809; target >= 0.90"
         " (segment: ~20 % of basins misclassified, pores merged)",
     ("synthetic", "sponge-topo-minimum-top-tilt", "pore_size"):
-        "pore-size median rel. error 19%; target <= 10 %"
+        "pore-size median rel. error 24%; target <= 10 %"
         " (segment: ~20 % of basins misclassified, pores merged)",
     ("synthetic", "cells-dark-gradient-top-debris", "porosity"):
-        "porosity MAE 0.064; target <= 0.05"
+        "porosity MAE 0.065; target <= 0.05"
         " (segment: dark-method boundary bias, pores shrunk)",
     ("synthetic", "cells-topo-uniform-both-tilt", "dice"):
-        "Dice 0.896; target >= 0.90"
+        "Dice 0.898; target >= 0.90"
         " (segment: polymer junctions labelled pore)",
     ("synthetic", "cells-topo-uniform-both-tilt", "porosity"):
-        "porosity MAE 0.055; target <= 0.05"
+        "porosity MAE 0.054; target <= 0.05"
         " (segment: polymer junctions labelled pore)",
     ("synthetic", "spheres-topo-gradient-top-debris", "dice"):
-        "Dice 0.812; target >= 0.90"
+        "Dice 0.784; target >= 0.90"
         " (segment: basins misclassified; auto picks dark on seed 3)",
     ("synthetic", "spheres-topo-gradient-top-debris", "porosity"):
-        "porosity MAE 0.057; target <= 0.05"
+        "porosity MAE 0.079; target <= 0.05"
         " (segment: basins misclassified; auto picks dark on seed 3)",
     ("synthetic", "spheres-topo-gradient-top-debris", "pore_size"):
-        "pore-size median rel. error 22%; target <= 10 %"
+        "pore-size median rel. error 24%; target <= 10 %"
         " (segment: basins misclassified; auto picks dark on seed 3)",
     ("synthetic", "fingers-topo-both", "dice"):
-        "Dice 0.748; target >= 0.90"
+        "Dice 0.749; target >= 0.90"
         " (segment: sponge polymer patches labelled pore, pores merged)",
     ("synthetic", "fingers-topo-both", "porosity"):
-        "porosity MAE 0.068; target <= 0.05"
+        "porosity MAE 0.092; target <= 0.05"
         " (segment: sponge polymer patches labelled pore, pores merged)",
     ("synthetic", "fingers-topo-both", "pore_size"):
-        "pore-size median rel. error 24%; target <= 10 %"
+        "pore-size median rel. error 25%; target <= 10 %"
         " (segment: sponge polymer patches labelled pore, pores merged)",
     ("heldout", "foam-se-charging-both-hitachi", "dice"):
-        "Dice 0.827; target >= 0.90"
+        "Dice 0.851; target >= 0.90"
         " (segment: boundary on the wall crest, walls lost, shallow cells missed)",
     ("heldout", "foam-se-charging-both-hitachi", "porosity"):
-        "porosity MAE 0.064; target <= 0.05"
+        "porosity MAE 0.097; target <= 0.05"
         " (segment: boundary on the wall crest, walls lost, shallow cells missed)",
     ("heldout", "foam-se-charging-both-hitachi", "pore_size"):
-        "pore-size median rel. error 24%; target <= 10 %"
+        "pore-size median rel. error 23%; target <= 10 %"
         " (segment: boundary on the wall crest, walls lost, shallow cells missed)",
-    ("heldout", "stretched-se-jpeg-both-hitachi", "thickness"):
-        "no thickness: a 154-row data bar detected (true 37) cut off the bottom surface (io)"
-        "; target <= 3 %",
     ("heldout", "stretched-se-jpeg-both-hitachi", "pore_size"):
-        "pore-size median rel. error 13%; target <= 10 %"
+        "pore-size median rel. error 12%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "dice"):
         "Dice 0.818; target >= 0.90"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.051; target <= 0.05"
+        "porosity MAE 0.053; target <= 0.05"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "pore_size"):
-        "pore-size median rel. error 25%; target <= 10 %"
+        "pore-size median rel. error 28%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "dice"):
-        "Dice 0.848; target >= 0.90"
+        "Dice 0.858; target >= 0.90"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.065; target <= 0.05"
+        "porosity MAE 0.087; target <= 0.05"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "pore_size"):
         "pore-size median rel. error 30%; target <= 10 %"
@@ -116,7 +113,7 @@ KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
 #: kinds that pass with seed 0 but whose slow sweep (seeds 1-4) is expected to miss a target
 EXTRA_SWEEP_FAILURES: dict[tuple[str, str], str] = {
     ("heldout", "foam-bse-gradient-both-tilt-hitachi"):
-        "seeds 1-4: Dice 0.77-0.81, porosity MAE 0.09-0.12, size error 13-17 % (segment: auto "
+        "seeds 1-4: Dice 0.78-0.83, porosity MAE 0.11-0.13, size error 12-16 % (segment: auto "
         "picks topographic on this BSE foam; seed 0 gets dark and passes)",
 }
 

@@ -80,6 +80,17 @@ def test_true_16bit_uses_full_range():
     np.testing.assert_allclose(to_grey(a16), [[0, 1000 / 65535, 1]], rtol=1e-6)
 
 
+@pytest.mark.parametrize("compression", ["lzw", "zlib", "packbits"])
+def test_compressed_tiffs_load(tmp_path, compression):
+    """SEM software and ImageJ often write LZW or Deflate TIFFs (imagecodecs decodes them)."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (64, 80), dtype=np.uint8)
+    path = tmp_path / f"{compression}.tif"
+    tifffile.imwrite(path, img, compression=compression)
+    m = load_micrograph(path, 0.1, detect_bar=False)
+    np.testing.assert_allclose(m.image, to_grey(img), atol=1e-7)
+
+
 def test_rgb_and_rgba_to_grey():
     rgb = np.zeros((4, 4, 3), np.uint8)
     rgb[..., 1] = 255
