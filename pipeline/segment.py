@@ -41,7 +41,11 @@ features. ``auto`` builds the sample's basins only and lets a second small tree 
 from image-level contrast statistics of the sample (rim score: how far crests stand above the
 brighter basin; uniformity and shading of the dark class; thickness of the bright class against
 the rim reach; flatness of the middle grey class; ...); the probability and the evidence are
-recorded in ``details``.
+recorded in ``details``. A sample side of at least ``2 * STYLE_CELL_PX`` is split into cells of
+about ``STYLE_CELL_PX`` that are judged separately and pooled (mean log-odds weighted by membrane
+pixels, ``details["p_topographic_cells"]``): the statistics of a whole graded membrane (large
+pores at one surface, pores at the resolution limit at the other) describe a mixture of
+grey-level classes that none of its parts has, and misled the classifier.
 
 Large images (more than ``max_untiled_px`` pixels) are segmented in pieces with bounded memory:
 the dark method in row bands (identical to an untiled run: the smoothing is done with halo rows
@@ -1811,14 +1815,73 @@ def _to_px(value_um: float | None, pixel_size_um: float | None, name: str) -> fl
 RIM_SCORE_TOPOGRAPHIC = 0.6
 
 
-def _choose_contrast(basins: dict, region: np.ndarray, details: dict) -> str:
+#: Side (px) of the grid cells on which ``auto`` measures the contrast evidence separately: a
+#: sample side shorter than twice this is not split (the classifier's training images are 384 px).
+STYLE_CELL_PX = 256
+
+
+def _style_cells(windows: list[tuple[int, int, int, int]],
+                 cell_px: int = STYLE_CELL_PX) -> list[tuple[int, int, int, int]]:
+    """Cells ``(r0, r1, c0, c1)`` of the stitched sample (see :func:`_stitch`): each sample
+    window split into a grid of about ``cell_px`` (``side // cell_px`` parts per side)."""
+    cell_px = int(cell_px)
+    cells = []
+    c = 0
+    for r0, r1, c0, c1 in windows:
+        h, w = r1 - r0, c1 - c0
+        ny, nx = max(1, h // cell_px), max(1, w // cell_px)
+        ry = np.linspace(0, h, ny + 1).round().astype(int)
+        rx = np.linspace(0, w, nx + 1).round().astype(int)
+        cells += [(int(ry[i]), int(ry[i + 1]), c + int(rx[j]), c + int(rx[j + 1]))
+                  for i in range(ny) for j in range(nx)]
+        c += w + SAMPLE_GAP_PX
+    return cells
+
+
+def _cell_evidence(basins: dict, region: np.ndarray, windows: list[tuple[int, int, int, int]],
+                   dynamics_k: float) -> list[tuple[np.ndarray, int]]:
+    """Contrast features (:func:`contrast_features`) and region pixels of every cell of
+    :func:`_style_cells` with at least a quarter of its pixels in the region (all of them
+    when none has): a membrane whose pores change size with depth is measured part by part,
+    not as one mixture whose grey-level classes are those of none of its parts."""
+    cells = _style_cells(windows)
+    if len(cells) == 1:
+        return [(contrast_features(basins, region), int(np.count_nonzero(region)))]
+    counts = [int(np.count_nonzero(region[r0:r1, c0:c1])) for r0, r1, c0, c1 in cells]
+    keep = [i for i, (cell, n) in enumerate(zip(cells, counts))
+            if n >= 0.25 * (cell[1] - cell[0]) * (cell[3] - cell[2])]
+    if not keep:
+        return [(contrast_features(basins, region), int(np.count_nonzero(region)))]
+    out = []
+    for i in keep:
+        r0, r1, c0, c1 = cells[i]
+        q = np.ascontiguousarray(basins["q"][r0:r1, c0:c1])
+        reg = np.ascontiguousarray(region[r0:r1, c0:c1])
+        b = basins_from_q(q, reg, basins["noise_q"], dynamics_k=dynamics_k)
+        out.append((contrast_features(b, reg), counts[i]))
+    return out
+
+
+def _choose_contrast(basins: dict, region: np.ndarray, details: dict,
+                     windows: list[tuple[int, int, int, int]] | None = None,
+                     dynamics_k: float = BASIN_DYNAMICS_K) -> str:
     """``dark`` or ``topographic`` from the sample, recording the evidence in ``details``."""
     feats = contrast_features(basins, region)
     details["contrast_evidence"] = {k: round(float(v), 4)
                                     for k, v in zip(STYLE_FEATURE_NAMES, feats)}
     models = load_models()
     if models is not None:
-        p_topo = style_probability(feats, models["style"])
+        cells = _cell_evidence(basins, region, windows or [(0, region.shape[0], 0,
+                                                            region.shape[1])], dynamics_k)
+        probs = np.array([style_probability(f, models["style"]) for f, _ in cells])
+        weights = np.array([n for _, n in cells], np.float64)
+        # logarithmic pooling: a cell whose contrast is clear outweighs one near even odds (the
+        # finest pores of a graded membrane, at the resolution limit, look alike either way)
+        logit = np.log(np.clip(probs, 1e-6, 1 - 1e-6) / np.clip(1 - probs, 1e-6, 1))
+        p_topo = float(1.0 / (1.0 + np.exp(-np.average(logit, weights=np.maximum(weights,
+                                                                                  1.0)))))
+        if len(cells) > 1:
+            details["p_topographic_cells"] = [round(float(p), 4) for p in probs]
         used = "topographic" if p_topo > 0.5 else "dark"
         details["p_topographic"] = round(p_topo, 4)
         details["auto_reason"] = (
@@ -1917,7 +1980,8 @@ def segment_pores(
                                 part["dynamics_k"])
         details["rim_score"] = round(float(sample.get("rim_score", 0.0)), 4)
         details["sample_windows"] = len(prep["windows"])
-    used = _choose_contrast(sample, prep["sample_reg"], details) if method == "auto" else method
+    used = (_choose_contrast(sample, prep["sample_reg"], details, prep["windows"],
+                             part["dynamics_k"]) if method == "auto" else method)
     if used == "dark":
         del sample
         mask = _segment_dark(img, region, prep["offsets"], prep["sample_img"],

@@ -179,6 +179,28 @@ def test_auto_chooses_the_contrast(style):
         assert _dice(seg.mask, pore, region) >= 0.88
 
 
+def test_auto_judges_a_large_sample_cell_by_cell():
+    """Samples of the classifier's training size are judged whole; larger ones in cells of
+    about STYLE_CELL_PX that tile each stitched sample window, pooled in
+    details["p_topographic_cells"]."""
+    from pipeline.segment import SAMPLE_GAP_PX, STYLE_CELL_PX, _style_cells
+
+    assert _style_cells([(0, 384, 0, 384)]) == [(0, 384, 0, 384)]
+    cells = _style_cells([(0, 512, 0, 768)])
+    assert len(cells) == (512 // STYLE_CELL_PX) * (768 // STYLE_CELL_PX)
+    cover = np.zeros((512, 768), int)
+    for r0, r1, c0, c1 in cells:
+        cover[r0:r1, c0:c1] += 1
+    assert (cover == 1).all()
+    two = _style_cells([(0, 320, 0, 320), (640, 960, 320, 640)])
+    assert two == [(0, 320, 0, 320), (0, 320, 320 + SAMPLE_GAP_PX, 640 + SAMPLE_GAP_PX)]
+    img, pore, region = _case("spheres", "topographic", 24, 5)
+    big = np.tile(img, (2, 2))
+    seg = segment_pores(big, np.tile(region, (2, 2)))
+    assert seg.method == "topographic"
+    assert len(seg.details["p_topographic_cells"]) > 1
+
+
 def test_synthetic_module_phantoms():
     synthetic = pytest.importorskip("pipeline.synthetic")
     shape = (256, 256)
