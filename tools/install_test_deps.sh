@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs on a fresh Debian/Ubuntu machine, then run it.
+# Install everything the test suite needs on a fresh Debian/Ubuntu machine.
 #
-#   bash tools/run_tests.sh [pytest options]
+#   bash tools/install_test_deps.sh && python -m pytest --xvfb-backend=xvfb
 #
 # - Debian packages for a headless Qt/OpenGL viewer (napari tests run under Xvfb; Qt's
 #   "offscreen" platform has no OpenGL and napari's canvas fails there), and Chromium, in which
 #   a test renders report.html;
-# - the package with all extras (napari, dask, test tools) in the current Python;
-# - pytest (slow accuracy studies are deselected by default: add `-m slow` to run them).
+# - the package with all extras (napari, dask, test tools) in the current Python.
+# Then run pytest (slow accuracy studies are deselected by default: add `-m slow` to run them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +31,3 @@ if [ -n "$missing" ]; then
 fi
 
 python -m pip install -q --disable-pip-version-check -e ".[all]"
-exec python -m pytest --xvfb-backend=xvfb "$@"
