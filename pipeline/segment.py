@@ -1839,31 +1839,29 @@ def _style_cells(windows: list[tuple[int, int, int, int]],
 
 
 def _cell_evidence(basins: dict, region: np.ndarray, windows: list[tuple[int, int, int, int]],
-                   dynamics_k: float) -> list[tuple[np.ndarray, int]]:
+                   dynamics_k: float) -> list[tuple[np.ndarray, int]] | None:
     """Contrast features (:func:`contrast_features`) and region pixels of every cell of
-    :func:`_style_cells` with at least a quarter of its pixels in the region (all of them
-    when none has): a membrane whose pores change size with depth is measured part by part,
-    not as one mixture whose grey-level classes are those of none of its parts."""
+    :func:`_style_cells` with at least a quarter of its pixels in the region: a membrane whose
+    pores change size with depth is measured part by part, not as one mixture whose grey-level
+    classes are those of none of its parts. None when the sample is judged whole (one cell, or
+    no cell mostly in the region)."""
     cells = _style_cells(windows)
     if len(cells) == 1:
-        return [(contrast_features(basins, region), int(np.count_nonzero(region)))]
-    counts = [int(np.count_nonzero(region[r0:r1, c0:c1])) for r0, r1, c0, c1 in cells]
-    keep = [i for i, (cell, n) in enumerate(zip(cells, counts))
-            if n >= 0.25 * (cell[1] - cell[0]) * (cell[3] - cell[2])]
-    if not keep:
-        return [(contrast_features(basins, region), int(np.count_nonzero(region)))]
+        return None
     out = []
-    for i in keep:
-        r0, r1, c0, c1 = cells[i]
-        q = np.ascontiguousarray(basins["q"][r0:r1, c0:c1])
+    for r0, r1, c0, c1 in cells:
         reg = np.ascontiguousarray(region[r0:r1, c0:c1])
+        n = int(np.count_nonzero(reg))
+        if n < 0.25 * reg.size:
+            continue
+        q = np.ascontiguousarray(basins["q"][r0:r1, c0:c1])
         b = basins_from_q(q, reg, basins["noise_q"], dynamics_k=dynamics_k)
-        out.append((contrast_features(b, reg), counts[i]))
-    return out
+        out.append((contrast_features(b, reg), n))
+    return out or None
 
 
 def _choose_contrast(basins: dict, region: np.ndarray, details: dict,
-                     windows: list[tuple[int, int, int, int]] | None = None,
+                     windows: list[tuple[int, int, int, int]],
                      dynamics_k: float = BASIN_DYNAMICS_K) -> str:
     """``dark`` or ``topographic`` from the sample, recording the evidence in ``details``."""
     feats = contrast_features(basins, region)
@@ -1871,15 +1869,16 @@ def _choose_contrast(basins: dict, region: np.ndarray, details: dict,
                                     for k, v in zip(STYLE_FEATURE_NAMES, feats)}
     models = load_models()
     if models is not None:
-        cells = _cell_evidence(basins, region, windows or [(0, region.shape[0], 0,
-                                                            region.shape[1])], dynamics_k)
+        from scipy.special import expit, logit
+
+        cells = (_cell_evidence(basins, region, windows, dynamics_k)
+                 or [(feats, max(int(np.count_nonzero(region)), 1))])
         probs = np.array([style_probability(f, models["style"]) for f, _ in cells])
         weights = np.array([n for _, n in cells], np.float64)
         # logarithmic pooling: a cell whose contrast is clear outweighs one near even odds (the
         # finest pores of a graded membrane, at the resolution limit, look alike either way)
-        logit = np.log(np.clip(probs, 1e-6, 1 - 1e-6) / np.clip(1 - probs, 1e-6, 1))
-        p_topo = float(1.0 / (1.0 + np.exp(-np.average(logit, weights=np.maximum(weights,
-                                                                                  1.0)))))
+        p_topo = float(expit(np.average(logit(np.clip(probs, 1e-6, 1 - 1e-6)),
+                                        weights=weights)))
         if len(cells) > 1:
             details["p_topographic_cells"] = [round(float(p), 4) for p in probs]
         used = "topographic" if p_topo > 0.5 else "dark"

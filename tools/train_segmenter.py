@@ -144,6 +144,15 @@ def render_alt(pore: np.ndarray, region: np.ndarray, style: str,
     return np.clip(img, 0, 1).astype(np.float32)
 
 
+def _random_region(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """The membrane region of a training case: the whole frame, or (half of the cases) all but
+    a background strip of 5-30 % of the rows at the top."""
+    region = np.ones(shape, bool)
+    if rng.uniform() < 0.5:
+        region[: int(rng.uniform(0.05, 0.3) * shape[0])] = False
+    return region
+
+
 def random_case(seed: int, shape: tuple[int, int] = (384, 384)):
     """One training image: (image, pore mask, region, info)."""
     rng = np.random.default_rng([seed, 4242])
@@ -155,9 +164,7 @@ def random_case(seed: int, shape: tuple[int, int] = (384, 384)):
     aniso = 1.0 if rng.uniform() < 0.7 else rng.uniform(1.5, 3.0)
     pore = syn.pore_field(shape, size, por, morphology=morph, anisotropy=aniso,
                           angle_deg=rng.uniform(0, 180), seed=int(rng.integers(2**31)))
-    region = np.ones(shape, bool)
-    if rng.uniform() < 0.5:
-        region[: int(rng.uniform(0.05, 0.3) * shape[0])] = False
+    region = _random_region(rng, shape)
     pore &= region
     style = str(rng.choice(["dark", "topographic"]))
     if rng.uniform() < 0.55:
@@ -250,9 +257,7 @@ def foam_case(seed: int, shape: tuple[int, int] = (384, 384)):
     irregularity = float(rng.choice([rng.uniform(0.3, 1.0), rng.uniform(1.0, 1.8)]))
     aniso = 1.0 if rng.uniform() < 0.7 else float(rng.uniform(1.3, 2.5))
     pore = thin_wall_foam(shape, cell, wall, rng, irregularity, aniso, rng.uniform(0, 180))
-    region = np.ones(shape, bool)
-    if rng.uniform() < 0.5:
-        region[: int(rng.uniform(0.05, 0.3) * shape[0])] = False
+    region = _random_region(rng, shape)
     pore &= region
     style = str(rng.choice(["dark", "topographic"]))
     if rng.uniform() < 0.5:
