@@ -426,6 +426,10 @@ def profile_figure(analysis: Analysis):
     ax_size.set_xlabel("pore size, diameter (µm)")
     ax_size.set_xlim(left=0)
     s = a.structure or {}
+    if s.get("resolution_limit_um"):
+        # sizes near this line are a floor of the segmentation, not a measurement
+        ax_size.axvline(s["resolution_limit_um"], color="0.4", lw=0.8, ls="-.",
+                        label="resolution limit")
     title = name
     if s.get("kind"):
         title += f" — {s['kind']}"

@@ -1166,6 +1166,36 @@ def membrane_criteria(
     return out
 
 
+#: A minimum layer whose pore size is below this multiple of the segmentation's resolution limit
+#: is flagged (``min_layer_at_resolution_limit``).
+RESOLUTION_MARGIN = 1.25
+
+
+def _flag_resolution_limit(structure: dict[str, Any], details: dict[str, Any],
+                           method: str | None, pixel_size_um: float) -> None:
+    """Flag a minimum layer whose pores are near the smallest size the segmentation resolves.
+
+    Below ``details["resolution_limit_px"]`` (see :data:`pipeline.segment.RESOLUTION_LIMIT_PX`)
+    a segmentation reports about that size whatever the true pores are, so the profile is flat
+    across such a layer: its true pores may be smaller, its contrast larger and its depth (the
+    lowest point of a flat floor) less certain than the bootstrap interval says.
+    """
+    limit_px = details.get("resolution_limit_px")
+    structure["resolution_limit_um"] = (float(limit_px) * pixel_size_um if limit_px else None)
+    structure["min_layer_at_resolution_limit"] = None
+    size_um = structure.get("min_layer_pore_size_um")
+    if structure.get("kind") != "internal_minimum" or not limit_px or size_um is None:
+        return
+    at_limit = size_um < RESOLUTION_MARGIN * float(limit_px) * pixel_size_um
+    structure["min_layer_at_resolution_limit"] = bool(at_limit)
+    if at_limit:
+        structure.setdefault("notes", []).append(
+            f"minimum-layer pore size {size_um:.3g} µm is within x{RESOLUTION_MARGIN:g} of the "
+            f"smallest pore the {method or 'pore'} segmentation resolves "
+            f"({float(limit_px):g} px = {float(limit_px) * pixel_size_um:.3g} µm): its pores may "
+            "be smaller and its depth less certain than reported")
+
+
 def analyze_structure(analysis: Analysis) -> dict[str, Any]:
     """Structure, criteria and the profile band of an :class:`~pipeline.analysis.Analysis`.
 
@@ -1200,6 +1230,9 @@ def analyze_structure(analysis: Analysis) -> dict[str, Any]:
         opposite_in_view=opposite, seed=st.seed)
     s = out["structure"]
     s["reference_surface"] = membrane.reference_surface
+    seg = analysis.segmentation
+    _flag_resolution_limit(s, getattr(seg, "details", None) or {}, getattr(seg, "method", None),
+                           px)
     if not opposite:
         span = membrane.visible_span_px
         s["visible_span_um"] = span * px if span is not None else s["d_um"]

@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 from skimage.draw import disk
 
 from pipeline.geometry import membrane_from_surfaces
@@ -381,6 +382,36 @@ def test_adapter_on_a_fake_analysis():
     assert analyze_structure(analysis)["structure"] is None
 
 
+def test_adapter_flags_a_minimum_layer_at_the_resolution_limit():
+    pores, mem, lt, _ = disk_membrane(v_profile(150))
+
+    def run(limit_px):
+        analysis = SimpleNamespace(
+            segmentation=SimpleNamespace(mask=pores, method="topographic",
+                                         details={"resolution_limit_px": limit_px}),
+            membrane=mem, local_thickness_px=lt, pixel_size_um=0.1, profile=None,
+            settings=Settings())
+        return analyze_structure(analysis)["structure"]
+
+    s = run(1.0)
+    assert s["kind"] == "internal_minimum"
+    size_px = s["min_layer_pore_size_um"] / 0.1
+    assert s["resolution_limit_um"] == pytest.approx(0.1)
+    assert s["min_layer_at_resolution_limit"] is False
+    at = run(size_px)  # layer pores as small as the limit
+    assert at["min_layer_at_resolution_limit"] is True
+    assert any("resolves" in n for n in at["notes"])
+    assert run(size_px / 1.3)["min_layer_at_resolution_limit"] is False
+    # the method's limit is recorded by the segmentation
+    from pipeline.segment import RESOLUTION_LIMIT_PX, segment_pores
+
+    rng = np.random.default_rng(0)
+    img = ndi.gaussian_filter(rng.random((96, 96)), 2.0)
+    for method in ("dark", "topographic"):
+        seg = segment_pores(img, method=method)
+        assert seg.details["resolution_limit_px"] == RESOLUTION_LIMIT_PX[method]
+
+
 def analyze_phantom_array(image, pixel_size_um):
     from pipeline import analyze
 
@@ -446,21 +477,34 @@ def test_slow_minimum_layers_true_masks():
 
 @pytest.mark.slow
 def test_slow_minimum_layers_through_the_pipeline():
-    """Both renderings, two noise levels; layers the phantom can realise.
+    """Both renderings, two noise levels; layers the phantom can realise and the method resolve.
 
     A designed layer is realisable when its surface side (depth 0 .. m - 3 % of the thickness,
     where pipeline.synthetic's profile falls from the largest to the smallest pore size) is at
     least ~2.5 surface pore sizes deep and its deep side rises >= 20 % inside the image. Shallow
     layers are therefore imaged at high magnification with one surface in view.
+
+    Layer pores are 4 px in the dark rendering (pores 4-16 px) but 10 px in the topographic one
+    (pores 10-40 px): the topographic method does not resolve pores below
+    ``RESOLUTION_LIMIT_PX["topographic"]`` (10 px); with 4 px layer pores it reports a flat floor
+    at ~9 px and found 6 of 10 deep layers (those layers are flagged
+    ``min_layer_at_resolution_limit``). Its shallow layers need a taller field (1536 rows) for
+    the deep side's rise to be in view at 40 px surface pores.
     """
     ok = []
     deep = [(40, 10), (40, 20), (40, 30), (60, 10), (60, 30), (80, 10), (80, 20), (80, 40),
             (120, 30), (120, 40)]
+    pores_px = {"dark": (4, 16), "topographic": (10, 40)}
     for k, (t, m) in enumerate(deep):
         for rendering in ("dark", "topographic"):
             shape = (768, 1024) if t <= 60 else (1024, 1024)
-            p = minimum_phantom(t, m, seed=40 + k, shape=shape, rendering=rendering,
-                                shot_noise=(0.03, 0.08)[k % 2])
+            px = t / (0.62 * shape[0])
+            lo, hi = pores_px[rendering]
+            p = synthetic.make_membrane_phantom(
+                shape, pixel_size_um=px, thickness_um=t, profile="internal_minimum",
+                pore_size_range_um=(lo * px, hi * px), min_layer_depth_um=float(m),
+                surfaces="both", seed=40 + k, rendering=rendering,
+                shot_noise=(0.03, 0.08)[k % 2])
             s = analyze_phantom(p).structure
             ok.append(s["kind"] == "internal_minimum"
                       and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
@@ -468,10 +512,13 @@ def test_slow_minimum_layers_through_the_pipeline():
         surface_side = m - 0.03 * t
         hi = surface_side / 2.5
         for rendering in ("dark", "topographic"):
+            lo_px, hi_px = pores_px[rendering]
+            rows = 768 if rendering == "dark" else 1536
             p = synthetic.make_membrane_phantom(
-                (768, 1024), pixel_size_um=hi / 16, thickness_um=t, profile="internal_minimum",
-                pore_size_range_um=(hi / 4, hi), min_layer_depth_um=float(m), surfaces="top",
-                rendering=rendering, seed=60 + k, tilt_deg=2.0)
+                (rows, 1024), pixel_size_um=hi / hi_px, thickness_um=t,
+                profile="internal_minimum", pore_size_range_um=(hi * lo_px / hi_px, hi),
+                min_layer_depth_um=float(m), surfaces="top", rendering=rendering, seed=60 + k,
+                tilt_deg=2.0)
             s = analyze_phantom(p).structure
             ok.append(s["kind"] == "internal_minimum"
                       and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
