@@ -494,8 +494,15 @@ def isotropy_figure(analysis: Analysis):
         theta2 = np.concatenate([theta, theta + np.pi])
         r2 = np.concatenate([r, r])
         if style == "bar":
-            width = 2 * np.pi / theta2.size
-            ax.bar(theta2, r2, width=width, color="tab:blue", alpha=0.7, edgecolor="white")
+            # one filled outline instead of a patch per bin (a bar per bin cost 0.25 s)
+            order = np.argsort(theta2)
+            half = np.pi / theta2.size
+            t = np.linspace(-half, half, 5)
+            outline_theta = (theta2[order][:, None] + t[None, :]).ravel()
+            outline_r = np.repeat(np.nan_to_num(r2[order]), t.size)
+            ax.fill(outline_theta, outline_r, color="tab:blue", alpha=0.7, lw=0)
+            ax.plot(np.append(outline_theta, outline_theta[0]),
+                    np.append(outline_r, outline_r[0]), color="tab:blue", lw=0.8)
         else:
             order = np.argsort(theta2)
             closed = np.append(order, order[0])
