@@ -20,6 +20,10 @@ from .size import local_thickness
 
 SCHEMA_VERSION = "1.0"
 
+#: ``auto``'s choice is noted as uncertain (a note in result.json suggests checking the overlay or
+#: forcing the other method) when P(topographic) is within this of 0.5.
+AUTO_UNCERTAIN_MARGIN = 0.15
+
 #: Called as ``progress(stage_name, fraction_done)`` while an analysis runs.
 ProgressCallback = Callable[[str, float], None]
 
@@ -211,6 +215,12 @@ def analyze(
         lt_px = step("local_thickness", lambda: local_thickness(segmentation.mask))
 
     notes = list(micrograph.warnings) + list(membrane.notes)
+    p_topo = segmentation.details.get("p_topographic")
+    if p_topo is not None and abs(p_topo - 0.5) < AUTO_UNCERTAIN_MARGIN:
+        other = "dark" if segmentation.method == "topographic" else "topographic"
+        notes.append(f"segmentation method uncertain: auto chose {segmentation.method} with "
+                     f"P(topographic) = {p_topo:.2f}; check overlay.png, or rerun with "
+                     f"--method {other}")
     profile = None
     if membrane.depth_px is not None:
         prof = settings.profile

@@ -343,3 +343,26 @@ def test_random_phantom(tmp_path, seed):
     ph.save(path)
     bad = failures(score(analyze(path), truth_from_phantom(ph)))
     assert not bad, f"{ph.truth['morphology']}/{ph.truth['rendering']}: " + "; ".join(bad)
+
+
+@pytest.mark.parametrize("p_topographic,noted", [(0.58, True), (0.42, True), (0.9, False)])
+def test_uncertain_auto_choice_is_noted(monkeypatch, p_topographic, noted):
+    import pipeline.analysis as analysis_module
+    from pipeline import synthetic
+
+    real_segment = analysis_module.segment_pores
+
+    def segment_with_p(*args, **kwargs):
+        seg = real_segment(*args, **kwargs)
+        seg.details["p_topographic"] = p_topographic
+        return seg
+
+    monkeypatch.setattr(analysis_module, "segment_pores", segment_with_p)
+    ph = synthetic.make_membrane_phantom((256, 384), pixel_size_um=0.1, pore_size_um=1.0,
+                                         surfaces="top", seed=3)
+    a = analyze(ph.image[:-ph.databar_rows] if ph.databar_rows else ph.image, 0.1)
+    hits = [n for n in a.notes if n.startswith("segmentation method uncertain")]
+    assert bool(hits) == noted
+    if noted:
+        other = "dark" if a.segmentation.method == "topographic" else "topographic"
+        assert f"--method {other}" in hits[0]
