@@ -412,6 +412,37 @@ def test_adapter_flags_a_minimum_layer_at_the_resolution_limit():
         assert seg.details["resolution_limit_px"] == RESOLUTION_LIMIT_PX[method]
 
 
+def test_texture_scale_follows_the_feature_size():
+    from pipeline.structure import texture_scale_profile
+
+    scales = []
+    for size_um in (0.6, 1.8):
+        p = synthetic.make_membrane_phantom(
+            (384, 512), pixel_size_um=0.1, profile="uniform", pore_size_um=size_um,
+            surfaces="both", seed=4)
+        m = p.membrane()
+        edges = np.linspace(0, p.truth["thickness_um"], 5)
+        prof = texture_scale_profile(p.image[:m.depth_px.shape[0]], p.membrane_mask,
+                                     m.depth_px, edges, 0.1)
+        assert np.isfinite(prof[1:-1]).all()
+        scales.append(np.nanmean(prof))
+    assert scales[1] > 1.3 * scales[0], scales  # x1.55 measured: monotone, not proportional
+    # a depth gradient of pore size is a gradient of texture scale
+    p = synthetic.make_membrane_phantom(
+        (512, 512), pixel_size_um=0.1, profile="gradient_increasing", pore_size_um=1.0,
+        pore_size_range_um=(0.5, 2.0), surfaces="top", seed=5)
+    m = p.membrane()
+    edges = np.linspace(0, float(np.nanmax(m.depth_px[p.membrane_mask])) * 0.1, 7)
+    prof = texture_scale_profile(p.image[:m.depth_px.shape[0]], p.membrane_mask, m.depth_px,
+                                 edges, 0.1)
+    ok = np.isfinite(prof)
+    assert np.corrcoef(np.nonzero(ok)[0], prof[ok])[0, 1] > 0.9, prof
+    # no membrane: nothing measured
+    assert np.isnan(texture_scale_profile(p.image[:m.depth_px.shape[0]],
+                                          np.zeros_like(p.membrane_mask), m.depth_px, edges,
+                                          0.1)).all()
+
+
 def analyze_phantom_array(image, pixel_size_um):
     from pipeline import analyze
 
@@ -526,6 +557,39 @@ def test_slow_minimum_layers_through_the_pipeline():
 
 
 @pytest.mark.slow
+def test_slow_minimum_layers_below_the_resolution_limit():
+    """Topographic layers of 4 px pores (pores 4-16 px): below the topographic method's
+    resolution limit (10 px) the measured pore size is flat over the layer's floor; the layer is
+    flagged and its depth taken from the grey-level texture scale. Measured at this commit: 11 of
+    13 within the depth tolerance (the pore-size minimum alone: 5 of 13); 60/10 and 120/8 are
+    called symmetric (no significant dip survives the floor)."""
+    ok, flagged = [], []
+    deep = [(40, 10), (40, 20), (40, 30), (60, 10), (60, 30), (80, 10), (80, 20), (80, 40),
+            (120, 30), (120, 40)]
+    for k, (t, m) in enumerate(deep):
+        shape = (768, 1024) if t <= 60 else (1024, 1024)
+        p = minimum_phantom(t, m, seed=40 + k, shape=shape, rendering="topographic",
+                            shot_noise=(0.03, 0.08)[k % 2])
+        s = analyze_phantom(p).structure
+        found = s["kind"] == "internal_minimum"
+        ok.append(found and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
+        if found:
+            flagged.append(s["min_layer_at_resolution_limit"]
+                           and s["min_layer_depth_source"] == "texture scale")
+    for k, (t, m) in enumerate([(40, 3), (80, 5), (120, 8)]):
+        hi = (m - 0.03 * t) / 2.5
+        p = synthetic.make_membrane_phantom(
+            (768, 1024), pixel_size_um=hi / 16, thickness_um=t, profile="internal_minimum",
+            pore_size_range_um=(hi / 4, hi), min_layer_depth_um=float(m), surfaces="top",
+            rendering="topographic", seed=60 + k, tilt_deg=2.0)
+        s = analyze_phantom(p).structure
+        ok.append(s["kind"] == "internal_minimum"
+                  and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
+    assert _rate(ok) >= 0.8, ok
+    assert all(flagged), flagged
+
+
+@pytest.mark.slow
 def test_slow_gradients_and_symmetric_through_the_pipeline():
     rng = np.random.default_rng(3)
     direction_ok, false = [], []
@@ -582,8 +646,9 @@ def test_slow_criteria_through_the_pipeline_match_true_masks_dark():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="segmentation of topographic renderings underestimates pore sizes by "
-                          "15-30 % (benchmarks/ACCURACY.md); the criteria inherit it",
+@pytest.mark.xfail(reason="segmentation of topographic renderings overestimates pore sizes by "
+                          "up to 25-29 % near its 10 px resolution limit (benchmarks/ACCURACY.md); "
+                          "the criteria inherit it",
                    strict=False)
 def test_slow_criteria_through_the_pipeline_match_true_masks_topographic():
     errors = _criteria_errors("topographic", 8)
