@@ -1180,7 +1180,8 @@ TEXTURE_SIGMA_STEPS = 12
 
 def texture_scale_profile(image: np.ndarray, membrane_mask: np.ndarray, depth_px: np.ndarray,
                           edges_um: np.ndarray, pixel_size_um: float, *,
-                          max_sigma_px: float = TEXTURE_SIGMA_MAX_PX) -> np.ndarray:
+                          max_sigma_px: float = TEXTURE_SIGMA_MAX_PX,
+                          band_rows: int = 2048) -> np.ndarray:
     """Characteristic scale of the grey-level texture per depth bin (µm), no segmentation.
 
     For Gaussian scales sigma (``TEXTURE_SIGMA_STEPS`` of them, geometric from 0.8 px to
@@ -1190,9 +1191,10 @@ def texture_scale_profile(image: np.ndarray, membrane_mask: np.ndarray, depth_px
     scale grows with the feature size (pores and walls alike) but is not a pore diameter and not
     proportional to one (noise and rims add fine-scale energy: x1.55 for pores 3x larger on
     phantoms); it is used only to locate a minimum, and it keeps falling where pores become too
-    small to segment: on topographic phantoms whose
-    minimum layer has 4 px pores its minimum lay within one bin of the designed depth while the
-    measured pore size was flat at the resolution limit over a 15-20 µm range.
+    small to segment: on topographic phantoms whose minimum layer has 4 px pores its minimum lay
+    within one bin of the designed depth while the measured pore size was flat at the resolution
+    limit over a 15-20 µm range. Computed in row bands (with a halo), so memory stays bounded on
+    montages.
 
     Parameters
     ----------
@@ -1206,6 +1208,8 @@ def texture_scale_profile(image: np.ndarray, membrane_mask: np.ndarray, depth_px
     pixel_size_um : float
     max_sigma_px : float
         Largest scale (px).
+    band_rows : int
+        Rows per band (memory bound; the result does not depend on it).
 
     Returns
     -------
@@ -1214,34 +1218,44 @@ def texture_scale_profile(image: np.ndarray, membrane_mask: np.ndarray, depth_px
     """
     import cv2
 
-    img = np.asarray(image, np.float32)
     mem = np.asarray(membrane_mask, bool)
-    rows, cols = np.nonzero(mem)
     out = np.full(len(edges_um) - 1, np.nan)
+    rows, cols = np.nonzero(mem.any(axis=1))[0], np.nonzero(mem.any(axis=0))[0]
     if rows.size == 0:
         return out
-    pad = int(math.ceil(4 * max_sigma_px))
-    r0, r1 = max(rows.min() - pad, 0), min(rows.max() + pad + 1, img.shape[0])
-    c0, c1 = max(cols.min() - pad, 0), min(cols.max() + pad + 1, img.shape[1])
-    img = img[r0:r1, c0:c1]
-    img = img / max(float(np.percentile(img, 99)), 1e-6)
-    inner = cv2.erode(mem[r0:r1, c0:c1].astype(np.uint8), np.ones((3, 3), np.uint8),
-                      iterations=int(math.ceil(2 * max_sigma_px))).astype(bool)
-    depth_um = np.asarray(depth_px, np.float64)[r0:r1, c0:c1] * pixel_size_um
-    bin_of = np.searchsorted(edges_um, depth_um, side="right") - 1
-    use = inner & np.isfinite(depth_um) & (bin_of >= 0) & (bin_of < out.size)
-    idx = bin_of[use]
+    halo = int(math.ceil(4 * max_sigma_px))
+    erode_px = int(math.ceil(2 * max_sigma_px))
+    r0, r1 = max(rows[0] - halo, 0), min(rows[-1] + halo + 1, mem.shape[0])
+    c0, c1 = max(cols[0] - halo, 0), min(cols[-1] + halo + 1, mem.shape[1])
+    scale = max(float(np.percentile(np.asarray(image)[r0:r1:4, c0:c1:4], 99)), 1e-6)
     sigmas = np.geomspace(TEXTURE_SIGMA_MIN_PX, max(max_sigma_px, 2 * TEXTURE_SIGMA_MIN_PX),
                           TEXTURE_SIGMA_STEPS)
     energy = np.zeros(out.size)
     log_sum = np.zeros(out.size)
-    for sigma in sigmas:
-        smooth = cv2.GaussianBlur(img, (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT)
-        lap = cv2.Laplacian(smooth, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT)
-        e = np.bincount(idx, weights=(sigma * sigma * lap[use]) ** 2, minlength=out.size)
-        energy += e
-        log_sum += e * math.log(sigma)
-    count = np.bincount(idx, minlength=out.size)
+    count = np.zeros(out.size)
+    # row bands with a halo: bounded memory on montages, the same sums as one pass
+    band_rows = max(int(band_rows), 1)
+    for b0 in range(r0, r1, band_rows):
+        b1 = min(b0 + band_rows, r1)
+        h0, h1 = max(b0 - halo, 0), min(b1 + halo, mem.shape[0])
+        img = np.asarray(image[h0:h1, c0:c1], np.float32) / scale
+        inner = cv2.erode(mem[h0:h1, c0:c1].astype(np.uint8), np.ones((3, 3), np.uint8),
+                          iterations=erode_px, borderType=cv2.BORDER_REPLICATE).astype(bool)
+        inner[:b0 - h0] = False
+        inner[b1 - h0:] = False
+        depth_um = np.asarray(depth_px[h0:h1, c0:c1], np.float64) * pixel_size_um
+        bin_of = np.searchsorted(edges_um, depth_um, side="right") - 1
+        use = inner & np.isfinite(depth_um) & (bin_of >= 0) & (bin_of < out.size)
+        if not use.any():
+            continue
+        idx = bin_of[use]
+        count += np.bincount(idx, minlength=out.size)
+        for sigma in sigmas:
+            smooth = cv2.GaussianBlur(img, (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT)
+            lap = cv2.Laplacian(smooth, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT)
+            e = np.bincount(idx, weights=(sigma * sigma * lap[use]) ** 2, minlength=out.size)
+            energy += e
+            log_sum += e * math.log(sigma)
     ok = (count >= 100) & (energy > 0)
     out[ok] = np.exp(log_sum[ok] / energy[ok]) * pixel_size_um
     return out

@@ -437,6 +437,10 @@ def test_texture_scale_follows_the_feature_size():
                                  edges, 0.1)
     ok = np.isfinite(prof)
     assert np.corrcoef(np.nonzero(ok)[0], prof[ok])[0, 1] > 0.9, prof
+    # row bands give the same profile as one pass
+    banded = texture_scale_profile(p.image[:m.depth_px.shape[0]], p.membrane_mask, m.depth_px,
+                                   edges, 0.1, band_rows=50)
+    np.testing.assert_allclose(banded, prof, rtol=1e-5)
     # no membrane: nothing measured
     assert np.isnan(texture_scale_profile(p.image[:m.depth_px.shape[0]],
                                           np.zeros_like(p.membrane_mask), m.depth_px, edges,
