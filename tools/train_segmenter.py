@@ -153,6 +153,22 @@ def _random_region(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarr
     return region
 
 
+def _render_kw(rng: np.random.Generator) -> dict:
+    """Random acquisition parameters of :func:`pipeline.synthetic.render` shared by both case
+    generators (drawn in this order, so the training cases stay what they were)."""
+    return dict(rim_width_px=rng.uniform(0.8, 3.5), blur_px=rng.uniform(0.4, 1.8),
+                shot_noise=rng.uniform(0.01, 0.15), scanline_noise=rng.uniform(0, 0.05),
+                illumination_gradient=rng.uniform(0, 0.4),
+                background=str(rng.choice(["dark", "bright", "grey"])),
+                texture=rng.uniform(0, 0.08))
+
+
+def _dark_levels(rng: np.random.Generator) -> dict:
+    """Random grey levels of a dark-contrast :func:`pipeline.synthetic.render`."""
+    return dict(polymer_level=rng.uniform(0.45, 0.85), pore_level=rng.uniform(0.03, 0.3),
+                rim_strength=rng.uniform(0.0, 0.15))
+
+
 def random_case(seed: int, shape: tuple[int, int] = (384, 384)):
     """One training image: (image, pore mask, region, info)."""
     rng = np.random.default_rng([seed, 4242])
@@ -168,12 +184,8 @@ def random_case(seed: int, shape: tuple[int, int] = (384, 384)):
     pore &= region
     style = str(rng.choice(["dark", "topographic"]))
     if rng.uniform() < 0.55:
-        kw = dict(rim_width_px=rng.uniform(0.8, 3.5), blur_px=rng.uniform(0.4, 1.8),
-                  shot_noise=rng.uniform(0.01, 0.15), scanline_noise=rng.uniform(0, 0.05),
-                  illumination_gradient=rng.uniform(0, 0.4),
-                  background=str(rng.choice(["dark", "bright", "grey"])),
-                  texture=rng.uniform(0, 0.08),
-                  charging_streaks=rng.uniform(0, 0.3) if rng.uniform() < 0.3 else 0.0)
+        kw = _render_kw(rng)
+        kw["charging_streaks"] = rng.uniform(0, 0.3) if rng.uniform() < 0.3 else 0.0
         if style == "topographic" and rng.uniform() < 0.5:
             kw.update(polymer_level=rng.uniform(0.3, 0.65), rim_strength=rng.uniform(0.15, 0.7),
                       floor_shading=rng.uniform(0.2, 0.9), light_angle_deg=rng.uniform(0, 360),
@@ -183,8 +195,7 @@ def random_case(seed: int, shape: tuple[int, int] = (384, 384)):
                       floor_shading=rng.uniform(0.3, 0.6), light_angle_deg=rng.uniform(0, 360),
                       holes=rng.uniform(0, 0.4), texture=rng.uniform(0.02, 0.06))
         else:
-            kw.update(polymer_level=rng.uniform(0.45, 0.85), pore_level=rng.uniform(0.03, 0.3),
-                      rim_strength=rng.uniform(0.0, 0.15))
+            kw.update(_dark_levels(rng))
         img = syn.render(pore, region, style=style, seed=int(rng.integers(2**31)), **kw)
         source = "synthetic"
     else:
@@ -261,18 +272,13 @@ def foam_case(seed: int, shape: tuple[int, int] = (384, 384)):
     pore &= region
     style = str(rng.choice(["dark", "topographic"]))
     if rng.uniform() < 0.5:
-        kw = dict(rim_width_px=rng.uniform(0.8, 3.5), blur_px=rng.uniform(0.4, 1.8),
-                  shot_noise=rng.uniform(0.01, 0.15), scanline_noise=rng.uniform(0, 0.05),
-                  illumination_gradient=rng.uniform(0, 0.4),
-                  background=str(rng.choice(["dark", "bright", "grey"])),
-                  texture=rng.uniform(0, 0.08))
+        kw = _render_kw(rng)
         if style == "topographic":
             kw.update(polymer_level=rng.uniform(0.3, 0.6), rim_strength=rng.uniform(0.15, 0.7),
                       floor_shading=rng.uniform(0.2, 0.9), light_angle_deg=rng.uniform(0, 360),
                       holes=rng.uniform(0, 0.5))
         else:
-            kw.update(polymer_level=rng.uniform(0.45, 0.85), pore_level=rng.uniform(0.03, 0.3),
-                      rim_strength=rng.uniform(0.0, 0.15))
+            kw.update(_dark_levels(rng))
         img = syn.render(pore, region, style=style, seed=int(rng.integers(2**31)), **kw)
         source = "foam-synthetic"
     else:
