@@ -312,13 +312,31 @@ def true_masks(p, **kw):
                                   opposite_in_view=len(p.surfaces_in_view) == 2, **kw)
 
 
-def minimum_phantom(thickness_um, depth_um, seed, shape=(384, 640), **kw):
-    """Both surfaces in view, thickness 62 % of the rows, pores 4-16 px."""
+def minimum_phantom(thickness_um, depth_um, seed, shape=(384, 640), pores_px=(4, 16), **kw):
+    """Both surfaces in view, thickness 62 % of the rows, pores ``pores_px`` (4-16 px)."""
     px = thickness_um / (0.62 * shape[0])
     return synthetic.make_membrane_phantom(
         shape, pixel_size_um=px, thickness_um=thickness_um, profile="internal_minimum",
-        pore_size_range_um=(4 * px, 16 * px), min_layer_depth_um=float(depth_um),
-        surfaces="both", seed=seed, **kw)
+        pore_size_range_um=(pores_px[0] * px, pores_px[1] * px),
+        min_layer_depth_um=float(depth_um), surfaces="both", seed=seed, **kw)
+
+
+def shallow_minimum_phantom(thickness_um, depth_um, seed, rendering, pores_px=(4, 16),
+                            rows=768):
+    """One surface in view at high magnification: the surface side of the layer (depth 0 ..
+    m - 3 % of the thickness) holds 2.5 of the largest pores (``pores_px[1]`` px)."""
+    hi = (depth_um - 0.03 * thickness_um) / 2.5
+    return synthetic.make_membrane_phantom(
+        (rows, 1024), pixel_size_um=hi / pores_px[1], thickness_um=thickness_um,
+        profile="internal_minimum", pore_size_range_um=(hi * pores_px[0] / pores_px[1], hi),
+        min_layer_depth_um=float(depth_um), surfaces="top", rendering=rendering, seed=seed,
+        tilt_deg=2.0)
+
+
+#: Designed minimum layers (thickness, depth in µm) of the slow pipeline tests.
+DEEP_LAYERS = [(40, 10), (40, 20), (40, 30), (60, 10), (60, 30), (80, 10), (80, 20), (80, 40),
+               (120, 30), (120, 40)]
+SHALLOW_LAYERS = [(40, 3), (80, 5), (120, 8)]
 
 
 def depth_tolerance_um(thickness_um):
@@ -521,39 +539,24 @@ def test_slow_minimum_layers_through_the_pipeline():
 
     Layer pores are 4 px in the dark rendering (pores 4-16 px) but 10 px in the topographic one
     (pores 10-40 px): the topographic method does not resolve pores below
-    ``RESOLUTION_LIMIT_PX["topographic"]`` (10 px); with 4 px layer pores it reports a flat floor
-    at ~9 px and found 6 of 10 deep layers (those layers are flagged
-    ``min_layer_at_resolution_limit``). Its shallow layers need a taller field (1536 rows) for
-    the deep side's rise to be in view at 40 px surface pores.
+    ``RESOLUTION_LIMIT_PX["topographic"]`` (10 px); 4 px layers are the next test's. Its shallow
+    layers need a taller field (1536 rows) for the deep side's rise to be in view at 40 px
+    surface pores.
     """
     ok = []
-    deep = [(40, 10), (40, 20), (40, 30), (60, 10), (60, 30), (80, 10), (80, 20), (80, 40),
-            (120, 30), (120, 40)]
     pores_px = {"dark": (4, 16), "topographic": (10, 40)}
-    for k, (t, m) in enumerate(deep):
+    for k, (t, m) in enumerate(DEEP_LAYERS):
         for rendering in ("dark", "topographic"):
             shape = (768, 1024) if t <= 60 else (1024, 1024)
-            px = t / (0.62 * shape[0])
-            lo, hi = pores_px[rendering]
-            p = synthetic.make_membrane_phantom(
-                shape, pixel_size_um=px, thickness_um=t, profile="internal_minimum",
-                pore_size_range_um=(lo * px, hi * px), min_layer_depth_um=float(m),
-                surfaces="both", seed=40 + k, rendering=rendering,
-                shot_noise=(0.03, 0.08)[k % 2])
+            p = minimum_phantom(t, m, seed=40 + k, shape=shape, pores_px=pores_px[rendering],
+                                rendering=rendering, shot_noise=(0.03, 0.08)[k % 2])
             s = analyze_phantom(p).structure
             ok.append(s["kind"] == "internal_minimum"
                       and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
-    for k, (t, m) in enumerate([(40, 3), (80, 5), (120, 8)]):
-        surface_side = m - 0.03 * t
-        hi = surface_side / 2.5
+    for k, (t, m) in enumerate(SHALLOW_LAYERS):
         for rendering in ("dark", "topographic"):
-            lo_px, hi_px = pores_px[rendering]
-            rows = 768 if rendering == "dark" else 1536
-            p = synthetic.make_membrane_phantom(
-                (rows, 1024), pixel_size_um=hi / hi_px, thickness_um=t,
-                profile="internal_minimum", pore_size_range_um=(hi * lo_px / hi_px, hi),
-                min_layer_depth_um=float(m), surfaces="top", rendering=rendering, seed=60 + k,
-                tilt_deg=2.0)
+            p = shallow_minimum_phantom(t, m, 60 + k, rendering, pores_px[rendering],
+                                        rows=768 if rendering == "dark" else 1536)
             s = analyze_phantom(p).structure
             ok.append(s["kind"] == "internal_minimum"
                       and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
@@ -568,9 +571,7 @@ def test_slow_minimum_layers_below_the_resolution_limit():
     13 within the depth tolerance (the pore-size minimum alone: 5 of 13); 60/10 and 120/8 are
     called symmetric (no significant dip survives the floor)."""
     ok, flagged = [], []
-    deep = [(40, 10), (40, 20), (40, 30), (60, 10), (60, 30), (80, 10), (80, 20), (80, 40),
-            (120, 30), (120, 40)]
-    for k, (t, m) in enumerate(deep):
+    for k, (t, m) in enumerate(DEEP_LAYERS):
         shape = (768, 1024) if t <= 60 else (1024, 1024)
         p = minimum_phantom(t, m, seed=40 + k, shape=shape, rendering="topographic",
                             shot_noise=(0.03, 0.08)[k % 2])
@@ -580,13 +581,8 @@ def test_slow_minimum_layers_below_the_resolution_limit():
         if found:
             flagged.append(s["min_layer_at_resolution_limit"]
                            and s["min_layer_depth_source"] == "texture scale")
-    for k, (t, m) in enumerate([(40, 3), (80, 5), (120, 8)]):
-        hi = (m - 0.03 * t) / 2.5
-        p = synthetic.make_membrane_phantom(
-            (768, 1024), pixel_size_um=hi / 16, thickness_um=t, profile="internal_minimum",
-            pore_size_range_um=(hi / 4, hi), min_layer_depth_um=float(m), surfaces="top",
-            rendering="topographic", seed=60 + k, tilt_deg=2.0)
-        s = analyze_phantom(p).structure
+    for k, (t, m) in enumerate(SHALLOW_LAYERS):
+        s = analyze_phantom(shallow_minimum_phantom(t, m, 60 + k, "topographic")).structure
         ok.append(s["kind"] == "internal_minimum"
                   and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
     assert _rate(ok) >= 0.8, ok
