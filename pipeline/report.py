@@ -493,9 +493,9 @@ def isotropy_figure(analysis: Analysis):
         # axial data: an angle and its opposite are the same direction
         theta2 = np.concatenate([theta, theta + np.pi])
         r2 = np.concatenate([r, r])
+        order = np.argsort(theta2)
         if style == "bar":
             # one filled outline instead of a patch per bin (a bar per bin cost 0.25 s)
-            order = np.argsort(theta2)
             half = np.pi / theta2.size
             t = np.linspace(-half, half, 5)
             outline_theta = (theta2[order][:, None] + t[None, :]).ravel()
@@ -504,7 +504,6 @@ def isotropy_figure(analysis: Analysis):
             ax.plot(np.append(outline_theta, outline_theta[0]),
                     np.append(outline_r, outline_r[0]), color="tab:blue", lw=0.8)
         else:
-            order = np.argsort(theta2)
             closed = np.append(order, order[0])
             ax.plot(theta2[closed], r2[closed], color="tab:orange", lw=1.8)
             ax.set_rmin(0)

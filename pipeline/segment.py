@@ -61,12 +61,12 @@ pores need to be several rim widths wide (below ~12 px Dice falls under 0.9), an
 than about ``RESOLUTION_LIMIT_PX["topographic"]`` (10 px) are not resolved at all: on sponge
 phantoms (rim width 1-3 px, blur 1 px) pores of 5-8 px were reported with a median local
 thickness of 8.5-11.3 px (the dark method: 4 px pores as 5.7 px, 5 px and larger within 6 %).
-``details["resolution_limit_px"]`` records the limit of the method used; pipeline.structure flags a
-minimum layer whose pores are that small (its true pores may be smaller, its depth uncertain).
-Closed cells whose
-walls are thinner than the rim band are found with the walls as 2-px lines, so part of the walls'
-area is counted as pore; a topographic surface without rims around its pores (a rough crystalline
-aggregate whose only pores are black holes) fits neither model.
+``details["resolution_limit_px"]`` records the limit of the method used; pipeline.structure
+flags a minimum layer whose pores are that small (its true pores may be smaller, its depth
+uncertain). Closed cells whose walls are thinner than the rim band are found with the walls as
+2-px lines, so part of the walls' area is counted as pore; a topographic surface without rims
+around its pores (a rough crystalline aggregate whose only pores are black holes) fits neither
+model.
 
 Both methods then remove specks below ``min_pore_diameter_um`` and fill holes of that size, and
 flag pores cut by the image frame (their size is unknown). ``details`` holds parameters and
