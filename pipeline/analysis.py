@@ -120,7 +120,7 @@ def analyze(
     *,
     progress: ProgressCallback | None = None,
     membrane: Membrane | None = None,
-    pore_mask: np.ndarray | None = None,
+    pore_mask: np.ndarray | Segmentation | None = None,
     local_thickness_px: np.ndarray | None = None,
 ) -> Analysis:
     """Run every stage on one micrograph.
@@ -137,8 +137,11 @@ def analyze(
         ``progress(stage, fraction)`` is called as stages finish.
     membrane : Membrane, optional
         Use this membrane geometry instead of finding it (e.g. a surface edited in napari).
-    pore_mask : ndarray of bool, optional
-        Use this pore mask instead of segmenting (e.g. a mask edited in napari).
+    pore_mask : ndarray of bool or Segmentation, optional
+        Use this pore mask instead of segmenting (e.g. a mask edited in napari). A
+        :class:`~pipeline.segment.Segmentation` keeps its method and details (e.g. the
+        resolution limit of the method that made the mask before it was edited); a bare mask
+        is method ``given``, with no details.
     local_thickness_px : ndarray of float32, optional
         The local thickness of ``pore_mask`` when the caller already has it (napari keeps it
         up to date after each edit); it must belong to that mask.
@@ -202,8 +205,11 @@ def analyze(
     else:
         from .segment import edge_pore_mask
 
-        mask = np.asarray(pore_mask, bool) & membrane.mask
-        segmentation = Segmentation(mask=mask, method="given", edge_pores=edge_pore_mask(mask))
+        given = pore_mask if isinstance(pore_mask, Segmentation) else None
+        mask = np.asarray(pore_mask.mask if given else pore_mask, bool) & membrane.mask
+        segmentation = Segmentation(mask=mask, method=given.method if given else "given",
+                                    edge_pores=edge_pore_mask(mask),
+                                    details=dict(given.details) if given else {})
         timings["segment"] = 0.0
 
     if local_thickness_px is not None and pore_mask is not None:
@@ -227,7 +233,8 @@ def analyze(
         profile = step("profile", lambda: depth_profile(
             segmentation.mask, membrane.mask, membrane.depth_px, lt_px, px,
             bin_width_um=prof.bin_width_um, min_pore_pixels=prof.min_pore_pixels,
-            edge_pores=segmentation.edge_pores))
+            edge_pores=segmentation.edge_pores,
+            resolution_limit_px=segmentation.details.get("resolution_limit_px")))
     else:
         notes.append("no reference surface: depth profile and structure not measured")
 

@@ -8,8 +8,14 @@ import pandas as pd
 PROFILE_COLUMNS = (
     "depth_um", "depth_lo_um", "depth_hi_um", "porosity", "pore_size_um", "pore_size_median_um",
     "pore_size_p10_um", "pore_size_p90_um", "n_pixels", "n_pore_pixels", "edge_pore_fraction",
-    "reliable",
+    "reliable", "at_resolution_limit",
 )
+
+#: A bin whose mean pore size is below this multiple of the segmentation's resolution limit is
+#: ``at_resolution_limit`` (its true pores may be smaller than measured; see
+#: :data:`pipeline.segment.RESOLUTION_LIMIT_PX`). The structure stage flags a minimum layer by the
+#: same rule.
+RESOLUTION_MARGIN = 1.25
 
 
 def default_bin_width_um(span_um: float, pixel_size_um: float) -> float:
@@ -127,6 +133,7 @@ def depth_profile(
     min_pore_pixels: int = 50,
     edge_pores: np.ndarray | None = None,
     max_depth_um: float | None = None,
+    resolution_limit_px: float | None = None,
 ) -> pd.DataFrame:
     """Porosity and local pore-size statistics in depth bins.
 
@@ -148,12 +155,19 @@ def depth_profile(
         Pore pixels of pores cut by the image frame; their share per bin is reported.
     max_depth_um : float, optional
         Deepest bin edge (default: the deepest membrane pixel).
+    resolution_limit_px : float, optional
+        Smallest pore diameter (px) the segmentation resolves (the method's
+        ``details["resolution_limit_px"]``). A reliable bin whose mean pore size is below
+        ``RESOLUTION_MARGIN`` times it is ``at_resolution_limit``: measured sizes there are
+        floored, the true pores may be smaller. None (a mask of unknown origin): the column is
+        missing data (``pd.NA``), not False.
 
     Returns
     -------
     pandas.DataFrame
         One row per bin, columns :data:`PROFILE_COLUMNS`. Depths are bin centres in µm;
-        pore sizes are diameters in µm. ``attrs["bin_width_um"]`` holds the bin width.
+        pore sizes are diameters in µm. ``attrs["bin_width_um"]`` holds the bin width,
+        ``attrs["resolution_limit_um"]`` the resolution limit (None when not given).
     """
     depth_px = np.asarray(depth_px)
     px = float(pixel_size_um)
@@ -206,7 +220,23 @@ def depth_profile(
         "n_pore_pixels": n_pore.astype(np.int64),
         "edge_pore_fraction": edge_fraction,
         "reliable": reliable,
+        "at_resolution_limit": _at_limit(mean, reliable, resolution_limit_px, px),
     })
     table = table[table["n_pixels"] > 0].reset_index(drop=True)
     table.attrs["bin_width_um"] = width
+    table.attrs["resolution_limit_um"] = (float(resolution_limit_px) * px
+                                          if resolution_limit_px else None)
     return table
+
+
+def _at_limit(mean_um: np.ndarray, reliable: np.ndarray, limit_px: float | None, px: float
+              ) -> pd.Series:
+    """Per-bin ``at_resolution_limit`` (nullable bool): NA where unknown or unreliable."""
+    flag = pd.array(np.zeros(mean_um.size, bool), dtype="boolean")
+    if not limit_px:
+        flag[:] = pd.NA
+        return pd.Series(flag)
+    with np.errstate(invalid="ignore"):
+        flag[:] = mean_um < RESOLUTION_MARGIN * float(limit_px) * px
+    flag[~reliable] = pd.NA
+    return pd.Series(flag)

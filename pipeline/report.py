@@ -131,7 +131,10 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
             "pore_size_p10_um": p["pore_size_p10_um"], "pore_size_p90_um": p["pore_size_p90_um"],
             "n_pixels": p["n_pixels"], "n_pore_pixels": p["n_pore_pixels"],
             "edge_pore_fraction": p["edge_pore_fraction"], "reliable": p["reliable"],
+            "at_resolution_limit": [None if pd.isna(v) else bool(v)
+                                    for v in p.get("at_resolution_limit", [])],
             "bin_width_um": p.attrs.get("bin_width_um"),
+            "resolution_limit_um": p.attrs.get("resolution_limit_um"),
         }
     else:
         profile_block = None
@@ -390,6 +393,20 @@ def overlay_image(analysis: Analysis, *, max_side_px: int | None = None,
     return out
 
 
+def _flagged_runs_um(profile: pd.DataFrame) -> list[tuple[float, float]]:
+    """Depth ranges (µm) of consecutive bins flagged ``at_resolution_limit``."""
+    if "at_resolution_limit" not in profile:
+        return []
+    flag = profile["at_resolution_limit"].fillna(False).to_numpy(bool)
+    runs = []
+    for run in np.split(np.flatnonzero(flag), np.flatnonzero(np.diff(np.flatnonzero(flag)) > 1)
+                        + 1):
+        if run.size:
+            runs.append((float(profile["depth_lo_um"].iloc[run[0]]),
+                         float(profile["depth_hi_um"].iloc[run[-1]])))
+    return runs
+
+
 def profile_figure(analysis: Analysis):
     """Matplotlib figure: porosity and pore size against depth, band and minimum layer marked."""
     import matplotlib
@@ -426,10 +443,13 @@ def profile_figure(analysis: Analysis):
     ax_size.set_xlabel("pore size, diameter (µm)")
     ax_size.set_xlim(left=0)
     s = a.structure or {}
-    if s.get("resolution_limit_um"):
+    limit_um = s.get("resolution_limit_um") or p.attrs.get("resolution_limit_um")
+    if limit_um:
         # sizes near this line are a floor of the segmentation, not a measurement
-        ax_size.axvline(s["resolution_limit_um"], color="0.4", lw=0.8, ls="-.",
-                        label="resolution limit")
+        ax_size.axvline(limit_um, color="0.4", lw=0.8, ls="-.", label="resolution limit")
+    for k, (lo, hi) in enumerate(_flagged_runs_um(p)):
+        ax_size.axhspan(lo, hi, facecolor="none", edgecolor="0.55", hatch="///", lw=0,
+                        label="sizes floored (at limit)" if k == 0 else None)
     title = name
     if s.get("kind"):
         title += f" — {s['kind']}"

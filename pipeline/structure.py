@@ -39,6 +39,8 @@ import pandas as pd
 from scipy import ndimage as ndi
 from scipy.special import ndtri
 
+from .profile import RESOLUTION_MARGIN
+
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Analysis
 
@@ -1166,9 +1168,9 @@ def membrane_criteria(
     return out
 
 
-#: A minimum layer whose pore size is below this multiple of the segmentation's resolution limit
-#: is flagged (``min_layer_at_resolution_limit``).
-RESOLUTION_MARGIN = 1.25
+#: A minimum layer whose pore size is below RESOLUTION_MARGIN times the segmentation's resolution
+#: limit is flagged (``min_layer_at_resolution_limit``); the profile's per-bin
+#: ``at_resolution_limit`` uses the same rule (defined in pipeline.profile).
 
 
 #: Scales (Gaussian sigma, px) of the texture-scale profile: geometric from TEXTURE_SIGMA_MIN_PX
@@ -1363,6 +1365,37 @@ def _flag_resolution_limit(structure: dict[str, Any], details: dict[str, Any],
             "be smaller and its depth less certain than reported")
 
 
+def _flag_surface_zone_at_limit(criteria: dict[str, Any] | None, limit_um: float | None
+                                ) -> None:
+    """Flag a surface zone whose pores are at the resolution limit, and what it implies.
+
+    ``surface_zone_at_resolution_limit`` is true when the surface zone's mean pore size is below
+    ``RESOLUTION_MARGIN`` times the limit. There the measured size is a floor: near its limit a
+    segmentation overestimates pores, the more the smaller they are (topographic, measured: 8 px
+    pores read 10.5 px, 12 px 12.8 px, 16 px 16.1 px), so the true surface/interior ratio is at
+    most the measured one. When the interior is above the flag level and the bootstrap interval
+    of the (cut-corrected) ratio lies below 1, the surface zone is ``smaller`` even if the
+    measured ratio is within the tolerance (the tolerance guards against calling small
+    differences, and the flooring can only have shrunk the difference); a note says so.
+    """
+    if criteria is None:
+        return
+    criteria["surface_zone_at_resolution_limit"] = None
+    surf, inter = criteria.get("surface_zone_pore_size_um"), criteria.get("interior_pore_size_um")
+    if not limit_um or surf is None:
+        return
+    level = RESOLUTION_MARGIN * float(limit_um)
+    criteria["surface_zone_at_resolution_limit"] = bool(surf < level)
+    ci = criteria.get("surface_to_interior_ratio_corrected_ci")
+    if (surf < level and inter is not None and inter >= level and ci is not None and ci[1] < 1
+            and criteria.get("surface_vs_interior") == "equal"):
+        criteria["surface_vs_interior"] = "smaller"
+        criteria["surface_vs_interior_note"] = (
+            f"surface-zone pores ({surf:.3g} µm) are at the segmentation's resolution limit "
+            f"({float(limit_um):.3g} µm), so their true size is at most the measured one; the "
+            f"corrected surface/interior ratio's interval ({ci[0]:.2f}-{ci[1]:.2f}) lies below 1")
+
+
 def analyze_structure(analysis: Analysis) -> dict[str, Any]:
     """Structure, criteria and the profile band of an :class:`~pipeline.analysis.Analysis`.
 
@@ -1400,6 +1433,7 @@ def analyze_structure(analysis: Analysis) -> dict[str, Any]:
     seg = analysis.segmentation
     _flag_resolution_limit(s, getattr(seg, "details", None) or {}, getattr(seg, "method", None),
                            px)
+    _flag_surface_zone_at_limit(out["criteria"], s.get("resolution_limit_um"))
     s["min_layer_depth_source"] = "pore size" if s.get("kind") == "internal_minimum" else None
     micrograph = getattr(analysis, "micrograph", None)
     if s.get("min_layer_at_resolution_limit") and micrograph is not None:

@@ -366,3 +366,35 @@ def test_uncertain_auto_choice_is_noted(monkeypatch, p_topographic, noted):
     if noted:
         other = "dark" if a.segmentation.method == "topographic" else "topographic"
         assert f"--method {other}" in hits[0]
+
+
+def test_profile_flags_depths_below_the_resolution_limit(tmp_path):
+    """A graded topographic phantom (pores 4 -> 20 px): profile.csv and result.json say which
+    depth bins hold pores below the method's resolution limit (floored sizes)."""
+    import json
+
+    import pandas as pd
+
+    from pipeline import synthetic
+    from pipeline.profile import RESOLUTION_MARGIN
+    from pipeline.settings import Settings
+
+    ph = synthetic.make_membrane_phantom(
+        (384, 512), pixel_size_um=0.1, profile="gradient_increasing", pore_size_um=1.0,
+        pore_size_range_um=(0.4, 2.0), surfaces="both", rendering="topographic", seed=4)
+    path = tmp_path / "graded.tif"
+    ph.save(path)
+    a = analyze(path, settings=Settings().replace(segment={"method": "topographic"}))
+    limit_px = a.segmentation.details["resolution_limit_px"]
+    prof = a.profile
+    ok = prof["reliable"].to_numpy()
+    flag = prof["at_resolution_limit"]
+    expect = prof["pore_size_um"].to_numpy()[ok] < RESOLUTION_MARGIN * limit_px * a.pixel_size_um
+    np.testing.assert_array_equal(flag[ok].to_numpy(bool), expect)
+    assert expect[:3].all() and not expect[-3:].any()  # small pores at the surface, large deep
+    files = a.save(tmp_path / "out")
+    saved = json.loads(files["result.json"].read_text())["profile"]
+    assert saved["resolution_limit_um"] == pytest.approx(limit_px * a.pixel_size_um)
+    assert saved["at_resolution_limit"] == [None if pd.isna(v) else bool(v) for v in flag]
+    csv = pd.read_csv(files["profile.csv"])
+    assert list(csv["at_resolution_limit"].dropna().astype(bool)) == list(flag.dropna())

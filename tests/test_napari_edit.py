@@ -171,7 +171,8 @@ def membrane_analysis():
     return analyze(from_array(img, 0.1), membrane=membrane, pore_mask=pores)
 
 
-def test_update_profile_equals_full_profile(membrane_analysis):
+@pytest.mark.parametrize("limit_px", [None, 10.0])
+def test_update_profile_equals_full_profile(membrane_analysis, limit_px):
     a = membrane_analysis
     m = a.membrane
     px = a.pixel_size_um
@@ -181,12 +182,16 @@ def test_update_profile_equals_full_profile(membrane_analysis):
     mask &= m.mask
     lt = update_local_thickness(mask, a.segmentation.mask, a.local_thickness_px)[0]
     edge = edge_pore_mask(mask)
+    before = depth_profile(a.segmentation.mask, m.mask, m.depth_px, a.local_thickness_px, px,
+                           min_pore_pixels=a.settings.profile.min_pore_pixels,
+                           edge_pores=a.segmentation.edge_pores, resolution_limit_px=limit_px)
     got, n_bins = update_profile(
-        a.profile, m, mask, lt, edge, px, old_mask=a.segmentation.mask,
+        before, m, mask, lt, edge, px, old_mask=a.segmentation.mask,
         old_local_thickness_px=a.local_thickness_px, old_edge_pores=a.segmentation.edge_pores,
-        min_pore_pixels=a.settings.profile.min_pore_pixels)
+        min_pore_pixels=a.settings.profile.min_pore_pixels, resolution_limit_px=limit_px)
     full = depth_profile(mask, m.mask, m.depth_px, lt, px,
-                         min_pore_pixels=a.settings.profile.min_pore_pixels, edge_pores=edge)
+                         min_pore_pixels=a.settings.profile.min_pore_pixels, edge_pores=edge,
+                         resolution_limit_px=limit_px)
     assert 0 < n_bins < len(full)
     pd.testing.assert_frame_equal(got, full)
 

@@ -108,3 +108,29 @@ def test_grouped_quantiles_match_numpy(offset):
         want = np.quantile(values[group == g].astype(np.float64), (0.5, 0.1, 0.9))
         np.testing.assert_allclose(got[g], want, atol=1e-5)
     assert np.isnan(got[7]).all()  # empty group
+
+
+def test_bins_below_the_resolution_limit_are_flagged():
+    """``at_resolution_limit``: reliable bins whose mean pore size is below 1.25 x the limit."""
+    pores, membrane, widths = _stripes_membrane()
+    lt = local_thickness(pores)
+    px = 0.5
+    limit_px = 6.0
+    prof = depth_profile(pores, membrane.mask, membrane.depth_px, lt, px, bin_width_um=0.5,
+                         min_pore_pixels=1, resolution_limit_px=limit_px)
+    assert prof.attrs["resolution_limit_um"] == pytest.approx(limit_px * px)
+    flag = prof["at_resolution_limit"]
+    ok = prof["reliable"].to_numpy()
+    assert flag[~ok].isna().all()  # no pores: unknown, not False
+    size_px = prof["pore_size_um"].to_numpy() / px
+    expect = size_px[ok] < 1.25 * limit_px
+    assert expect.any() and not expect.all()  # stripes 2 px .. wide: both sides present
+    np.testing.assert_array_equal(flag[ok].to_numpy(bool), expect)
+    # without a known limit the column is missing data, never a claim
+    plain = depth_profile(pores, membrane.mask, membrane.depth_px, lt, px, bin_width_um=0.5,
+                          min_pore_pixels=1)
+    assert plain["at_resolution_limit"].isna().all()
+    assert plain.attrs["resolution_limit_um"] is None
+    # the other columns do not depend on the limit
+    cols = [c for c in plain.columns if c != "at_resolution_limit"]
+    assert plain[cols].equals(prof[cols])

@@ -359,6 +359,7 @@ def update_profile(
     old_local_thickness_px: np.ndarray,
     old_edge_pores: np.ndarray,
     min_pore_pixels: int = 50,
+    resolution_limit_px: float | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """The depth profile after a pore-mask edit, recomputing only the depth bins that hold a
     changed pixel.
@@ -379,7 +380,7 @@ def update_profile(
     if not width or profile.empty or "depth_lo_um" not in profile:
         full = depth_profile(pore_mask, membrane.mask, membrane.depth_px, local_thickness_px,
                              pixel_size_um, min_pore_pixels=min_pore_pixels,
-                             edge_pores=edge_pores)
+                             edge_pores=edge_pores, resolution_limit_px=resolution_limit_px)
         return full, len(full)
     width = float(width)
     n_bins = int(round(float(profile["depth_hi_um"].iloc[-1]) / width))
@@ -405,11 +406,12 @@ def update_profile(
     region &= inside
     sub = depth_profile(pore_mask, region, membrane.depth_px, local_thickness_px,
                         pixel_size_um, bin_width_um=width, min_pore_pixels=min_pore_pixels,
-                        edge_pores=edge_pores, max_depth_um=n_bins * width)
+                        edge_pores=edge_pores, max_depth_um=n_bins * width,
+                        resolution_limit_px=resolution_limit_px)
     if list(sub.columns) != list(profile.columns):
         full = depth_profile(pore_mask, membrane.mask, membrane.depth_px, local_thickness_px,
                              pixel_size_um, bin_width_um=width, min_pore_pixels=min_pore_pixels,
-                             edge_pores=edge_pores)
+                             edge_pores=edge_pores, resolution_limit_px=resolution_limit_px)
         return full, len(full)
     key_old = np.rint(profile["depth_lo_um"].to_numpy() / width).astype(np.int64)
     key_new = np.rint(sub["depth_lo_um"].to_numpy() / width).astype(np.int64)
@@ -479,6 +481,7 @@ def recompute(
     timings["edge_pores"] = time.perf_counter() - t
     profile = None
     t = time.perf_counter()
+    limit_px = details.get("resolution_limit_px")
     if membrane.depth_px is not None:
         prof = analysis.settings.profile
         if membrane is analysis.membrane and analysis.profile is not None:
@@ -487,12 +490,13 @@ def recompute(
                 old_mask=analysis.segmentation.mask,
                 old_local_thickness_px=analysis.local_thickness_px,
                 old_edge_pores=analysis.segmentation.edge_pores,
-                min_pore_pixels=prof.min_pore_pixels)
+                min_pore_pixels=prof.min_pore_pixels, resolution_limit_px=limit_px)
             timings["profile_bins_recomputed"] = n_bins
         else:
             profile = depth_profile(mask, membrane.mask, membrane.depth_px, lt_px,
                                     analysis.pixel_size_um, bin_width_um=prof.bin_width_um,
-                                    min_pore_pixels=prof.min_pore_pixels, edge_pores=edge)
+                                    min_pore_pixels=prof.min_pore_pixels, edge_pores=edge,
+                                    resolution_limit_px=limit_px)
             timings["profile_bins_recomputed"] = len(profile)
     timings["profile"] = time.perf_counter() - t
     extras = {k: v for k, v in analysis.extras.items() if k not in ("profile_band",)}
@@ -514,11 +518,7 @@ def reanalyze(analysis: Analysis, *, progress: Any = None) -> Analysis:
     from pipeline import analyze
 
     full = analyze(analysis.micrograph, settings=analysis.settings, progress=progress,
-                   membrane=analysis.membrane, pore_mask=analysis.segmentation.mask)
-    seg = analysis.segmentation
-    full.segmentation = Segmentation(mask=full.segmentation.mask, method=seg.method,
-                                     edge_pores=full.segmentation.edge_pores,
-                                     details=dict(seg.details))
+                   membrane=analysis.membrane, pore_mask=analysis.segmentation)
     full.notes = list(dict.fromkeys(list(full.notes) + [
         n for n in analysis.notes if n == "edited in napari"]))
     return full
@@ -700,7 +700,9 @@ def analysis_from_saved(folder: str | Path) -> tuple[Analysis, Any]:
         profile = depth_profile(mask, membrane.mask, membrane.depth_px, lt_px, float(px),
                                 bin_width_um=(r.get("profile") or {}).get("bin_width_um")
                                 or prof.bin_width_um,
-                                min_pore_pixels=prof.min_pore_pixels, edge_pores=edge)
+                                min_pore_pixels=prof.min_pore_pixels, edge_pores=edge,
+                                resolution_limit_px=segmentation.details.get(
+                                    "resolution_limit_px"))
     analysis = Analysis(
         micrograph=micrograph, membrane=membrane, segmentation=segmentation,
         local_thickness_px=lt_px, profile=profile, structure=r.get("structure"),
