@@ -43,6 +43,9 @@ def test_analyze_folder_writes_contract_and_isolates_failures(folder, tmp_path, 
     assert set(summary["status"]) == {"ok", "failed"}
     failed = summary[summary["status"] == "failed"]
     assert len(failed) == 1 and "broken.png" in failed["reason"].iloc[0]
+    ok = summary[summary["status"] == "ok"]
+    assert set(ok["surface_vs_interior"]) <= {"equal", "smaller", "larger"}
+    assert ok["surface_vs_interior"].notna().all()
     assert "broken.png" in (out / "errors.log").read_text()
     assert (out / "report.html").is_file()
     assert not (out / "notes").exists()
