@@ -240,3 +240,21 @@ def _at_limit(mean_um: np.ndarray, reliable: np.ndarray, limit_px: float | None,
         flag[:] = mean_um < RESOLUTION_MARGIN * float(limit_px) * px
     flag[~reliable] = pd.NA
     return pd.Series(flag)
+
+
+def resolution_limited_ranges_um(profile: pd.DataFrame) -> list[tuple[float, float]]:
+    """Depth ranges (µm) of consecutive bins flagged ``at_resolution_limit``.
+
+    Returns
+    -------
+    list of (top_um, bottom_um)
+        Bin edges of each run of flagged bins, shallowest first; empty when none is flagged or
+        the profile has no such column.
+    """
+    if "at_resolution_limit" not in profile or profile.empty:
+        return []
+    flagged = np.flatnonzero(profile["at_resolution_limit"].fillna(False).to_numpy(bool))
+    lo = profile["depth_lo_um"].to_numpy(float)
+    hi = profile["depth_hi_um"].to_numpy(float)
+    runs = np.split(flagged, np.flatnonzero(np.diff(flagged) > 1) + 1)
+    return [(float(lo[r[0]]), float(hi[r[-1]])) for r in runs if r.size]

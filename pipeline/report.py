@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .profile import grouped_quantiles
+from .profile import grouped_quantiles, resolution_limited_ranges_um
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Analysis
@@ -393,20 +393,6 @@ def overlay_image(analysis: Analysis, *, max_side_px: int | None = None,
     return out
 
 
-def _flagged_runs_um(profile: pd.DataFrame) -> list[tuple[float, float]]:
-    """Depth ranges (µm) of consecutive bins flagged ``at_resolution_limit``."""
-    if "at_resolution_limit" not in profile:
-        return []
-    flag = profile["at_resolution_limit"].fillna(False).to_numpy(bool)
-    runs = []
-    for run in np.split(np.flatnonzero(flag), np.flatnonzero(np.diff(np.flatnonzero(flag)) > 1)
-                        + 1):
-        if run.size:
-            runs.append((float(profile["depth_lo_um"].iloc[run[0]]),
-                         float(profile["depth_hi_um"].iloc[run[-1]])))
-    return runs
-
-
 def profile_figure(analysis: Analysis):
     """Matplotlib figure: porosity and pore size against depth, band and minimum layer marked."""
     import matplotlib
@@ -447,7 +433,7 @@ def profile_figure(analysis: Analysis):
     if limit_um:
         # sizes near this line are a floor of the segmentation, not a measurement
         ax_size.axvline(limit_um, color="0.4", lw=0.8, ls="-.", label="resolution limit")
-    for k, (lo, hi) in enumerate(_flagged_runs_um(p)):
+    for k, (lo, hi) in enumerate(resolution_limited_ranges_um(p)):
         ax_size.axhspan(lo, hi, facecolor="none", edgecolor="0.55", hatch="///", lw=0,
                         label="sizes floored (at limit)" if k == 0 else None)
     title = name

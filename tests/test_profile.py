@@ -134,3 +134,18 @@ def test_bins_below_the_resolution_limit_are_flagged():
     # the other columns do not depend on the limit
     cols = [c for c in plain.columns if c != "at_resolution_limit"]
     assert plain[cols].equals(prof[cols])
+
+
+def test_resolution_limited_ranges_are_runs_of_flagged_bins():
+    import pandas as pd
+
+    from pipeline.profile import resolution_limited_ranges_um
+
+    prof = pd.DataFrame({
+        "depth_lo_um": np.arange(6.0), "depth_hi_um": np.arange(1.0, 7.0),
+        "at_resolution_limit": pd.array([True, True, pd.NA, False, True, True],
+                                        dtype="boolean")})
+    assert resolution_limited_ranges_um(prof) == [(0.0, 2.0), (4.0, 6.0)]
+    assert resolution_limited_ranges_um(prof.drop(columns="at_resolution_limit")) == []
+    prof["at_resolution_limit"] = pd.array([pd.NA] * 6, dtype="boolean")
+    assert resolution_limited_ranges_um(prof) == []

@@ -42,6 +42,7 @@ from qtpy.QtWidgets import (
 
 from pipeline.analysis import STAGES
 from pipeline.geometry import SURFACES
+from pipeline.profile import resolution_limited_ranges_um
 from pipeline.segment import METHODS
 from pipeline.settings import Settings
 
@@ -405,6 +406,12 @@ class ProfileWidget(QWidget):
                                   band["pore_size_hi_um"], color="#ff9f1c", alpha=0.45, lw=0,
                                   label="95 % band")
         ax_size.plot(p["pore_size_um"], depth, color="#ff9f1c", lw=1.8, label="mean")
+        if p.attrs.get("resolution_limit_um"):
+            ax_size.axvline(p.attrs["resolution_limit_um"], color=fg, lw=0.8, ls="-.",
+                            alpha=0.7, label="resolution limit")
+        for k, (lo, hi) in enumerate(resolution_limited_ranges_um(p)):
+            ax_size.axhspan(lo, hi, facecolor="none", edgecolor=fg, alpha=0.5, hatch="///",
+                            lw=0, label="sizes floored" if k == 0 else None)
         s = analysis.structure or {}
         if s.get("kind") == "internal_minimum" and s.get("min_layer_depth_um") is not None:
             centre = float(s["min_layer_depth_um"])
