@@ -38,6 +38,7 @@ from _accuracy import (  # noqa: E402
     TARGETS,
     failures,
     score,
+    structure_agreement,
     synthetic_phantom,
     truth_from_phantom,
 )
@@ -76,6 +77,7 @@ def run_one(group: str, kind: str, seed: int, workdir: Path) -> dict:
                 f"{exc}", "failures": ["analysis failed"]}
     t2 = time.perf_counter()
     m = score(analysis, truth)
+    m.update(structure_agreement(analysis, truth))
     m.update(group=group, kind=kind, seed=seed, failures=failures(m),
              method=analysis.segmentation.method, generate_s=t1 - t0, analyze_s=t2 - t1)
     return m
@@ -106,6 +108,33 @@ def table(runs: list[dict], kinds: list[str]) -> str:
             cells.append(_cell([r.get(key) for r in ok], scale, fmt) if ok else "error")
         cells.append(f"{sum(not r['failures'] for r in rs)}/{len(rs)}")
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _majority(values: list) -> str:
+    vals = [str(v) for v in values]
+    return max(set(vals), key=vals.count) if vals else "–"
+
+
+def structure_table(runs: list[dict], kinds: list[str]) -> str:
+    """Markdown table: structure verdicts of the pipeline against those of the true masks."""
+    lines = ["| kind | true kind (most seeds) | kind + direction agree | true surface zone "
+             "(most seeds) | surface verdict agrees | min-layer depth err µm |",
+             "|---|---|---|---|---|---|"]
+    for kind in kinds:
+        rs = [r for r in runs if r["kind"] == kind and "error" not in r and "kind_ok" in r]
+        if not rs:
+            continue
+        true_kind = _majority([f"{r['true_kind']}"
+                               + (f" ({r['true_direction']})" if r["true_direction"] else "")
+                               for r in rs])
+        depth = [r["min_layer_depth_err_um"] for r in rs
+                 if r.get("min_layer_depth_err_um") is not None]
+        lines.append(
+            f"| {kind} | {true_kind} | {sum(r['kind_ok'] for r in rs)}/{len(rs)} | "
+            f"{_majority([r['true_surface_vs_interior'] for r in rs])} | "
+            f"{sum(r['surface_ok'] for r in rs)}/{len(rs)} | "
+            f"{_cell(depth, 1.0, '{:.2f}') if depth else '–'} |")
     return "\n".join(lines)
 
 
@@ -197,6 +226,10 @@ def git_commit() -> str:
     return rev
 
 
+#: Heading of the hand-written part of the output file that ``--write`` keeps.
+KEEP_HEADING = "### What the misses are caused by"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5, help="seeds per kind (0..N-1)")
@@ -231,20 +264,29 @@ def main(argv: list[str] | None = None) -> int:
                      "held-out renderings (tests/heldout.py, 512 x 768, 0.01-0.5 µm/px)")
             sections.append(f"### {title}\n\n{table(group_runs, kinds)}\n\n"
                             f"Kinds missing a target (any seed):\n\n"
-                            f"{failing(group_runs, kinds)}\n")
+                            f"{failing(group_runs, kinds)}\n\n"
+                            f"Structure verdicts against those of the true masks (same "
+                            f"definitions, `tests/_accuracy.py` `structure_agreement`):\n\n"
+                            f"{structure_table(group_runs, kinds)}\n")
     elapsed = time.perf_counter() - t_start
     header = (f"Measured {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {machine()}; "
               f"code: {args.label or git_commit()}; {args.seeds} seeds per kind; {elapsed:.0f} s.")
     text = header + "\n\n" + "\n".join(sections)
     print(text)
     if args.write:
+        # a hand-written section after KEEP_HEADING (causes of the misses) is kept
+        kept = ""
+        if args.write.is_file():
+            old = args.write.read_text()
+            if KEEP_HEADING in old:
+                kept = "\n" + old[old.index(KEEP_HEADING):]
         args.write.write_text(
             "# Whole-pipeline accuracy\n\n"
             "Written by `python benchmarks/bench_accuracy.py --write benchmarks/ACCURACY.md` "
             "(metric definitions: `tests/_accuracy.py`; kinds: `tests/_accuracy.py` "
             "`SYNTHETIC_KINDS` and `tests/heldout.py` `HELDOUT_KINDS`). Values are mean ± sd "
             "over seeds; `fail (k/n)` means the stage gave no value for k of n seeds (e.g. no "
-            "thickness because the opposite surface was not found).\n\n" + text)
+            "thickness because the opposite surface was not found).\n\n" + text + kept)
     if args.xfail:
         print(xfail_entries(runs), file=sys.stderr)
     if args.json:

@@ -208,6 +208,36 @@ def score(analysis: Any, truth: Truth) -> dict[str, Any]:
     return out
 
 
+def structure_agreement(analysis: Any, truth: Truth) -> dict[str, Any]:
+    """The pipeline's structure verdicts against those of the true masks (issue 4's scoring).
+
+    The truth's verdicts come from :func:`pipeline.structure.structure_and_criteria` on the true
+    pore mask, membrane, depth map and exact local thickness (same settings as the pipeline's
+    defaults), so both sides use one definition; a disagreement is a measurement error of the
+    pipeline (segmentation or geometry), not of the definition.
+    """
+    from pipeline.structure import structure_and_criteria
+
+    both = len(truth.surfaces_in_view) == 2
+    px = truth.pixel_size_um
+    true = structure_and_criteria(
+        truth.pore_mask, truth.membrane_mask, truth.depth_px, truth.local_thickness_px, px,
+        thickness_um=truth.thickness_px * px if both and truth.thickness_px else None,
+        opposite_in_view=both)
+    ts, tc = true["structure"], true["criteria"]
+    fs, fc = analysis.structure or {}, analysis.criteria or {}
+    out = {"true_kind": ts["kind"], "kind": fs.get("kind"),
+           "true_direction": ts["gradient_direction"], "direction": fs.get("gradient_direction"),
+           "true_surface_vs_interior": tc["surface_vs_interior"],
+           "surface_vs_interior": fc.get("surface_vs_interior")}
+    out["kind_ok"] = out["kind"] == out["true_kind"] and out["direction"] == out["true_direction"]
+    out["surface_ok"] = out["surface_vs_interior"] == out["true_surface_vs_interior"]
+    out["min_layer_depth_err_um"] = (
+        abs(fs["min_layer_depth_um"] - ts["min_layer_depth_um"])
+        if ts["kind"] == fs.get("kind") == "internal_minimum" else None)
+    return out
+
+
 def failures(metrics: dict[str, Any]) -> list[str]:
     """Human-readable list of the targets a result misses (empty when all are met)."""
     bad = []
