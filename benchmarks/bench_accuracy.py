@@ -226,8 +226,9 @@ def git_commit() -> str:
     return rev
 
 
-#: Heading of the hand-written part of the output file that ``--write`` keeps.
-KEEP_HEADING = "### What the misses are caused by"
+#: Heading of the hand-written part of the output file (real micrograph, causes of the misses)
+#: that ``--write`` keeps.
+KEEP_HEADING = "### Real micrograph (no pixel truth)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     text = header + "\n\n" + "\n".join(sections)
     print(text)
     if args.write:
-        # a hand-written section after KEEP_HEADING (causes of the misses) is kept
+        # the hand-written part from KEEP_HEADING on is kept
         kept = ""
         if args.write.is_file():
             old = args.write.read_text()

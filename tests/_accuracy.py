@@ -226,12 +226,14 @@ def structure_agreement(analysis: Any, truth: Truth) -> dict[str, Any]:
         opposite_in_view=both)
     ts, tc = true["structure"], true["criteria"]
     fs, fc = analysis.structure or {}, analysis.criteria or {}
-    out = {"true_kind": ts["kind"], "kind": fs.get("kind"),
-           "true_direction": ts["gradient_direction"], "direction": fs.get("gradient_direction"),
+    out = {"true_kind": ts["kind"], "found_kind": fs.get("kind"),
+           "true_direction": ts["gradient_direction"],
+           "found_direction": fs.get("gradient_direction"),
            "true_surface_vs_interior": tc["surface_vs_interior"],
-           "surface_vs_interior": fc.get("surface_vs_interior")}
-    out["kind_ok"] = out["kind"] == out["true_kind"] and out["direction"] == out["true_direction"]
-    out["surface_ok"] = out["surface_vs_interior"] == out["true_surface_vs_interior"]
+           "found_surface_vs_interior": fc.get("surface_vs_interior")}
+    out["kind_ok"] = (out["found_kind"] == out["true_kind"]
+                      and out["found_direction"] == out["true_direction"])
+    out["surface_ok"] = out["found_surface_vs_interior"] == out["true_surface_vs_interior"]
     out["min_layer_depth_err_um"] = (
         abs(fs["min_layer_depth_um"] - ts["min_layer_depth_um"])
         if ts["kind"] == fs.get("kind") == "internal_minimum" else None)
