@@ -33,6 +33,7 @@ from _accuracy import (
     TARGETS,
     failures,
     score,
+    structure_agreement,
     synthetic_phantom,
     truth_from_phantom,
 )
@@ -242,6 +243,10 @@ def test_scoring_truth_against_itself_is_perfect():
     assert m["surface_err_px"] == 0.0 and m["opposite_err_px"] == 0.0
     assert m["thickness_rel_err"] < 1e-3
     assert not failures(m)
+    agree = structure_agreement(a, truth)
+    assert agree["kind_ok"] and agree["surface_ok"], agree
+    assert agree["true_kind"] == "internal_minimum"  # the phantom's design
+    assert agree["min_layer_depth_err_um"] < 1e-9
     # a segmentation shrunk by one pixel is caught
     from scipy import ndimage as ndi
 
