@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from scipy.special import ndtri
 
-from .profile import RESOLUTION_MARGIN
+from .profile import RESOLUTION_MARGIN, resolution_limited_ranges_um
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Analysis
@@ -1396,6 +1396,30 @@ def _flag_surface_zone_at_limit(criteria: dict[str, Any] | None, limit_um: float
             f"corrected surface/interior ratio's interval ({ci[0]:.2f}-{ci[1]:.2f}) lies below 1")
 
 
+def _note_floored_depths(structure: dict[str, Any], profile: pd.DataFrame | None) -> None:
+    """Record the depth ranges whose measured pore sizes are at the resolution limit.
+
+    ``depths_at_resolution_limit_um`` lists the runs of profile bins flagged
+    ``at_resolution_limit`` ([top, bottom] in µm; empty when none, None without a profile or a
+    known limit). Structure hidden there (a minimum layer of pores smaller than the limit, the
+    small end of a gradient) is flattened to the floor, so a note names those depths unless a
+    flagged minimum layer already says it.
+    """
+    if profile is None or "at_resolution_limit" not in profile or not structure.get(
+            "resolution_limit_um"):
+        structure["depths_at_resolution_limit_um"] = None
+        return
+    ranges = resolution_limited_ranges_um(profile)
+    structure["depths_at_resolution_limit_um"] = [[lo, hi] for lo, hi in ranges]
+    if ranges and not structure.get("min_layer_at_resolution_limit"):
+        where = ", ".join(f"{lo:.3g}-{hi:.3g} µm" for lo, hi in ranges[:4])
+        more = f" and {len(ranges) - 4} more" if len(ranges) > 4 else ""
+        structure.setdefault("notes", []).append(
+            f"pore sizes at depths {where}{more} are at the segmentation's resolution limit "
+            f"({structure['resolution_limit_um']:.3g} µm): structure of smaller pores there "
+            "(a minimum layer, the small end of a gradient) would not be resolved")
+
+
 def analyze_structure(analysis: Analysis) -> dict[str, Any]:
     """Structure, criteria and the profile band of an :class:`~pipeline.analysis.Analysis`.
 
@@ -1434,6 +1458,7 @@ def analyze_structure(analysis: Analysis) -> dict[str, Any]:
     _flag_resolution_limit(s, getattr(seg, "details", None) or {}, getattr(seg, "method", None),
                            px)
     _flag_surface_zone_at_limit(out["criteria"], s.get("resolution_limit_um"))
+    _note_floored_depths(s, analysis.profile)
     s["min_layer_depth_source"] = "pore size" if s.get("kind") == "internal_minimum" else None
     micrograph = getattr(analysis, "micrograph", None)
     if s.get("min_layer_at_resolution_limit") and micrograph is not None:

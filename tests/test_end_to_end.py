@@ -401,5 +401,12 @@ def test_profile_flags_depths_below_the_resolution_limit(tmp_path):
     saved = json.loads(files["result.json"].read_text())["profile"]
     assert saved["resolution_limit_um"] == pytest.approx(limit_px * a.pixel_size_um)
     assert saved["at_resolution_limit"] == [None if pd.isna(v) else bool(v) for v in flag]
+    # the structure block names the floored depths
+    from pipeline.profile import resolution_limited_ranges_um
+
+    floored = a.structure["depths_at_resolution_limit_um"]
+    assert floored == [list(r) for r in resolution_limited_ranges_um(prof)] and floored
+    assert floored[0][0] == 0.0
+    assert any("resolution limit" in n for n in a.structure["notes"])
     csv = pd.read_csv(files["profile.csv"])
     assert list(csv["at_resolution_limit"].dropna().astype(bool)) == list(flag.dropna())

@@ -30,6 +30,7 @@ from pipeline.size import local_thickness
 from pipeline.structure import (
     StructureError,
     _flag_surface_zone_at_limit,
+    _note_floored_depths,
     analyze_structure,
     bootstrap_weights,
     classify_profile,
@@ -751,3 +752,27 @@ def test_skin_over_macrovoids_at_the_limit_reports_a_smaller_surface_zone():
     c = analyze_phantom(p).criteria
     assert c["surface_zone_at_resolution_limit"] is True
     assert c["surface_vs_interior"] == "smaller", c
+
+
+def test_floored_depths_are_recorded_and_noted():
+    import pandas as pd
+
+    prof = pd.DataFrame({"depth_lo_um": [0.0, 1.0, 2.0, 3.0], "depth_hi_um": [1.0, 2.0, 3.0, 4.0],
+                         "at_resolution_limit": pd.array([True, True, False, pd.NA],
+                                                         dtype="boolean")})
+    s = {"resolution_limit_um": 0.5, "notes": []}
+    _note_floored_depths(s, prof)
+    assert s["depths_at_resolution_limit_um"] == [[0.0, 2.0]]
+    assert len(s["notes"]) == 1 and "0-2 µm" in s["notes"][0]
+    # a flagged minimum layer already carries its own note
+    s = {"resolution_limit_um": 0.5, "notes": [], "min_layer_at_resolution_limit": True}
+    _note_floored_depths(s, prof)
+    assert s["depths_at_resolution_limit_um"] == [[0.0, 2.0]] and not s["notes"]
+    # nothing floored: an empty list, no note; no limit or no profile: None
+    s = {"resolution_limit_um": 0.5, "notes": []}
+    _note_floored_depths(s, prof.assign(at_resolution_limit=False))
+    assert s["depths_at_resolution_limit_um"] == [] and not s["notes"]
+    for limit, p in [(None, prof), (0.5, None)]:
+        s = {"resolution_limit_um": limit, "notes": []}
+        _note_floored_depths(s, p)
+        assert s["depths_at_resolution_limit_um"] is None and not s["notes"]
