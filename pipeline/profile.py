@@ -253,8 +253,14 @@ def resolution_limited_ranges_um(profile: pd.DataFrame) -> list[tuple[float, flo
     """
     if "at_resolution_limit" not in profile or profile.empty:
         return []
-    flagged = np.flatnonzero(profile["at_resolution_limit"].fillna(False).to_numpy(bool))
     lo = profile["depth_lo_um"].to_numpy(float)
     hi = profile["depth_hi_um"].to_numpy(float)
-    runs = np.split(flagged, np.flatnonzero(np.diff(flagged) > 1) + 1)
-    return [(float(lo[r[0]]), float(hi[r[-1]])) for r in runs if r.size]
+    return [(float(lo[a]), float(hi[b])) for a, b in
+            true_runs(profile["at_resolution_limit"].fillna(False).to_numpy(bool))]
+
+
+def true_runs(flag: np.ndarray) -> list[tuple[int, int]]:
+    """First and last index of each run of consecutive True values of a 1-D bool array."""
+    idx = np.flatnonzero(flag)
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    return [(int(r[0]), int(r[-1])) for r in runs if r.size]

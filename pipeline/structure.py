@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from scipy.special import ndtri
 
-from .profile import RESOLUTION_MARGIN, resolution_limited_ranges_um
+from .profile import RESOLUTION_MARGIN, resolution_limited_ranges_um, true_runs
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Analysis
@@ -1168,11 +1168,6 @@ def membrane_criteria(
     return out
 
 
-#: A minimum layer whose pore size is below RESOLUTION_MARGIN times the segmentation's resolution
-#: limit is flagged (``min_layer_at_resolution_limit``); the profile's per-bin
-#: ``at_resolution_limit`` uses the same rule (defined in pipeline.profile).
-
-
 #: Scales (Gaussian sigma, px) of the texture-scale profile: geometric from TEXTURE_SIGMA_MIN_PX
 #: to at least TEXTURE_SIGMA_MAX_PX, TEXTURE_SIGMA_STEPS of them.
 TEXTURE_SIGMA_MIN_PX = 0.8
@@ -1274,14 +1269,10 @@ def _floor_range_um(band: pd.DataFrame | None, depth_um: float, limit_um: float
     below = np.nan_to_num(band["pore_size_um"].to_numpy(float), nan=np.inf) < (
         RESOLUTION_MARGIN * limit_um)
     i = int(np.argmin(np.abs(x - depth_um)))
-    if not below[i]:
-        return None
-    lo = hi = i
-    while lo > 0 and below[lo - 1]:
-        lo -= 1
-    while hi < x.size - 1 and below[hi + 1]:
-        hi += 1
-    return float(x[lo]), float(x[hi])
+    for lo, hi in true_runs(below):
+        if lo <= i <= hi:
+            return float(x[lo]), float(x[hi])
+    return None
 
 
 def _relocate_at_resolution_limit(structure: dict[str, Any], image: np.ndarray,
@@ -1344,10 +1335,12 @@ def _flag_resolution_limit(structure: dict[str, Any], details: dict[str, Any],
                            method: str | None, pixel_size_um: float) -> None:
     """Flag a minimum layer whose pores are near the smallest size the segmentation resolves.
 
-    Below ``details["resolution_limit_px"]`` (see :data:`pipeline.segment.RESOLUTION_LIMIT_PX`)
-    a segmentation reports about that size whatever the true pores are, so the profile is flat
-    across such a layer: its true pores may be smaller, its contrast larger and its depth (the
-    lowest point of a flat floor) less certain than the bootstrap interval says.
+    Flagged when its pore size is below ``RESOLUTION_MARGIN`` x ``details["resolution_limit_px"]``
+    (the rule of the profile's per-bin ``at_resolution_limit``). Below that limit (see
+    :data:`pipeline.segment.RESOLUTION_LIMIT_PX`) a segmentation reports about that size
+    whatever the true pores are, so the profile is flat across such a layer: its true pores may
+    be smaller, its contrast larger and its depth (the lowest point of a flat floor) less
+    certain than the bootstrap interval says.
     """
     limit_px = details.get("resolution_limit_px")
     structure["resolution_limit_um"] = (float(limit_px) * pixel_size_um if limit_px else None)
