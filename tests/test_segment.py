@@ -17,11 +17,17 @@ import pytest
 from scipy import ndimage as ndi
 
 from pipeline.segment import (
+    CONTEXT_FEATURE_NAMES,
+    FEATURE_NAMES,
     Segmentation,
+    classify_basins,
+    context_features,
     edge_pore_mask,
     estimate_noise_sigma,
+    load_models,
     remove_scan_lines,
     segment_pores,
+    topographic_basins,
 )
 
 # ------------------------------------------------------------------------------------------------
@@ -385,3 +391,49 @@ def test_region_sliver_does_not_change_the_calibration(seed):
     inner = trimmed.copy()
     inner[:32] = False  # away from the changed row
     assert _dice(a.mask, b.mask, inner) >= 0.9
+
+
+def test_context_features_on_a_small_crest_graph():
+    """Neighbour statistics of the context stage, checked by hand on four basins: a chain
+    0 - 1 - 2 (crest lengths 1 and 3) and basin 3 without crests."""
+    level = np.array([0.0, 1.0, 0.0, 0.5])
+    features = np.zeros((4, len(FEATURE_NAMES)))
+    features[:, FEATURE_NAMES.index("level")] = level
+    p = np.array([0.9, 0.2, 0.6, 0.7])
+    a, b = np.array([0, 1]), np.array([1, 2])
+    length = np.array([1.0, 3.0])
+    crest = np.array([2.0, 1.0])  # the first crest stands 1 above basin 1; the second 0
+    area = np.array([4.0, 9.0, 1.0, 5.0])
+    x = context_features(features, p, a, b, length, crest, area)
+    assert x.shape == (4, len(CONTEXT_FEATURE_NAMES))
+    col = {name: x[:, i] for i, name in enumerate(CONTEXT_FEATURE_NAMES)}
+    np.testing.assert_allclose(col["p_logit"], np.log(p / (1 - p)))
+    # crest-length weighted means of the neighbours; no neighbours: the basin's own value
+    np.testing.assert_allclose(col["neighbour_p"], [0.2, (0.9 + 3 * 0.6) / 4, 0.2, 0.7])
+    np.testing.assert_allclose(col["neighbour_p_max"], [0.2, 0.9, 0.2, 0.7])
+    np.testing.assert_allclose(col["neighbour_p_min"], [0.2, 0.6, 0.2, 0.7])
+    # only the first crest rises above its brighter basin: basin 1 sees basin 0 alone there,
+    # basin 2 (no rim at all) falls back to its plain neighbour mean
+    np.testing.assert_allclose(col["neighbour_p_strong_crest"], [0.2, 0.9, 0.2, 0.7])
+    # basin 1's neighbours are level 0 both ways: its level 1 lies beyond the (equal) class
+    # levels, clipped; basin 3 (no neighbours) sits halfway by definition
+    np.testing.assert_allclose(col["level_between_classes"][[1, 3]], [3.0, 0.5])
+    np.testing.assert_allclose(col["neighbour_p_2hop"][0], (0.9 + 3 * 0.6) / 4)
+    np.testing.assert_allclose(col["neighbour_p_area"][1],
+                               (6 * 0.9 + 3 * 0.6) / (6 + 3))
+
+
+def test_shipped_model_has_a_context_stage_that_changes_decisions():
+    """The shipped basin model carries its context stage, and the stage is used: on a held-out
+    topographic sponge it changes some basin decisions (and does not lower Dice)."""
+    models = load_models()
+    assert models is not None and "context" in models["basin"]
+    img, pore, region = _case("sponge", "topographic", 16, 3)
+    basins = topographic_basins(img, region)
+    stage1 = {k: v for k, v in models["basin"].items() if k != "context"}
+    p1 = classify_basins(basins, stage1) > 0.5
+    p2 = classify_basins(basins, models["basin"]) > 0.5
+    assert (p1 != p2).any()
+    lut1, lut2 = np.r_[False, p1], np.r_[False, p2]
+    labels = basins["labels"]
+    assert _dice(lut2[labels], pore, region) >= _dice(lut1[labels], pore, region) - 0.01
