@@ -47,64 +47,55 @@ HITACHI = REPO / "example_images" / "polymer_membrane_xsection_hitachi.bmp"
 #: ``python benchmarks/bench_accuracy.py --xfail``).
 KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
     ("synthetic", "sponge-topo-minimum-top-tilt", "dice"):
-        "Dice 0.809; target >= 0.90"
+        "Dice 0.813; target >= 0.90"
         " (segment: ~20 % of basins misclassified, pores merged)",
     ("synthetic", "sponge-topo-minimum-top-tilt", "pore_size"):
-        "pore-size median rel. error 24%; target <= 10 %"
+        "pore-size median rel. error 18%; target <= 10 %"
         " (segment: ~20 % of basins misclassified, pores merged)",
     ("synthetic", "cells-dark-gradient-top-debris", "porosity"):
         "porosity MAE 0.065; target <= 0.05"
         " (segment: dark-method boundary bias, pores shrunk)",
     ("synthetic", "cells-topo-uniform-both-tilt", "dice"):
-        "Dice 0.898; target >= 0.90"
+        "Dice 0.897; target >= 0.90"
         " (segment: polymer junctions labelled pore)",
     ("synthetic", "cells-topo-uniform-both-tilt", "porosity"):
-        "porosity MAE 0.054; target <= 0.05"
+        "porosity MAE 0.051; target <= 0.05"
         " (segment: polymer junctions labelled pore)",
     ("synthetic", "spheres-topo-gradient-top-debris", "dice"):
-        "Dice 0.784; target >= 0.90"
-        " (segment: basins misclassified, pores merged)",
-    ("synthetic", "spheres-topo-gradient-top-debris", "porosity"):
-        "porosity MAE 0.079; target <= 0.05"
-        " (segment: basins misclassified, pores merged)",
-    ("synthetic", "spheres-topo-gradient-top-debris", "pore_size"):
-        "pore-size median rel. error 24%; target <= 10 %"
+        "Dice 0.849; target >= 0.90"
         " (segment: basins misclassified, pores merged)",
     ("synthetic", "fingers-topo-both", "dice"):
-        "Dice 0.749; target >= 0.90"
-        " (segment: sponge polymer patches labelled pore, pores merged)",
-    ("synthetic", "fingers-topo-both", "porosity"):
-        "porosity MAE 0.092; target <= 0.05"
+        "Dice 0.761; target >= 0.90"
         " (segment: sponge polymer patches labelled pore, pores merged)",
     ("synthetic", "fingers-topo-both", "pore_size"):
-        "pore-size median rel. error 25%; target <= 10 %"
+        "pore-size median rel. error 28%; target <= 10 %"
         " (segment: sponge polymer patches labelled pore, pores merged)",
     ("heldout", "foam-se-charging-both-hitachi", "dice"):
-        "Dice 0.851; target >= 0.90"
+        "Dice 0.847; target >= 0.90"
         " (segment: boundary on the wall crest, walls lost, shallow cells missed)",
     ("heldout", "foam-se-charging-both-hitachi", "porosity"):
-        "porosity MAE 0.097; target <= 0.05"
+        "porosity MAE 0.096; target <= 0.05"
         " (segment: boundary on the wall crest, walls lost, shallow cells missed)",
     ("heldout", "foam-se-charging-both-hitachi", "pore_size"):
-        "pore-size median rel. error 23%; target <= 10 %"
+        "pore-size median rel. error 24%; target <= 10 %"
         " (segment: boundary on the wall crest, walls lost, shallow cells missed)",
     ("heldout", "stretched-se-jpeg-both-hitachi", "pore_size"):
         "pore-size median rel. error 12%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "dice"):
-        "Dice 0.818; target >= 0.90"
+        "Dice 0.819; target >= 0.90"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.053; target <= 0.05"
+        "porosity MAE 0.059; target <= 0.05"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "pore_size"):
-        "pore-size median rel. error 28%; target <= 10 %"
+        "pore-size median rel. error 30%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "dice"):
-        "Dice 0.858; target >= 0.90"
+        "Dice 0.861; target >= 0.90"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.087; target <= 0.05"
+        "porosity MAE 0.086; target <= 0.05"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "pore_size"):
         "pore-size median rel. error 30%; target <= 10 %"
