@@ -29,15 +29,16 @@ other). A second ensemble (the context stage, :func:`context_features`) then dec
 first stage's probabilities of the basin's neighbours across its crests (their mean, extremes, the
 mean over neighbours behind real rims, two crests away, and where the basin's level lies between its
 pore-like and polymer-like neighbours): a pore is framed by polymer across its rims, which no basin
-shows on its own (measured on the phantoms of benchmarks/ACCURACY.md, Dice of topographic spheres
-0.80 -> 0.85, porosity-profile error of topographic fingers 0.10 -> 0.07). Both are fitted to truth
-pixels, not to majority labels (a basin is a pore sample weighted by its pore pixels and a polymer
-sample weighted by the rest), and trained on varied renderings from two renderers
-(``tools/train_segmenter.py``; stored as plain arrays in ``pipeline/data/segment_models.npz``,
-evaluated here without scikit-learn); without the file a rule takes over (a basin darker than most
-basins across its crests is a pore). Crests that separate two pore basins and stand well above both
-(closed-cell walls thinner than the rim band) are kept as 2-px polymer lines, so neighbouring cells
-stay separate pores.
+shows on its own (measured on the phantoms of benchmarks/ACCURACY.md: Dice of topographic spheres
+0.80 -> 0.85, porosity-profile error of topographic fingers 0.10 -> 0.06). The first stage is fitted
+to majority labels weighted by area, the context stage to truth pixels (a basin is a pore sample
+weighted by its pore pixels and a polymer sample weighted by the rest; majority labels made it
+over-call the mixed basins at the resolution limit). Both are trained on varied renderings from two
+renderers (``tools/train_segmenter.py``; stored as plain arrays in
+``pipeline/data/segment_models.npz``, evaluated here without scikit-learn); without the file a rule
+takes over (a basin darker than most basins across its crests is a pore). Crests that separate two
+pore basins and stand well above both (closed-cell walls thinner than the rim band) are kept as 2-px
+polymer lines, so neighbouring cells stay separate pores.
 
 Image-level decisions are made once, on a *sample*: the whole image when it has at most
 ``2 * SAMPLE_BUDGET_PX`` pixels, otherwise a few ``SAMPLE_WINDOW_PX`` windows spread evenly over
