@@ -546,9 +546,10 @@ def test_slow_minimum_layers_through_the_pipeline():
     surface pores.
 
     The topographic layers are AT that limit, and there the rate is measured, not met: with the
-    deep layers drawn again with two more seed sets, 29-30 of 33 (88-91 %) are found within the
-    depth tolerance (basin classifier with and without its context stage; the misses are deep
-    layers whose 10 px pores read 12-14 px, moving the minimum by 4-8 µm). The test therefore
+    deep layers drawn again with two more seed sets, 30 of 33 (91 %) are found within the depth
+    tolerance (the same with the first-stage basin classifier alone, 29 with its context stage
+    alone; the misses measured are deep layers, 60/10 and 120/30 µm, found 4-8 µm off).
+    The test therefore
     asserts the issue's 95 % on the dark rendering, a floor of 85 % at the topographic limit
     (a regression guard), and reports the topographic target as an expected failure.
     """

@@ -10,7 +10,9 @@
    neighbours' first-stage calls on images the first stage never saw; it is fitted to the truth
    pixels (:func:`fit_context_model`). Measured when it was added (3-fold, cases held out, the
    resolvable topographic renderings incl. the foams): mean Dice 0.813 -> 0.823, pixel accuracy
-   0.805 -> 0.820. A third stage (context of the context) gained nothing.
+   0.805 -> 0.820 (the context stage alone; :func:`pipeline.segment.classify_basins` averages
+   the log-odds of both stages, which is more robust: benchmarks/ACCURACY.md). A third stage
+   (context of the context) gained nothing.
 2. **Contrast classifier** (``method="auto"``): which method segments the image better? Gradient-
    boosted trees on :func:`pipeline.segment.contrast_features` (monotone in the rim score); label =
    the topographic method's Dice (from out-of-fold first-stage basin decisions, whole cases held
