@@ -437,3 +437,20 @@ def test_shipped_model_has_a_context_stage_that_changes_decisions():
     lut1, lut2 = np.r_[False, p1], np.r_[False, p2]
     labels = basins["labels"]
     assert _dice(lut2[labels], pore, region) >= _dice(lut1[labels], pore, region) - 0.01
+
+
+def _constant_tree_model(raw: float) -> dict:
+    """An exported tree ensemble of one leaf: probability sigmoid(raw) for every row."""
+    return {"roots": np.array([0]), "feature": np.array([0]), "threshold": np.array([0.0]),
+            "left": np.array([0]), "right": np.array([0]), "leaf": np.array([True]),
+            "value": np.array([raw]), "missing_left": np.array([False]),
+            "baseline": np.array([0.0])}
+
+
+def test_classify_basins_averages_the_log_odds_of_both_stages():
+    img, _, region = _case("sponge", "topographic", 16, 1)
+    basins = topographic_basins(img, region)
+    model = _constant_tree_model(2.0)
+    np.testing.assert_allclose(classify_basins(basins, model), 1 / (1 + np.exp(-2.0)))
+    model["context"] = _constant_tree_model(-1.0)
+    np.testing.assert_allclose(classify_basins(basins, model), 1 / (1 + np.exp(-0.5)))
