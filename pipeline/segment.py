@@ -1583,6 +1583,11 @@ CONTEXT_FEATURE_NAMES = (
 )
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-9, 1 - 1e-9)
+    return np.log(p / (1 - p))
+
+
 def _across(a: np.ndarray, b: np.ndarray, weight: np.ndarray, value: np.ndarray,
             n: int) -> np.ndarray:
     """Per basin, the sum over its crests of ``weight`` x ``value`` of the basin across."""
@@ -1617,7 +1622,9 @@ def context_features(features: np.ndarray, p: np.ndarray, a: np.ndarray, b: np.n
         its two basins (neighbours across real rims); the basin's level between the neighbours'
         pore-like and polymer-like levels (0 at the first, 1 at the second); the mean over the
         neighbours of their own neighbour mean (two crests away); the neighbours' mean weighted
-        by the geometric mean of the two areas. A basin has no neighbours: its own values.
+        by the geometric mean of the two areas. A basin without neighbours gets its own
+        values (and a level halfway, 0.5). The first-stage probability is clipped to
+        [1e-4, 1 - 1e-4] first (as in training).
     """
     n = features.shape[0]
     p = np.clip(np.asarray(p, np.float64), 1e-4, 1 - 1e-4)
@@ -1651,8 +1658,8 @@ def context_features(features: np.ndarray, p: np.ndarray, a: np.ndarray, b: np.n
     nb_2hop = mean_across(w, nb_mean, nb_mean)
     ar = np.asarray(area, np.float64)
     nb_area = mean_across(np.sqrt(ar[a] * ar[b]), p, p)
-    return np.column_stack([np.log(p / (1 - p)), nb_mean, nb_max, nb_min, nb_strong, between,
-                            nb_2hop, nb_area])
+    return np.column_stack([_logit(p), nb_mean, nb_max, nb_min, nb_strong, between, nb_2hop,
+                            nb_area])
 
 
 def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
@@ -1687,10 +1694,6 @@ def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
     # first stage alone on those 28 is 0.013 and the mean gain is kept (0.832 -> 0.844)
     return 1.0 / (1.0 + np.exp(-0.5 * (_logit(p) + _logit(p2))))
 
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-9, 1 - 1e-9)
-    return np.log(p / (1 - p))
 
 
 #: A crest between two pore basins is a cell wall (kept as a polymer line) when its lowest point
