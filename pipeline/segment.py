@@ -69,7 +69,9 @@ Limits (measured, see tests/test_segment.py and the report in the commit history
 pores need to be several rim widths wide (below ~12 px Dice falls under 0.9), and pores narrower
 than about ``RESOLUTION_LIMIT_PX["topographic"]`` (10 px) are not resolved at all: on sponge
 phantoms (rim width 1-3 px, blur 1 px) pores of 5-8 px were reported with a median local
-thickness of 8.5-11.3 px (the dark method: 4 px pores as 5.7 px, 5 px and larger within 6 %).
+thickness of 8.5-11.3 px (the dark method: 4 px pores as 5.7 px, 5 px and larger within 6 %);
+re-measured with the context stage (384 x 512 sponges, seeds 0-1): 8.2-11.7 px, the same as
+the first stage alone (the context stage does not move the floor).
 ``details["resolution_limit_px"]`` records the limit of the method used; pipeline.structure
 flags a minimum layer whose pores are that small (its true pores may be smaller, its depth
 uncertain). Closed cells whose walls are thinner than the rim band are found with the walls as
