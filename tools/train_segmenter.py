@@ -507,26 +507,24 @@ def main(argv: list[str] | None = None) -> None:
     # basin classifier, trained on the topographic renderings; out-of-fold predictions (whole
     # cases held out) give every case an honest topographic Dice
     fold = data["bcase"] % args.folds
-    oof = np.zeros(len(bx))
-    acc = []
-    for f in range(args.folds):
-        train = (fold != f) & topo
-        m = fit_basin_model(bx[train], by[train], barea[train])
-        oof[fold == f] = m.predict_proba(bx[fold == f])[:, 1]
-        test = (fold == f) & topo
-        acc.append(pixel_accuracy(oof[test], bpore[test], barea[test]))
+
+    def out_of_fold(x, fit):
+        """Out-of-fold pore probabilities of every basin (``fit(rows)`` trains on the topographic
+        basins ``rows`` of the other folds) and the held-out pixel accuracy of each fold."""
+        oof, acc = np.zeros(len(x)), []
+        for f in range(args.folds):
+            m = fit((fold != f) & topo)
+            oof[fold == f] = m.predict_proba(x[fold == f])[:, 1]
+            test = (fold == f) & topo
+            acc.append(pixel_accuracy(oof[test], bpore[test], barea[test]))
+        return oof, acc
+
+    oof, acc = out_of_fold(bx, lambda r: fit_basin_model(bx[r], by[r], barea[r]))
     print(f"basin classifier, held-out pixel accuracy per fold: {np.round(acc, 3)}")
     # context stage: the same basins with their neighbours' out-of-fold first-stage
     # probabilities (so it learns how far to trust them on images the first stage never saw)
     bx2 = np.column_stack([bx, context_x(data, oof)])
-    oof2 = np.zeros(len(bx))
-    acc2 = []
-    for f in range(args.folds):
-        train = (fold != f) & topo
-        m = fit_context_model(bx2[train], bpore[train], barea[train])
-        oof2[fold == f] = m.predict_proba(bx2[fold == f])[:, 1]
-        test = (fold == f) & topo
-        acc2.append(pixel_accuracy(oof2[test], bpore[test], barea[test]))
+    oof2, acc2 = out_of_fold(bx2, lambda r: fit_context_model(bx2[r], bpore[r], barea[r]))
     resolvable = data["rendered_topo"] & (data["size_px"] >= MIN_TRAIN_PORE_PX)
     print(f"context stage, held-out pixel accuracy per fold: {np.round(acc2, 3)}; mean "
           f"topographic Dice of resolvable topographic renderings "
