@@ -47,61 +47,55 @@ HITACHI = REPO / "example_images" / "polymer_membrane_xsection_hitachi.bmp"
 #: ``python benchmarks/bench_accuracy.py --xfail``).
 KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
     ("synthetic", "sponge-topo-minimum-top-tilt", "dice"):
-        "Dice 0.824; target >= 0.90"
+        "Dice 0.832; target >= 0.90"
         " (segment: ~20 % of basins misclassified, pores merged)",
     ("synthetic", "sponge-topo-minimum-top-tilt", "pore_size"):
-        "pore-size median rel. error 19%; target <= 10 %"
+        "pore-size median rel. error 18%; target <= 10 %"
         " (segment: ~20 % of basins misclassified, pores merged)",
     ("synthetic", "cells-dark-gradient-top-debris", "porosity"):
         "porosity MAE 0.065; target <= 0.05"
         " (segment: dark-method boundary bias, pores shrunk)",
     ("synthetic", "cells-topo-uniform-both-tilt", "dice"):
-        "Dice 0.898; target >= 0.90"
+        "Dice 0.900; target >= 0.90"
         " (segment: polymer junctions labelled pore)",
     ("synthetic", "cells-topo-uniform-both-tilt", "porosity"):
-        "porosity MAE 0.052; target <= 0.05"
+        "porosity MAE 0.053; target <= 0.05"
         " (segment: polymer junctions labelled pore)",
     ("synthetic", "spheres-topo-gradient-top-debris", "dice"):
-        "Dice 0.828; target >= 0.90"
+        "Dice 0.844; target >= 0.90"
         " (segment: basins misclassified, pores merged)",
     ("synthetic", "fingers-topo-both", "dice"):
-        "Dice 0.766; target >= 0.90"
-        " (segment: sponge polymer patches labelled pore, pores merged)",
-    ("synthetic", "fingers-topo-both", "porosity"):
-        "porosity MAE 0.069; target <= 0.05"
+        "Dice 0.781; target >= 0.90"
         " (segment: sponge polymer patches labelled pore, pores merged)",
     ("synthetic", "fingers-topo-both", "pore_size"):
-        "pore-size median rel. error 26%; target <= 10 %"
+        "pore-size median rel. error 25%; target <= 10 %"
         " (segment: sponge polymer patches labelled pore, pores merged)",
     ("heldout", "foam-se-charging-both-hitachi", "dice"):
-        "Dice 0.851; target >= 0.90"
-        " (segment: boundary on the wall crest, walls lost, shallow cells missed)",
-    ("heldout", "foam-se-charging-both-hitachi", "porosity"):
-        "porosity MAE 0.100; target <= 0.05"
+        "Dice 0.800; target >= 0.90"
         " (segment: boundary on the wall crest, walls lost, shallow cells missed)",
     ("heldout", "foam-se-charging-both-hitachi", "pore_size"):
-        "pore-size median rel. error 24%; target <= 10 %"
+        "pore-size median rel. error 20%; target <= 10 %"
         " (segment: boundary on the wall crest, walls lost, shallow cells missed)",
     ("heldout", "stretched-se-jpeg-both-hitachi", "pore_size"):
         "pore-size median rel. error 11%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "dice"):
-        "Dice 0.821; target >= 0.90"
+        "Dice 0.826; target >= 0.90"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.054; target <= 0.05"
+        "porosity MAE 0.063; target <= 0.05"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "pore_size"):
-        "pore-size median rel. error 30%; target <= 10 %"
+        "pore-size median rel. error 28%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "dice"):
-        "Dice 0.859; target >= 0.90"
+        "Dice 0.854; target >= 0.90"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.083; target <= 0.05"
+        "porosity MAE 0.064; target <= 0.05"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "pore_size"):
-        "pore-size median rel. error 31%; target <= 10 %"
+        "pore-size median rel. error 32%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
 }
 
@@ -313,18 +307,18 @@ def test_real_hitachi_closed_cells_stay_separate():
 # ------------------------------------------------------------------------------------------------
 # pipeline.synthetic.random_phantom: varied draws of every parameter (slow)
 
-#: seed -> measured misses (main 061c3ca; the topographic ones re-measured with the context
-#: stage of the basin classifier), for random phantoms that currently miss a target
+#: seed -> measured misses (main 061c3ca; the topographic ones re-measured with the detector
+#: direction measured on whole basins), for random phantoms that currently miss a target
 KNOWN_RANDOM_FAILURES: dict[int, str] = {
     0: "sponge/dark, rim 0.33: Dice 0.851, porosity MAE 0.123 (segment: dark-method boundary "
        "bias with bright rims)",
     1: "cells/dark, rim 0.45: Dice 0.868, porosity MAE 0.132, size 12 % (segment: boundary bias)",
-    2: "fingers/topographic: Dice 0.785, porosity MAE 0.054, size +48 % (segment: pores merged)",
-    3: "spheres/topographic: Dice 0.819, size +12 % (segment)",
+    2: "fingers/topographic: Dice 0.844, porosity MAE 0.070, size +53 % (segment: pores merged)",
+    3: "spheres/topographic: Dice 0.839, size +10.5 % (segment)",
     4: "cells/dark: porosity MAE 0.053 (segment: boundary bias)",
     6: "spheres/dark, rim 0.40: Dice 0.858, porosity MAE 0.138 (segment: boundary bias)",
     9: "cells/topographic: Dice 0.882 (segment)",
-    11: "spheres/topographic: Dice 0.806, size +11 % (segment: pores merged)",
+    11: "spheres/topographic: Dice 0.811, size +11 % (segment: pores merged)",
 }
 
 

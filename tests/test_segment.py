@@ -20,6 +20,7 @@ from pipeline.segment import (
     CONTEXT_FEATURE_NAMES,
     FEATURE_NAMES,
     Segmentation,
+    _cut_basins,
     classify_basins,
     context_features,
     edge_pore_mask,
@@ -391,6 +392,43 @@ def test_region_sliver_does_not_change_the_calibration(seed):
     inner = trimmed.copy()
     inner[:32] = False  # away from the changed row
     assert _dice(a.mask, b.mask, inner) >= 0.9
+
+
+def test_cut_basins_are_those_touching_the_region_edge():
+    labels = np.array([[1, 1, 2, 2, 0],
+                       [1, 1, 2, 2, 0],
+                       [3, 3, 3, 4, 0],
+                       [3, 3, 3, 4, 0]], np.int32)
+    region = labels > 0
+    region_inner = region.copy()
+    labels5 = np.zeros((6, 6), np.int32)
+    labels5[1:5, 1:5] = [[1, 1, 1, 1], [1, 2, 2, 1], [1, 2, 2, 1], [1, 1, 1, 1]]
+    # every basin of a region as wide as its basins touches the edge; a basin enclosed by
+    # another one does not
+    assert _cut_basins(labels, region_inner, 4).tolist() == [True, True, True, True]
+    assert _cut_basins(labels5, labels5 > 0, 2).tolist() == [True, False]
+
+
+def test_detector_direction_ignores_basins_cut_by_the_surface():
+    """The detector direction (principal axis of the basins' rim dipoles) and its strength are
+    image-level calibrations. Basins cut by the membrane's edge have rims on one side only, so
+    their dipoles point across the surface line: measured on them, the strength of a
+    pipeline.synthetic random phantom went 0.029 -> 0.065 when the region grew by 2 px at the
+    surface, and the segmentation's porosity 0.70 -> 0.50 (true 0.71). Measured on the basins
+    whole in the region it stays within a few per cent, and so does the porosity."""
+    from pipeline.synthetic import random_phantom
+
+    ph = random_phantom(2)
+    rows = ph.pore_mask.shape[0]
+    img = ph.image[:rows].astype(np.float32)
+    region = ph.membrane_mask
+    grown = ndi.binary_dilation(region, iterations=2)
+    cal = [topographic_basins(img, r)["calibration"] for r in (region, grown)]
+    assert abs(cal[1]["dipole_strength"] / cal[0]["dipole_strength"] - 1) < 0.1
+    assert abs(float(np.dot(cal[0]["axis"], cal[1]["axis"]))) > 0.99
+    inner = ndi.binary_erosion(region, iterations=4)
+    por = [segment_pores(img, r, method="topographic").mask[inner].mean() for r in (region, grown)]
+    assert abs(por[0] - por[1]) < 0.03, por
 
 
 def test_context_features_on_a_small_crest_graph():
