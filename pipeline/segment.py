@@ -640,6 +640,42 @@ def _sample(img: np.ndarray, reg: np.ndarray, offsets: np.ndarray,
 # topographic method: crest-bounded basins (steepest-descent watershed, numba)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _neighbour4(p, r, c, k, rows, cols):  # pragma: no cover - compiled
+    """Flat index of the ``k``-th 4-neighbour (0 up, 1 down, 2 left, 3 right) of pixel ``p`` at
+    row ``r``, column ``c`` of a ``rows`` x ``cols`` image; -1 off the image."""
+    if k == 0:
+        return p - cols if r > 0 else -1
+    if k == 1:
+        return p + cols if r < rows - 1 else -1
+    if k == 2:
+        return p - 1 if c > 0 else -1
+    return p + 1 if c < cols - 1 else -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _spread_over_flats(queue, head, tail, qf, par, flat, rows, cols):  # pragma: no cover
+    """Breadth-first from ``queue[head:tail]`` over flat pixels of the same level: each flat
+    pixel not yet pointing anywhere points to the pixel that reached it first (so it drains
+    along the flat towards the start). Returns the new ``tail``."""
+    while head < tail:
+        p = queue[head]
+        head += 1
+        r = p // cols
+        c = p - r * cols
+        v0 = qf[p]
+        for k in range(4):
+            t = _neighbour4(p, r, c, k, rows, cols)
+            if t < 0:
+                continue
+            if flat[t] and par[t] == t and qf[t] == v0:
+                par[t] = p
+                flat[t] = False
+                queue[tail] = t
+                tail += 1
+    return tail
+
+
 @numba.njit(cache=True, nogil=True)
 def _descent_labels(q, reg):  # pragma: no cover - compiled
     """Catchment basins of ``q`` inside ``reg`` by steepest descent (4-connected).
@@ -669,22 +705,9 @@ def _descent_labels(q, reg):  # pragma: no cover - compiled
         bv = v0
         eq = False
         for k in range(4):
-            if k == 0:
-                if r == 0:
-                    continue
-                t = p - cols
-            elif k == 1:
-                if r == rows - 1:
-                    continue
-                t = p + cols
-            elif k == 2:
-                if c == 0:
-                    continue
-                t = p - 1
-            else:
-                if c == cols - 1:
-                    continue
-                t = p + 1
+            t = _neighbour4(p, r, c, k, rows, cols)
+            if t < 0:
+                continue
             if not rf[t]:
                 continue
             v = qf[t]
@@ -718,94 +741,21 @@ def _descent_labels(q, reg):  # pragma: no cover - compiled
             c = p - r * cols
             v0 = qf[p]
             for k in range(4):
-                if k == 0:
-                    if r == 0:
-                        continue
-                    t = p - cols
-                elif k == 1:
-                    if r == rows - 1:
-                        continue
-                    t = p + cols
-                elif k == 2:
-                    if c == 0:
-                        continue
-                    t = p - 1
-                else:
-                    if c == cols - 1:
-                        continue
-                    t = p + 1
+                t = _neighbour4(p, r, c, k, rows, cols)
+                if t < 0:
+                    continue
                 if rf[t] and not flat[t] and qf[t] == v0:
                     par[p] = t
                     queue[tail] = p
                     tail += 1
                     break
-        head = 0
-        for sweep in range(2):
-            while head < tail:
-                p = queue[head]
-                head += 1
-                r = p // cols
-                c = p - r * cols
-                v0 = qf[p]
-                for k in range(4):
-                    if k == 0:
-                        if r == 0:
-                            continue
-                        t = p - cols
-                    elif k == 1:
-                        if r == rows - 1:
-                            continue
-                        t = p + cols
-                    elif k == 2:
-                        if c == 0:
-                            continue
-                        t = p - 1
-                    else:
-                        if c == cols - 1:
-                            continue
-                        t = p + 1
-                    if flat[t] and par[t] == t and qf[t] == v0:
-                        par[t] = p
-                        flat[t] = False
-                        queue[tail] = t
-                        tail += 1
-            if sweep == 0:
-                # flats without an exit: each is one regional minimum, rooted at its first pixel
-                for p in range(n):
-                    if flat[p] and par[p] == p:
-                        flat[p] = False
-                        head = tail = 0
-                        queue[tail] = p
-                        tail += 1
-                        while head < tail:
-                            x = queue[head]
-                            head += 1
-                            r = x // cols
-                            c = x - r * cols
-                            v0 = qf[x]
-                            for k in range(4):
-                                if k == 0:
-                                    if r == 0:
-                                        continue
-                                    t = x - cols
-                                elif k == 1:
-                                    if r == rows - 1:
-                                        continue
-                                    t = x + cols
-                                elif k == 2:
-                                    if c == 0:
-                                        continue
-                                    t = x - 1
-                                else:
-                                    if c == cols - 1:
-                                        continue
-                                    t = x + 1
-                                if flat[t] and par[t] == t and qf[t] == v0:
-                                    par[t] = x
-                                    flat[t] = False
-                                    queue[tail] = t
-                                    tail += 1
-                        head = tail = 0
+        _spread_over_flats(queue, 0, tail, qf, par, flat, rows, cols)
+        # flats without an exit: each is one regional minimum, rooted at its first pixel
+        for p in range(n):
+            if flat[p] and par[p] == p:
+                flat[p] = False
+                queue[0] = p
+                _spread_over_flats(queue, 0, 1, qf, par, flat, rows, cols)
     lab = np.zeros(n, np.int32)
     nl = 0
     for p in range(n):
