@@ -431,6 +431,23 @@ def test_detector_direction_ignores_basins_cut_by_the_surface():
     assert abs(por[0] - por[1]) < 0.03, por
 
 
+@pytest.mark.parametrize("light_angle_deg", [0.0, 90.0, 250.0])
+def test_detector_direction_is_the_rendered_one(light_angle_deg):
+    """pipeline.synthetic brightens the rims of edges facing ``light_angle_deg``; the calibration
+    reports that direction (measured within 3 degrees on 0-300; 10 required)."""
+    from pipeline import synthetic
+
+    ph = synthetic.make_membrane_phantom(
+        (384, 512), pixel_size_um=0.1, pore_size_um=1.6, profile="uniform", morphology="sponge",
+        rendering="topographic", surfaces="both", seed=1, light_angle_deg=light_angle_deg)
+    rows = ph.pore_mask.shape[0]
+    d = segment_pores(ph.image[:rows].astype(np.float32), ph.membrane_mask,
+                      method="topographic").details
+    err = (d["detector_direction_deg"] - light_angle_deg + 180.0) % 360.0 - 180.0
+    assert abs(err) <= 10.0, d["detector_direction_deg"]
+    assert d["detector_dipole_strength"] > 0.02
+
+
 def test_context_features_on_a_small_crest_graph():
     """Neighbour statistics of the context stage, checked by hand on four basins: a chain
     0 - 1 - 2 (crest lengths 1 and 3) and basin 3 without crests."""
