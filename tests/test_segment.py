@@ -395,18 +395,28 @@ def test_region_sliver_does_not_change_the_calibration(seed):
 
 
 def test_cut_basins_are_those_touching_the_region_edge():
+    # a region two basins wide: every basin touches its edge (or the image frame)
     labels = np.array([[1, 1, 2, 2, 0],
                        [1, 1, 2, 2, 0],
                        [3, 3, 3, 4, 0],
                        [3, 3, 3, 4, 0]], np.int32)
-    region = labels > 0
-    region_inner = region.copy()
-    labels5 = np.zeros((6, 6), np.int32)
-    labels5[1:5, 1:5] = [[1, 1, 1, 1], [1, 2, 2, 1], [1, 2, 2, 1], [1, 1, 1, 1]]
-    # every basin of a region as wide as its basins touches the edge; a basin enclosed by
-    # another one does not
-    assert _cut_basins(labels, region_inner, 4).tolist() == [True, True, True, True]
-    assert _cut_basins(labels5, labels5 > 0, 2).tolist() == [True, False]
+    assert _cut_basins(labels, labels > 0, 4).tolist() == [True, True, True, True]
+    # a basin enclosed by another one inside the region is whole; the enclosing one is cut
+    ring = np.zeros((6, 6), np.int32)
+    ring[1:5, 1:5] = [[1, 1, 1, 1], [1, 2, 2, 1], [1, 2, 2, 1], [1, 1, 1, 1]]
+    assert _cut_basins(ring, ring > 0, 2).tolist() == [True, False]
+    # a hole in the region cuts the basins around it
+    holed = ring > 0
+    holed[2, 2] = False
+    assert _cut_basins(ring, holed, 2).tolist() == [True, True]
+
+
+def test_detector_direction_of_a_calibration_without_axis_is_empty():
+    from pipeline.segment import detector_direction
+
+    assert detector_direction({}) == {}
+    d = detector_direction({"axis": np.array([-1.0, 0.0]), "dipole_strength": 0.05})
+    assert d == {"detector_direction_deg": 90.0, "detector_dipole_strength": 0.05}
 
 
 def test_detector_direction_ignores_basins_cut_by_the_surface():
