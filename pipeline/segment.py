@@ -1655,6 +1655,14 @@ def context_features(features: np.ndarray, p: np.ndarray, a: np.ndarray, b: np.n
                             nb_area])
 
 
+def crest_levels(basins: dict) -> np.ndarray:
+    """Level of every crest of :func:`topographic_basins` in the units of the ``level`` feature:
+    ``(crest - median core level) / crest contrast`` (the ``crest`` input of
+    :func:`context_features`)."""
+    cal = basins["calibration"]
+    return (basins["pairs"]["crest"] - cal["med_lc"]) / cal["contrast"]
+
+
 def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
     """Pore probability of every basin of :func:`topographic_basins`.
 
@@ -1671,15 +1679,14 @@ def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
         vote = feats[:, FEATURE_NAMES.index("vote")]
         return 0.5 + 0.5 * np.clip(vote, -1, 1)
     z = tree_model_log_odds(model, feats)
+    p = expit(z)
     context = model.get("context")
     if context is None:
-        return expit(z)
-    p = expit(z)
-    pairs, cal = basins["pairs"], basins["calibration"]
-    crest = (pairs["crest"] - cal["med_lc"]) / cal["contrast"]
+        return p
+    pairs = basins["pairs"]
     x = context_features(feats, p, pairs["a"].astype(np.int64) - 1,
-                         pairs["b"].astype(np.int64) - 1, pairs["length"], crest,
-                         basins["area"])
+                         pairs["b"].astype(np.int64) - 1, pairs["length"],
+                         crest_levels(basins), basins["area"])
     z2 = tree_model_log_odds(context, np.column_stack([feats, x]))
     # the two stages' log-odds are averaged: alone, the context stage can turn a small shift of
     # the image calibration, which moves many first-stage probabilities together, into a

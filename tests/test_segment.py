@@ -411,7 +411,7 @@ def test_cut_basins_are_those_touching_the_region_edge():
     assert _cut_basins(ring, holed, 2).tolist() == [True, True]
 
 
-def test_detector_direction_of_a_calibration_without_axis_is_empty():
+def test_detector_direction_angle_convention_and_missing_axis():
     from pipeline.segment import detector_direction
 
     assert detector_direction({}) == {}

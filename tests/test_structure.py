@@ -548,10 +548,10 @@ def test_slow_minimum_layers_through_the_pipeline():
     The topographic layers are AT that limit, and there the rate is measured, not met: with the
     deep layers drawn again with two more seed sets, 30 of 33 (91 %) are found within the depth
     tolerance (the same with the first-stage basin classifier alone, 29 with its context stage
-    alone; the misses measured are deep layers, 60/10 and 120/30 µm, found 4-8 µm off).
-    The test therefore
-    asserts the issue's 95 % on the dark rendering, a floor of 85 % at the topographic limit
-    (a regression guard), and reports the topographic target as an expected failure.
+    alone; the misses measured are deep layers, 60/10 and 120/30 µm, found 4-8 µm off). The
+    test therefore asserts the issue's 95 % on the dark rendering, a floor of 85 % at the
+    topographic limit (a regression guard), and reports the topographic target as an expected
+    failure.
     """
     pores_px = {"dark": (4, 16), "topographic": (10, 40)}
     ok: dict[str, list[bool]] = {"dark": [], "topographic": []}
