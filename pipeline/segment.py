@@ -73,6 +73,8 @@ phantoms (rim width 1-3 px, blur 1 px) pores of 5-8 px were reported with a medi
 thickness of 8.5-11.3 px (the dark method: 4 px pores as 5.7 px, 5 px and larger within 6 %);
 re-measured with the context stage (384 x 512 sponges, seeds 0-1): 8.2-11.7 px, the same as
 the first stage alone (the context stage does not move the floor).
+These limits hold at a beam blur of about 1 px; a blurrier image has a higher floor
+(``benchmarks/bench_resolution.py``, see :data:`RESOLUTION_LIMIT_PX`).
 ``details["resolution_limit_px"]`` records the limit of the method used; pipeline.structure
 flags a minimum layer whose pores are that small (its true pores may be smaller, its depth
 uncertain). Closed cells whose walls are thinner than the rim band are found with the walls as
@@ -1942,6 +1944,11 @@ def _to_px(value_um: float | None, pixel_size_um: float | None, name: str) -> fl
 #: (median local thickness found vs true, 2 seeds per size): ``topographic`` reports pores of
 #: 5-8 px as 8.5-11.3 px whatever the rim width (1-3 px), ``dark`` reports 4 px pores as 5.7 px
 #: and 5 px pores within 6 %. Sizes measured below about this are a floor, not a value.
+#: Measured at a beam blur of sigma ~1 px (what the phantoms and held-out renderings have); the
+#: floor grows with the blur (``benchmarks/bench_resolution.py``: topographic 8.2 / 10.0 / 13.7 /
+#: 18.2 / 22.1 px and dark 4.2 / 4.5 / 8.0 / 9.5 / 11.2 px at sigma 0.5 / 1 / 2 / 3 / 4 px), and
+#: the limit reported is not yet adapted to the image's blur (no estimate of it tried so far was
+#: independent of the pore morphology).
 RESOLUTION_LIMIT_PX = {"dark": 5.0, "topographic": 10.0}
 
 #: Without the shipped style model: rim score (see :func:`rim_score`) above which ``auto``
