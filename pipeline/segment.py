@@ -82,8 +82,9 @@ thickness of 8.5-11.3 px (the dark method: 4 px pores as 5.7 px, 5 px and larger
 re-measured with the context stage (384 x 512 sponges, seeds 0-1): 8.2-11.7 px, the same as
 the first stage alone (the context stage does not move the floor).
 These limits hold at a beam blur of about 1 px; a blurrier image has a higher floor
-(``benchmarks/bench_resolution.py``, see :data:`RESOLUTION_LIMIT_PX`; the dark method reports
-its limit from the measured blur, the topographic method does not yet).
+(``benchmarks/bench_resolution.py``, see :data:`RESOLUTION_LIMIT_PX`); both methods report
+their limit from the edges they measure (``details["edge_blur_px"]`` dark,
+``details["edge_width_px"]`` topographic).
 ``details["resolution_limit_px"]`` records the limit of the method used; pipeline.structure
 flags a minimum layer whose pores are that small (its true pores may be smaller, its depth
 uncertain). Closed cells whose walls are thinner than the rim band are found with the walls as
@@ -784,6 +785,38 @@ def dark_resolution_limit_px(edge_blur: float | None) -> float:
     if edge_blur is None or not math.isfinite(edge_blur):
         return base
     return float(max(base, round(DARK_LIMIT_PER_BLUR * float(edge_blur), 2)))
+
+
+#: The topographic floor against the edge width of a plain threshold
+#: (:func:`threshold_edge_width_px`: there the edges are the rims' flanks, so the width holds
+#: rim width and beam blur together). On sponges of 6 px pores with rims of 1-3 px: floor /
+#: width 6.7-8.9 at sigma 0.5 px (floor 8-8.5 px, under the sigma-1 limit), 6.0-7.2 at sigma
+#: 1-3 px; at 4 px the 6-px pores are gone and the width falls back to 1.8-2.2 px (floor
+#: 21-24 px): the limit reported there is still too low. Images at sigma 1 px measure 1.25-1.57
+#: px (the sigma-1 limit holds up to 1.67 px).
+TOPOGRAPHIC_LIMIT_PER_EDGE_WIDTH = 6.0
+
+
+def threshold_edge_width_px(image: np.ndarray, region: np.ndarray) -> float:
+    """Edge-spread width (sigma, px, :func:`edge_blur_px`) of the edges of a plain threshold
+    (Otsu's level after a 1-px smoothing) of ``image`` inside ``region``: the beam blur in a
+    material-contrast image, blur and rim width together in a topographic one."""
+    reg = np.asarray(region, bool)
+    smooth = _gaussian(np.asarray(image, np.float32), 1.0)
+    if not reg.any():
+        return float("nan")
+    first = (smooth < _otsu(smooth[reg])) & reg
+    return edge_blur_px(image, first, reg)
+
+
+def topographic_resolution_limit_px(edge_width: float | None) -> float:
+    """Smallest pore (diameter, px) the topographic method resolves at a measured threshold edge
+    width (px): ``RESOLUTION_LIMIT_PX["topographic"]``, or ``TOPOGRAPHIC_LIMIT_PER_EDGE_WIDTH`` x
+    the width when larger."""
+    base = RESOLUTION_LIMIT_PX["topographic"]
+    if edge_width is None or not math.isfinite(edge_width):
+        return base
+    return float(max(base, round(TOPOGRAPHIC_LIMIT_PER_EDGE_WIDTH * float(edge_width), 2)))
 
 
 def _segment_dark(img, reg, offsets, sample_img, sample_reg, noise, smoothing_px,
@@ -2126,11 +2159,11 @@ def _to_px(value_um: float | None, pixel_size_um: float | None, name: str) -> fl
 #: and 5 px pores within 6 %. Sizes measured below about this are a floor, not a value.
 #: Measured at a beam blur of sigma ~1 px (what the phantoms and held-out renderings have); the
 #: floor grows with the blur (``benchmarks/bench_resolution.py``): topographic 8.2 / 10.0 / 13.7 /
-#: 18.2 / 22.1 px at sigma 0.5 / 1 / 2 / 3 / 4 px, a limit reported without adapting to the
-#: blur (the rim reach grows with blur but also with pore size and floor shading, and the
-#: edge-spread fit needs step edges, not rims); dark 4.2 / 4.5 / 8.0 / 9.5 / 11.2 px without
-#: and 4.2 / 4.5 / 6.3 / 9.5 / 12.0 px with deconvolution, reported through
-#: :func:`dark_resolution_limit_px` from the measured blur.
+#: 18.2 / 22.1 px at sigma 0.5 / 1 / 2 / 3 / 4 px, reported through
+#: :func:`topographic_resolution_limit_px` from the edge width of a plain threshold (the rim
+#: reach was tried first: it grows with blur but also with pore size and floor shading); dark
+#: 4.2 / 4.5 / 8.0 / 9.5 / 11.2 px without and 4.2 / 4.5 / 6.3 / 9.5 / 12.0 px with
+#: deconvolution, reported through :func:`dark_resolution_limit_px` from the measured blur.
 RESOLUTION_LIMIT_PX = {"dark": 5.0, "topographic": 10.0}
 
 #: Without the shipped style model: rim score (see :func:`rim_score`) above which ``auto``
@@ -2325,6 +2358,8 @@ def segment_pores(
             prep["whole_sample"], basin_model, int(tile_px) if tiled else None, overlap, mask,
             details)
         cal = sample["calibration"] or {}
+        width = threshold_edge_width_px(prep["sample_img"], prep["sample_reg"])
+        details["edge_width_px"] = round(width, 4) if math.isfinite(width) else None
         details.update(
             basin_classifier="trained model" if basin_model is not None else "crest vote rule",
             noise_sigma=round(float(prep["noise"]), 6),
@@ -2337,8 +2372,9 @@ def segment_pores(
             details["tiles"] = f"{n_tiles} tiles of {int(tile_px)} px, overlap {overlap} px"
         del sample
     mask &= region
-    details["resolution_limit_px"] = (dark_resolution_limit_px(details.get("edge_blur_px"))
-                                      if used == "dark" else RESOLUTION_LIMIT_PX[used])
+    details["resolution_limit_px"] = (
+        dark_resolution_limit_px(details.get("edge_blur_px")) if used == "dark"
+        else topographic_resolution_limit_px(details.get("edge_width_px")))
     min_area = math.pi * (min_d_px / 2) ** 2
     mask = _remove_small(mask, min_area)
     mask = _fill_small_holes(mask, region, min_area)
