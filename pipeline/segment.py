@@ -16,9 +16,13 @@ image's own blur is measured on the first threshold's edges (:func:`edge_blur_px
 the pooled edge-spread function) and an image blurrier than ``DARK_DEBLUR_ABOVE_PX`` is Wiener-
 deconvolved to ``DARK_TARGET_BLUR_PX`` first (:func:`wiener_deblur`, band by band with context;
 noise-to-signal ratio (noise / class contrast)^2). At sigma 2-3.5 px this gained Dice +0.01 to
-+0.05 and brought sizes within 8 % of the truth at 2-2.5 px on three renderers (it lost 0.015
-on 16-px closed cells at 3.5 px, whose walls are nearly gone); the reported resolution limit
-follows the measured blur (:func:`dark_resolution_limit_px`).
++0.05 on three renderers and moved pore sizes toward the truth (8-px sponges at 2 px: 10.0 ->
+8.1 px, true 8.0; held-out ellipses at twice the core blur: 17.9 -> 16.5 px, true 16.1). It
+lost Dice 0.015 on 16-px closed cells at 3.5 px, whose walls are nearly gone, and on
+pipeline.synthetic's thin-walled cells with bright rims (cells-dark) at 2.5 px it keeps Dice
+but doubles the porosity error (0.05 -> 0.11): the restored rims straddle the pore edge and
+their inner half reads as polymer, as at 1 px. The reported resolution limit follows the
+measured blur (:func:`dark_resolution_limit_px`).
 
 ``topographic`` — secondary-electron topography: bright rims at every pore edge, pore floors grey
 (shaded, often barely darker than the polymer face). The image is flattened (slow drift divided
@@ -67,8 +71,9 @@ describe a mixture of grey-level classes that none of its parts has, and misled 
 
 Large images (more than ``max_untiled_px`` pixels) are segmented in pieces with bounded memory:
 the dark method in row bands (identical to an untiled run: the smoothing is done with halo rows
-and the class-level grids are global), the topographic method in tiles of ``tile_px`` with an
-overlap of three times the largest pore basin of the sample on every side; each tile's core is
+and the class-level grids are global; a deconvolved image up to float rounding at the
+threshold), the topographic method in tiles of ``tile_px`` with an overlap of three times the
+largest pore basin of the sample on every side; each tile's core is
 taken from that tile. The slow maps (scan-line offsets, flattening level) are computed once for
 the whole image, so a tile sees exactly the values an untiled run sees; the only differences come
 from basins larger than the overlap (a polymer face that percolates through the image), whose
@@ -202,7 +207,7 @@ def estimate_noise_sigma(image: np.ndarray, region: np.ndarray | None = None) ->
 
 
 def edge_blur_px(image: np.ndarray, pore_mask: np.ndarray, region: np.ndarray | None = None,
-                 *, reach_px: float = 6.0) -> float:
+                 *, reach_px: float = 6.0, min_thickness_px: float = 4.0) -> float:
     """Gaussian blur (sigma, px) of the edges between pores and polymer.
 
     The width of the edge-spread function across the boundary of ``pore_mask``: the grey values
@@ -210,9 +215,14 @@ def edge_blur_px(image: np.ndarray, pore_mask: np.ndarray, region: np.ndarray | 
     are averaged in 0.25-px bins of their signed distance to it (pixel centres; the boundary lies
     half a pixel outside the outermost pore pixels) and fitted by least squares, weighted by the
     square root of the bin counts, with ``lo + (hi - lo) * Phi((d - mu) / sigma)``: the profile a
-    Gaussian beam of that sigma gives a straight step. Pooled over every edge of the image, the
-    estimate does not depend on the pore morphology (pipeline.synthetic sponges of 4-8 px pores,
-    spheres and closed cells rendered at sigma 0.5-3 px: within 12 %; at 4 px, 3.2-4.0).
+    Gaussian beam of that sigma gives a straight step. Only edges with room on both sides are
+    used: a pixel counts when the local thickness of its own phase and that of the other phase at
+    its nearest boundary pixel are both at least ``min_thickness_px`` (a wall thinner than the
+    blur never reaches the polymer level, which widened the fit: 3.2 px for closed cells with
+    3-px walls rendered at 2.5 px). Pooled over the image's edges, the estimate does not depend
+    on the pore morphology: pipeline.synthetic sponges of 8 px pores and closed cells at sigma
+    1 / 2 / 3 px read 1.04 / 2.04 / 2.96 and 1.02 / 1.88 / 2.84, thin-walled cells at 1 / 2.5 px
+    1.03 / 2.55; with too few thick edges (4 px sponges at 1 px) it is nan.
 
     Parameters
     ----------
@@ -234,10 +244,20 @@ def edge_blur_px(image: np.ndarray, pore_mask: np.ndarray, region: np.ndarray | 
     from scipy.optimize import least_squares
     from scipy.special import ndtr
 
+    from .size import local_thickness
+
     img = np.asarray(image, np.float64)
     pore = np.asarray(pore_mask, bool)
     reg = np.ones(pore.shape, bool) if region is None else np.asarray(region, bool)
     inner = ndi.binary_erosion(reg, iterations=int(math.ceil(reach_px)) + 1)
+    if min_thickness_px > 0 and (pore & inner).any() and (~pore & inner).any():
+        lt_pore = local_thickness(pore)
+        lt_poly = local_thickness(~pore & reg)
+        _, (r_in, c_in) = ndi.distance_transform_edt(pore, return_indices=True)
+        _, (r_out, c_out) = ndi.distance_transform_edt(~pore, return_indices=True)
+        own = np.where(pore, lt_pore, lt_poly)
+        other = np.where(pore, lt_poly[r_in, c_in], lt_pore[r_out, c_out])
+        inner &= (own >= min_thickness_px) & (other >= min_thickness_px)
     if not (pore & inner).any() or not (~pore & inner).any():
         return float("nan")
     d_in = ndi.distance_transform_edt(pore)
@@ -747,8 +767,8 @@ def segment_dark(image: np.ndarray, region: np.ndarray, *, smoothing_px: float |
 DARK_TARGET_BLUR_PX = 1.0
 #: An image whose measured edge blur (:func:`edge_blur_px`) exceeds this is Wiener-deconvolved
 #: to ``DARK_TARGET_BLUR_PX`` before the dark method. Images rendered at sigma 0.9-1 px measure
-#: 0.88-1.17 px (4 morphologies, 3 renderers, one with a 6-px halo), so they are left as they
-#: are; images rendered at 1.5 px measure 1.29-1.65 px, and deconvolving them (threshold 1.4)
+#: 0.86-1.16 px (4 morphologies, 3 renderers, one with a 6-px halo), so they are left as they
+#: are; images rendered at 1.5 px measure 1.28-1.65 px, and deconvolving them (threshold 1.4)
 #: changed Dice by -0.008 to +0.01; from 2 px on it gains (``tests/test_segment.py``,
 #: ``benchmarks/bench_resolution.py``).
 DARK_DEBLUR_ABOVE_PX = 1.6
@@ -790,9 +810,9 @@ def dark_resolution_limit_px(edge_blur: float | None) -> float:
 #: The topographic floor against the edge width of a plain threshold
 #: (:func:`threshold_edge_width_px`: there the edges are the rims' flanks, so the width holds
 #: rim width and beam blur together). On sponges of 6 px pores with rims of 1-3 px: floor /
-#: width 6.7-8.9 at sigma 0.5 px (floor 8-8.5 px, under the sigma-1 limit), 6.0-7.2 at sigma
-#: 1-3 px; at 4 px the 6-px pores are gone and the width falls back to 1.8-2.2 px (floor
-#: 21-24 px): the limit reported there is still too low. Images at sigma 1 px measure 1.25-1.57
+#: width 7.5-10 at sigma 0.5 px (floor 8-8.5 px, under the sigma-1 limit), 6.3-8.0 at sigma
+#: 1-3 px; at 4 px the 6-px pores are gone and the width falls back to 1.9-2.4 px (floor
+#: 21-24 px): the limit reported there is still too low. Images at sigma 1 px measure 1.12-1.47
 #: px (the sigma-1 limit holds up to 1.67 px).
 TOPOGRAPHIC_LIMIT_PER_EDGE_WIDTH = 6.0
 
