@@ -53,21 +53,21 @@ takes over (a basin darker than most basins across its crests is a pore). Crests
 pore basins and stand well above both (closed-cell walls thinner than the rim band) are kept as 2-px
 polymer lines, so neighbouring cells stay separate pores.
 
-Image-level decisions are made once, on a *sample*: the whole image when it has at most
-``2 * SAMPLE_BUDGET_PX`` pixels, otherwise a few ``SAMPLE_WINDOW_PX`` windows spread evenly over
-the membrane (:func:`sample_windows`), stitched side by side. The sample gives the noise level,
-the dark method's smoothing, Otsu split and feature scale, and the topographic calibration (rim
-reach, crest contrast, level distribution, detector direction: measured on the basins the
-region holds whole, reported as ``details["detector_direction_deg"]``) that normalises every
-basin's features. ``auto`` builds the sample's basins only and lets a second small tree
-ensemble decide from image-level contrast statistics of the sample (rim score: how far crests
-stand above the brighter basin; uniformity and shading of the dark class; thickness of the
+Image-level decisions are made once, on a *sample*: the whole image when it has at most ``2 *
+SAMPLE_BUDGET_PX`` pixels, otherwise a few ``SAMPLE_WINDOW_PX`` windows spread evenly over the
+membrane (:func:`sample_windows`), stitched side by side. The sample gives the noise level, the
+dark method's smoothing, Otsu split and feature scale, and the topographic calibration (rim reach,
+crest contrast, level distribution, detector direction: measured on the basins the region holds
+whole, reported as ``details["detector_direction_deg"]``) that normalises every basin's features.
+``auto`` builds the sample's basins only and lets a second small tree ensemble (trained on beam
+blurs of 0.4-4 px) decide from image-level contrast statistics of the sample (rim score: how far
+crests stand above the brighter basin; uniformity and shading of the dark class; thickness of the
 bright class against the rim reach; flatness of the middle grey class; ...); the probability and
-the evidence are recorded in ``details``. A sample side of at least ``2 * STYLE_CELL_PX`` is
-split into cells of about ``STYLE_CELL_PX`` that are judged separately and pooled (mean log-odds
-weighted by membrane pixels, ``details["p_topographic_cells"]``): the statistics of a whole
-graded membrane (large pores at one surface, pores at the resolution limit at the other)
-describe a mixture of grey-level classes that none of its parts has, and misled the classifier.
+the evidence are recorded in ``details``. A sample side of at least ``2 * STYLE_CELL_PX`` is split
+into cells of about ``STYLE_CELL_PX`` that are judged separately and pooled (mean log-odds weighted
+by membrane pixels, ``details["p_topographic_cells"]``): the statistics of a whole graded membrane
+(large pores at one surface, pores at the resolution limit at the other) describe a mixture of
+grey-level classes that none of its parts has, and misled the classifier.
 
 Large images (more than ``max_untiled_px`` pixels) are segmented in pieces with bounded memory:
 the dark method in row bands (identical to an untiled run: the smoothing is done with halo rows

@@ -49,13 +49,19 @@ class has no interior, as in topographic images, and ``auto`` picked ``topograph
 such dark foams (mean Dice of the chosen method 0.83; ``dark`` 0.89, ``topographic`` 0.73);
 cross-validated with them in training: 0.87.
 
+``--blur-cases`` more images (:func:`blur_case`, their own seeds) are random cases rendered with
+a beam blur of 1.8-4 px instead of 0.4-1.8 px. They too train the contrast classifier only: with
+blur up to 1.8 px in training, ``auto`` drifted toward ``topographic`` on blurrier dark images
+(pipeline.synthetic's dark fingers, cells and spheres at sigma 2.5-3 px: P(topographic) 0.71,
+0.53, 0.45).
+
 Usage::
 
-    python tools/train_segmenter.py [--cases 2000] [--foam-cases 500]
+    python tools/train_segmenter.py [--cases 2000] [--foam-cases 500] [--blur-cases 400]
                                     [--out pipeline/data/segment_models.npz]
 
 Prints grouped cross-validation scores (cases held out whole). Deterministic for a given
-``--seed``. Takes about ten minutes on one core (2000 + 500 cases).
+``--seed``. Takes about fifteen minutes on one core (2000 + 500 + 400 cases).
 """
 
 from __future__ import annotations
@@ -142,7 +148,7 @@ def render_alt(pore: np.ndarray, region: np.ndarray, style: str,
         halo = rng.uniform(-0.1, 0.15) * poly
         img = img + halo * np.exp(-(dist / rng.uniform(0.8, 2.5)) ** 2)
     img = np.where(region, img, rng.choice([0.03, 0.5, 1.0]))
-    img = ndi.gaussian_filter(img, rng.uniform(0.4, 1.8))
+    img = ndi.gaussian_filter(img, rng.uniform(*BLUR_RANGE_PX))
     yy, xx = np.mgrid[0:rows, 0:cols]
     cy, cx = rng.uniform(0, rows), rng.uniform(0, cols)
     vignette = ((yy - cy) ** 2 + (xx - cx) ** 2) / (rows**2 + cols**2)
@@ -163,10 +169,14 @@ def _random_region(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarr
     return region
 
 
+#: Range of the beam blur sigma (px) drawn by the renderers; :func:`blur_case` widens it.
+BLUR_RANGE_PX = (0.4, 1.8)
+
+
 def _render_kw(rng: np.random.Generator) -> dict:
     """Random acquisition parameters of :func:`pipeline.synthetic.render` shared by both case
     generators (drawn in this order, so the training cases stay what they were)."""
-    return dict(rim_width_px=rng.uniform(0.8, 3.5), blur_px=rng.uniform(0.4, 1.8),
+    return dict(rim_width_px=rng.uniform(0.8, 3.5), blur_px=rng.uniform(*BLUR_RANGE_PX),
                 shot_noise=rng.uniform(0.01, 0.15), scanline_noise=rng.uniform(0, 0.05),
                 illumination_gradient=rng.uniform(0, 0.4),
                 background=str(rng.choice(["dark", "bright", "grey"])),
@@ -317,7 +327,9 @@ def _membrane_case(rng: np.random.Generator, shape: tuple[int, int]):
         porosity=float(rng.uniform(0.6, 0.75) if morph == "cells" else rng.uniform(0.35, 0.6)),
         surfaces="top", background=str(rng.choice(["dark", "bright", "grey"])),
         tilt_deg=float(rng.uniform(-6, 6)), databar=False, seed=int(rng.integers(2**31)),
-        rim_width_px=float(rng.uniform(1.0, 3.0)), blur_px=float(rng.uniform(0.5, 1.5)),
+        rim_width_px=float(rng.uniform(1.0, 3.0)),
+        blur_px=float(rng.uniform(0.5, 1.5) if BLUR_RANGE_PX == (0.4, 1.8)
+                      else rng.uniform(*BLUR_RANGE_PX)),
         shot_noise=float(rng.uniform(0.02, 0.1)))
     img = ph.image[: shape[0]].astype(np.float32) / 255
     return img, ph.pore_mask, ph.membrane_mask, dict(morph=morph, size=size, style=style,
@@ -332,20 +344,42 @@ def _dice_from_counts(tp: float, pred: float, truth: float) -> float:
 #: Case ids of the thin-walled foams (:func:`foam_case`) start here (after every
 #: :func:`random_case` id), so both kinds of case share one id space.
 FOAM_CASE0 = 1_000_000
+#: Case ids of the blurred cases (:func:`blur_case`) start here.
+BLUR_CASE0 = 2_000_000
+#: Beam blur sigma (px) of :func:`blur_case`.
+BLUR_CASE_RANGE_PX = (1.8, 4.0)
+
+
+def blur_case(seed: int, shape: tuple[int, int] = (384, 384)):
+    """A :func:`random_case` (its own seeds) rendered with a beam blur of 1.8-4 px: images
+    blurrier than the basin classifier's training set, for the contrast classifier only (with
+    blur up to 1.8 px only, ``auto`` drifted toward ``topographic`` on blurrier dark images:
+    pipeline.synthetic's dark fingers at sigma 2.5 px, P(topographic) 0.71)."""
+    global BLUR_RANGE_PX
+    saved = BLUR_RANGE_PX
+    BLUR_RANGE_PX = BLUR_CASE_RANGE_PX
+    try:
+        return random_case(BLUR_CASE0 + seed, shape)
+    finally:
+        BLUR_RANGE_PX = saved
 
 
 def collect(n_cases: int, seed0: int = 0, smoothing_px: float = seg.BASIN_SMOOTHING_PX,
-            dynamics_k: float = seg.BASIN_DYNAMICS_K, foam: bool = False) -> dict[str, np.ndarray]:
+            dynamics_k: float = seg.BASIN_DYNAMICS_K, foam: bool = False,
+            blur: bool = False) -> dict[str, np.ndarray]:
     """Basin features of every case (and, per basin, its truth pore pixels and area), the
     image-level contrast features and the Dice of the dark method on every case
-    (``foam``: the cases of :func:`foam_case`, ids from ``FOAM_CASE0``)."""
+    (``foam``: the cases of :func:`foam_case`, ids from ``FOAM_CASE0``; ``blur``: those of
+    :func:`blur_case`, ids from ``BLUR_CASE0``)."""
     rows: dict[str, list] = {k: [] for k in ("bx", "bpore", "barea", "bcase", "btopo", "pa",
                                               "pb", "plen", "pcrest")}
     offset = 0
     style_x, dark_dice, truth_area, cases, rendered, sizes = [], [], [], [], [], []
     for k in range(n_cases):
-        case = seed0 + k + (FOAM_CASE0 if foam else 0)
-        img, pore, region, info = foam_case(case - FOAM_CASE0) if foam else random_case(case)
+        case = seed0 + k + (FOAM_CASE0 if foam else BLUR_CASE0 if blur else 0)
+        img, pore, region, info = (foam_case(case - FOAM_CASE0) if foam
+                                   else blur_case(case - BLUR_CASE0) if blur
+                                   else random_case(case))
         basins = seg.topographic_basins(img, region, smoothing_px=smoothing_px,
                                         dynamics_k=dynamics_k)
         if basins["n"] == 0:
@@ -476,6 +510,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="npz file to keep the collected features in (reused when present)")
     ap.add_argument("--foam-cache", default=None,
                     help="the same for the foam cases")
+    ap.add_argument("--blur-cases", type=int, default=400,
+                    help="extra cases blurred by 1.8-4 px (contrast classifier only)")
+    ap.add_argument("--blur-cache", default=None, help="the same for the blurred cases")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     t0 = time.time()
@@ -496,6 +533,16 @@ def main(argv: list[str] | None = None) -> None:
             if args.foam_cache:
                 np.savez(args.foam_cache, **foam)
         data = merge(data, foam)
+    if args.blur_cases > 0:
+        if args.blur_cache and Path(args.blur_cache).exists():
+            with np.load(args.blur_cache) as c:
+                blurred = {k: c[k] for k in c.files}
+        else:
+            blurred = collect(args.blur_cases, args.seed, args.smoothing_px, args.dynamics_k,
+                              blur=True)
+            if args.blur_cache:
+                np.savez(args.blur_cache, **blurred)
+        data = merge(data, blurred)
     bx, barea = data["bx"], data["barea"]
     bpore = data["bpore"]
     by = bpore / np.maximum(barea, 1) > 0.5
@@ -570,6 +617,7 @@ def main(argv: list[str] | None = None) -> None:
     arrays["basin_dynamics_k"] = np.asarray(args.dynamics_k, np.float64)
     arrays["meta"] = np.asarray(
         f"tools/train_segmenter.py --cases {args.cases} --foam-cases {args.foam_cases} "
+        f"--blur-cases {args.blur_cases} "
         f"--seed {args.seed} "
         f"--smoothing-px {args.smoothing_px} --dynamics-k {args.dynamics_k}; "
         f"{int(topo.sum())} basins from topographic images with pores >= "
