@@ -516,33 +516,23 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     t0 = time.time()
-    if args.cache and Path(args.cache).exists():
-        with np.load(args.cache) as c:
-            data = {k: c[k] for k in c.files}
-    else:
-        data = collect(args.cases, args.seed, args.smoothing_px, args.dynamics_k)
-        if args.cache:
-            np.savez(args.cache, **data)
+
+    def cached(path: str | None, n: int, **kind) -> dict[str, np.ndarray]:
+        """The collected data of ``n`` cases of a kind, from ``path`` when it exists (and kept
+        there)."""
+        if path and Path(path).exists():
+            with np.load(path) as c:
+                return {k: c[k] for k in c.files}
+        out = collect(n, args.seed, args.smoothing_px, args.dynamics_k, **kind)
+        if path:
+            np.savez(path, **out)
+        return out
+
+    data = cached(args.cache, args.cases)
     if args.foam_cases > 0:
-        if args.foam_cache and Path(args.foam_cache).exists():
-            with np.load(args.foam_cache) as c:
-                foam = {k: c[k] for k in c.files}
-        else:
-            foam = collect(args.foam_cases, args.seed, args.smoothing_px, args.dynamics_k,
-                           foam=True)
-            if args.foam_cache:
-                np.savez(args.foam_cache, **foam)
-        data = merge(data, foam)
+        data = merge(data, cached(args.foam_cache, args.foam_cases, foam=True))
     if args.blur_cases > 0:
-        if args.blur_cache and Path(args.blur_cache).exists():
-            with np.load(args.blur_cache) as c:
-                blurred = {k: c[k] for k in c.files}
-        else:
-            blurred = collect(args.blur_cases, args.seed, args.smoothing_px, args.dynamics_k,
-                              blur=True)
-            if args.blur_cache:
-                np.savez(args.blur_cache, **blurred)
-        data = merge(data, blurred)
+        data = merge(data, cached(args.blur_cache, args.blur_cases, blur=True))
     bx, barea = data["bx"], data["barea"]
     bpore = data["bpore"]
     by = bpore / np.maximum(barea, 1) > 0.5
