@@ -250,27 +250,29 @@ def edge_blur_px(image: np.ndarray, pore_mask: np.ndarray, region: np.ndarray | 
     pore = np.asarray(pore_mask, bool)
     reg = np.ones(pore.shape, bool) if region is None else np.asarray(region, bool)
     inner = ndi.binary_erosion(reg, iterations=int(math.ceil(reach_px)) + 1)
-    if min_thickness_px > 0 and (pore & inner).any() and (~pore & inner).any():
-        lt_pore = local_thickness(pore)
-        lt_poly = local_thickness(~pore & reg)
-        _, (r_in, c_in) = ndi.distance_transform_edt(pore, return_indices=True)
-        _, (r_out, c_out) = ndi.distance_transform_edt(~pore, return_indices=True)
-        own = np.where(pore, lt_pore, lt_poly)
-        other = np.where(pore, lt_poly[r_in, c_in], lt_pore[r_out, c_out])
-        inner &= (own >= min_thickness_px) & (other >= min_thickness_px)
     if not (pore & inner).any() or not (~pore & inner).any():
         return float("nan")
-    d_in = ndi.distance_transform_edt(pore)
-    d_out = ndi.distance_transform_edt(~pore)
+    if min_thickness_px > 0:
+        d_in, i_in = ndi.distance_transform_edt(pore, return_indices=True)
+        d_out, i_out = ndi.distance_transform_edt(~pore, return_indices=True)
+        lt_pore = local_thickness(pore)
+        lt_poly = local_thickness(~pore & reg)
+        own = np.where(pore, lt_pore, lt_poly)
+        other = np.where(pore, lt_poly[i_in[0], i_in[1]], lt_pore[i_out[0], i_out[1]])
+        inner &= (own >= min_thickness_px) & (other >= min_thickness_px)
+    else:
+        d_in = ndi.distance_transform_edt(pore)
+        d_out = ndi.distance_transform_edt(~pore)
     signed = np.where(pore, 0.5 - d_in, d_out - 0.5)  # > 0 on the polymer side
     sel = inner & (np.abs(signed) <= reach_px)
     if np.count_nonzero(sel) < 200:
         return float("nan")
-    edges = np.arange(-reach_px - 0.125, reach_px + 0.25, 0.25)
-    idx = np.digitize(signed[sel], edges) - 1
-    ok = (idx >= 0) & (idx < edges.size - 1)
-    count = np.bincount(idx[ok], minlength=edges.size - 1)
-    total = np.bincount(idx[ok], img[sel][ok], minlength=edges.size - 1)
+    n_bins = int(round(8 * reach_px)) + 1  # 0.25-px bins centred on -reach .. +reach
+    idx = np.floor((signed[sel] + reach_px + 0.125) / 0.25).astype(np.int64)
+    ok = (idx >= 0) & (idx < n_bins)
+    count = np.bincount(idx[ok], minlength=n_bins)
+    total = np.bincount(idx[ok], img[sel][ok], minlength=n_bins)
+    edges = -reach_px - 0.125 + 0.25 * np.arange(n_bins + 1)
     keep = count >= 20
     if keep.sum() < 6:
         return float("nan")
