@@ -450,3 +450,13 @@ def test_launch_opens_docks_and_batch(make_napari_viewer, qtbot, monkeypatch, tm
     assert session.result_dir == tmp_path / "results" / "only"
     with pytest.raises(FileNotFoundError):
         launch(tmp_path / "missing")
+
+
+def test_analysis_dock_deblur_checkbox_reaches_the_settings(make_napari_viewer):
+    """The dock's 'deconvolve blurred images' box is the [segment] deblur setting, both ways."""
+    viewer = make_napari_viewer()
+    dock = AnalysisWidget(viewer)
+    assert dock.deblur.isChecked() and dock.settings().segment.deblur is True
+    dock.deblur.setChecked(False)
+    assert dock.settings().segment.deblur is False
+

@@ -134,6 +134,10 @@ class AnalysisWidget(QWidget):
         self.smoothing = _um_spin("Noise smoothing sigma")
         self.background = _um_spin("Scale of the illumination drift removed", 1e5)
         self.bin_width = _um_spin("Width of a depth bin of the profile")
+        self.deblur = QCheckBox("deconvolve blurred images")
+        self.deblur.setChecked(True)
+        self.deblur.setToolTip("Dark method: measure the beam blur on the image's edges and, "
+                               "above 1.6 px, deconvolve it to 1 px before thresholding")
         self.run_button = QPushButton("Run")
         self.run_button.clicked.connect(self.run)
         self.progress = QProgressBar()
@@ -153,6 +157,7 @@ class AnalysisWidget(QWidget):
         form.addRow("smoothing", self.smoothing)
         form.addRow("background scale", self.background)
         form.addRow("depth bin width", self.bin_width)
+        form.addRow("", self.deblur)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.run_button)
@@ -189,6 +194,7 @@ class AnalysisWidget(QWidget):
                            (self.background, st.segment.background_scale_um),
                            (self.bin_width, st.profile.bin_width_um)):
             box.setValue(float(value) if value else 0.0)
+        self.deblur.setChecked(bool(st.segment.deblur))
         if self.session.image_layer is not None:
             self.select_layer(self.session.image_layer)
             self.pixel_size.setValue(analysis.pixel_size_um)
@@ -260,7 +266,8 @@ class AnalysisWidget(QWidget):
             segment={"method": self.method_combo.currentText(),
                      "min_pore_diameter_um": _none_if_zero(self.min_pore.value()),
                      "smoothing_um": _none_if_zero(self.smoothing.value()),
-                     "background_scale_um": _none_if_zero(self.background.value())},
+                     "background_scale_um": _none_if_zero(self.background.value()),
+                     "deblur": self.deblur.isChecked()},
             profile={"bin_width_um": _none_if_zero(self.bin_width.value())})
 
     def run(self) -> Any:
