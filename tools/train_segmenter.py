@@ -89,7 +89,8 @@ def _smooth_field(shape: tuple[int, int], scale: float, rng: np.random.Generator
 
 
 def render_alt(pore: np.ndarray, region: np.ndarray, style: str,
-               rng: np.random.Generator) -> np.ndarray:
+               rng: np.random.Generator, blur_range_px: tuple[float, float] = (0.4, 1.8)
+               ) -> np.ndarray:
     """Training-only renderer (see the module docstring)."""
     shape = pore.shape
     rows, cols = shape
@@ -148,7 +149,7 @@ def render_alt(pore: np.ndarray, region: np.ndarray, style: str,
         halo = rng.uniform(-0.1, 0.15) * poly
         img = img + halo * np.exp(-(dist / rng.uniform(0.8, 2.5)) ** 2)
     img = np.where(region, img, rng.choice([0.03, 0.5, 1.0]))
-    img = ndi.gaussian_filter(img, rng.uniform(*BLUR_RANGE_PX))
+    img = ndi.gaussian_filter(img, rng.uniform(*blur_range_px))
     yy, xx = np.mgrid[0:rows, 0:cols]
     cy, cx = rng.uniform(0, rows), rng.uniform(0, cols)
     vignette = ((yy - cy) ** 2 + (xx - cx) ** 2) / (rows**2 + cols**2)
@@ -169,14 +170,11 @@ def _random_region(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarr
     return region
 
 
-#: Range of the beam blur sigma (px) drawn by the renderers; :func:`blur_case` widens it.
-BLUR_RANGE_PX = (0.4, 1.8)
-
-
-def _render_kw(rng: np.random.Generator) -> dict:
+def _render_kw(rng: np.random.Generator, blur_range_px: tuple[float, float] = (0.4, 1.8)
+               ) -> dict:
     """Random acquisition parameters of :func:`pipeline.synthetic.render` shared by both case
     generators (drawn in this order, so the training cases stay what they were)."""
-    return dict(rim_width_px=rng.uniform(0.8, 3.5), blur_px=rng.uniform(*BLUR_RANGE_PX),
+    return dict(rim_width_px=rng.uniform(0.8, 3.5), blur_px=rng.uniform(*blur_range_px),
                 shot_noise=rng.uniform(0.01, 0.15), scanline_noise=rng.uniform(0, 0.05),
                 illumination_gradient=rng.uniform(0, 0.4),
                 background=str(rng.choice(["dark", "bright", "grey"])),
@@ -189,11 +187,15 @@ def _dark_levels(rng: np.random.Generator) -> dict:
                 rim_strength=rng.uniform(0.0, 0.15))
 
 
-def random_case(seed: int, shape: tuple[int, int] = (384, 384)):
-    """One training image: (image, pore mask, region, info)."""
+def random_case(seed: int, shape: tuple[int, int] = (384, 384),
+                blur_range_px: tuple[float, float] | None = None):
+    """One training image: (image, pore mask, region, info). ``blur_range_px``: the range the
+    beam blur sigma is drawn from (default: each renderer's own, 0.4-1.8 px, whole membranes
+    0.5-1.5 px)."""
     rng = np.random.default_rng([seed, 4242])
     if rng.uniform() < 0.12:
-        return _membrane_case(rng, shape)
+        return _membrane_case(rng, shape, blur_range_px or (0.5, 1.5))
+    blur_range_px = blur_range_px or (0.4, 1.8)
     morph = str(rng.choice(["sponge", "cells", "spheres"]))
     size = float(np.exp(rng.uniform(np.log(4), np.log(48))))
     por = rng.uniform(0.55, 0.82) if morph == "cells" else rng.uniform(0.25, 0.7)
@@ -204,7 +206,7 @@ def random_case(seed: int, shape: tuple[int, int] = (384, 384)):
     pore &= region
     style = str(rng.choice(["dark", "topographic"]))
     if rng.uniform() < 0.55:
-        kw = _render_kw(rng)
+        kw = _render_kw(rng, blur_range_px)
         kw["charging_streaks"] = rng.uniform(0, 0.3) if rng.uniform() < 0.3 else 0.0
         if style == "topographic" and rng.uniform() < 0.5:
             kw.update(polymer_level=rng.uniform(0.3, 0.65), rim_strength=rng.uniform(0.15, 0.7),
@@ -219,7 +221,7 @@ def random_case(seed: int, shape: tuple[int, int] = (384, 384)):
         img = syn.render(pore, region, style=style, seed=int(rng.integers(2**31)), **kw)
         source = "synthetic"
     else:
-        img = render_alt(pore, region, style, rng)
+        img = render_alt(pore, region, style, rng, blur_range_px)
         source = "alt"
     img = (np.rint(img * 255) / 255).astype(np.float32)
     return img, pore, region, dict(morph=morph, size=size, style=style, source=source)
@@ -316,7 +318,8 @@ def foam_case(seed: int, shape: tuple[int, int] = (384, 384)):
     return img, pore, region, dict(morph="foam", size=cell, style=style, source=source)
 
 
-def _membrane_case(rng: np.random.Generator, shape: tuple[int, int]):
+def _membrane_case(rng: np.random.Generator, shape: tuple[int, int],
+                   blur_range_px: tuple[float, float]):
     """A whole pipeline.synthetic membrane (skin, fingers, depth profiles, backgrounds)."""
     style = str(rng.choice(["dark", "topographic"]))
     morph = str(rng.choice(["fingers", "sponge", "cells", "spheres"]))
@@ -328,8 +331,7 @@ def _membrane_case(rng: np.random.Generator, shape: tuple[int, int]):
         surfaces="top", background=str(rng.choice(["dark", "bright", "grey"])),
         tilt_deg=float(rng.uniform(-6, 6)), databar=False, seed=int(rng.integers(2**31)),
         rim_width_px=float(rng.uniform(1.0, 3.0)),
-        blur_px=float(rng.uniform(0.5, 1.5) if BLUR_RANGE_PX == (0.4, 1.8)
-                      else rng.uniform(*BLUR_RANGE_PX)),
+        blur_px=float(rng.uniform(*blur_range_px)),
         shot_noise=float(rng.uniform(0.02, 0.1)))
     img = ph.image[: shape[0]].astype(np.float32) / 255
     return img, ph.pore_mask, ph.membrane_mask, dict(morph=morph, size=size, style=style,
@@ -355,13 +357,7 @@ def blur_case(seed: int, shape: tuple[int, int] = (384, 384)):
     blurrier than the basin classifier's training set, for the contrast classifier only (with
     blur up to 1.8 px only, ``auto`` drifted toward ``topographic`` on blurrier dark images:
     pipeline.synthetic's dark fingers at sigma 2.5 px, P(topographic) 0.71)."""
-    global BLUR_RANGE_PX
-    saved = BLUR_RANGE_PX
-    BLUR_RANGE_PX = BLUR_CASE_RANGE_PX
-    try:
-        return random_case(BLUR_CASE0 + seed, shape)
-    finally:
-        BLUR_RANGE_PX = saved
+    return random_case(BLUR_CASE0 + seed, shape, BLUR_CASE_RANGE_PX)
 
 
 def collect(n_cases: int, seed0: int = 0, smoothing_px: float = seg.BASIN_SMOOTHING_PX,
