@@ -22,7 +22,7 @@ lost Dice 0.015 on 16-px closed cells at 3.5 px, whose walls are nearly gone, an
 pipeline.synthetic's thin-walled cells with bright rims (cells-dark) at 2.5 px it keeps Dice
 but doubles the porosity error (0.05 -> 0.11): the restored rims straddle the pore edge and
 their inner half reads as polymer, as at 1 px. The reported resolution limit follows the
-measured blur (:func:`dark_resolution_limit_px`).
+measured blur (:func:`resolution_limit_px`).
 
 ``topographic`` — secondary-electron topography: bright rims at every pore edge, pore floors grey
 (shaded, often barely darker than the polymer face). The image is flattened (slow drift divided
@@ -113,7 +113,9 @@ import cv2
 import numba
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.special import expit, logit
+from scipy.special import expit, logit, ndtr
+
+from .size import local_thickness
 
 METHODS = ("auto", "dark", "topographic")
 
@@ -241,10 +243,7 @@ def edge_blur_px(image: np.ndarray, pore_mask: np.ndarray, region: np.ndarray | 
     float
         sigma in px, or nan when fewer than 200 edge pixels are available or the fit fails.
     """
-    from scipy.optimize import least_squares
-    from scipy.special import ndtr
-
-    from .size import local_thickness
+    from scipy.optimize import least_squares  # imported here: scipy.optimize loads slowly
 
     img = np.asarray(image, np.float64)
     pore = np.asarray(pore_mask, bool)
@@ -302,7 +301,9 @@ def wiener_deblur(image: np.ndarray, sigma_px: float, nsr: float) -> np.ndarray:
     and ``nsr`` the noise-to-signal power ratio (regularisation: larger is smoother); the factor
     ``1 + nsr`` keeps the mean grey level (gain 1 at frequency 0). The image is
     reflect-padded by ``4 sigma + 8`` px so that the periodic transform does not wrap edges into
-    each other. Returns float32, same shape.
+    each other. Returns float32, same shape. (``skimage.restoration.wiener`` is the same filter
+    for a sampled PSF, but regularises with a Laplacian by default, wraps at the borders and
+    has gain ``1 / (1 + balance)`` at frequency 0; the Gaussian's transfer function is exact.)
     """
     img = np.asarray(image, np.float64)
     if sigma_px <= 0:
@@ -411,26 +412,30 @@ def _deblur_halo_px(sigma_px: float) -> int:
     return int(6.0 * sigma_px) + 8
 
 
+def _filtered_window(img: np.ndarray, offsets: np.ndarray, halo: int, filt, r0: int, r1: int,
+                     c0: int, c1: int) -> np.ndarray:
+    """``filt`` of the scan-line corrected ``img[r0:r1, c0:c1]``, applied to the window with
+    ``halo`` px of context on every side, so that it equals the same window of the whole
+    image filtered at once."""
+    rows, cols = img.shape
+    a0, a1 = max(0, r0 - halo), min(rows, r1 + halo)
+    b0, b1 = max(0, c0 - halo), min(cols, c1 + halo)
+    out = filt(_corrected(img, offsets, a0, a1, b0, b1))
+    return out[r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+
+
 def _deblurred_window(img: np.ndarray, offsets: np.ndarray, deblur: tuple[float, float],
                       r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-    """Scan-line corrected, Wiener-deconvolved ``img[r0:r1, c0:c1]`` (deconvolved with its
-    context)."""
-    rows, cols = img.shape
-    h = _deblur_halo_px(deblur[0])
-    a0, a1, b0, b1 = max(0, r0 - h), min(rows, r1 + h), max(0, c0 - h), min(cols, c1 + h)
-    d = wiener_deblur(_corrected(img, offsets, a0, a1, b0, b1), *deblur)
-    return d[r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+    """Scan-line corrected, Wiener-deconvolved ``img[r0:r1, c0:c1]``."""
+    return _filtered_window(img, offsets, _deblur_halo_px(deblur[0]),
+                            lambda w: wiener_deblur(w, *deblur), r0, r1, c0, c1)
 
 
 def _smoothed_window(img: np.ndarray, offsets: np.ndarray, sigma: float, r0: int, r1: int,
                      c0: int, c1: int) -> np.ndarray:
-    """Scan-line corrected, Gaussian-smoothed ``img[r0:r1, c0:c1]``, equal to the same window
-    of the whole image smoothed at once (the window is smoothed with its context)."""
-    rows, cols = img.shape
-    h = _halo_px(sigma)
-    a0, a1, b0, b1 = max(0, r0 - h), min(rows, r1 + h), max(0, c0 - h), min(cols, c1 + h)
-    s = _gaussian(_corrected(img, offsets, a0, a1, b0, b1), sigma)
-    return s[r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+    """Scan-line corrected, Gaussian-smoothed ``img[r0:r1, c0:c1]``."""
+    return _filtered_window(img, offsets, _halo_px(sigma), lambda w: _gaussian(w, sigma),
+                            r0, r1, c0, c1)
 
 
 def _remove_small(mask: np.ndarray, min_area_px: float) -> np.ndarray:
@@ -793,30 +798,31 @@ def _dark_deblur(sample_img: np.ndarray, sample_reg: np.ndarray, smoothing_px: f
             float(max((noise / contrast) ** 2, 1e-4)))
 
 
-#: The dark method's floor grows with the edge blur even after deconvolution (the Wiener filter
-#: cannot bring back detail that the noise hides): ``benchmarks/bench_resolution.py`` measured
+#: Smallest pore per px of measured edge width, per method. Dark: the floor grows with the edge
+#: blur even after deconvolution (the Wiener filter cannot bring back detail that the noise
+#: hides): ``benchmarks/bench_resolution.py`` measured
 #: 6.3 / 9.5-10 / 12-13 px on 3 px pores at a rendered sigma of 2 / 3 / 4 px, whose edge blur
 #: measured 2.2 / 2.9-3.2 / 3.1-3.4 px: about 3 sigma, above the sigma-1 limit from 1.7 px on.
-DARK_LIMIT_PER_BLUR = 3.0
-
-
-def dark_resolution_limit_px(edge_blur: float | None) -> float:
-    """Smallest pore (diameter, px) the dark method resolves at a measured edge blur (px):
-    ``RESOLUTION_LIMIT_PX["dark"]``, or ``DARK_LIMIT_PER_BLUR`` x the blur when larger."""
-    base = RESOLUTION_LIMIT_PX["dark"]
-    if edge_blur is None or not math.isfinite(edge_blur):
-        return base
-    return float(max(base, round(DARK_LIMIT_PER_BLUR * float(edge_blur), 2)))
-
-
-#: The topographic floor against the edge width of a plain threshold
+#: Topographic: the floor against the edge width of a plain threshold
 #: (:func:`threshold_edge_width_px`: there the edges are the rims' flanks, so the width holds
 #: rim width and beam blur together). On sponges of 6 px pores with rims of 1-3 px: floor /
 #: width 7.5-10 at sigma 0.5 px (floor 8-8.5 px, under the sigma-1 limit), 6.3-8.0 at sigma
 #: 1-3 px; at 4 px the 6-px pores are gone and the width falls back to 1.9-2.4 px (floor
 #: 21-24 px): the limit reported there is still too low. Images at sigma 1 px measure 1.12-1.47
 #: px (the sigma-1 limit holds up to 1.67 px).
-TOPOGRAPHIC_LIMIT_PER_EDGE_WIDTH = 6.0
+LIMIT_PER_EDGE_PX = {"dark": 3.0, "topographic": 6.0}
+
+
+def resolution_limit_px(method: str, edge_px: float | None) -> float:
+    """Smallest pore (diameter, px) ``method`` resolves on an image whose edges it measured
+    ``edge_px`` wide (dark: :func:`edge_blur_px` on its first threshold, ``details
+    ["edge_blur_px"]``; topographic: :func:`threshold_edge_width_px`, ``details
+    ["edge_width_px"]``): ``RESOLUTION_LIMIT_PX[method]`` (the sigma-1 value), or
+    ``LIMIT_PER_EDGE_PX[method]`` x the width when larger."""
+    base = RESOLUTION_LIMIT_PX[method]
+    if edge_px is None or not math.isfinite(edge_px):
+        return base
+    return float(max(base, round(LIMIT_PER_EDGE_PX[method] * float(edge_px), 2)))
 
 
 def threshold_edge_width_px(image: np.ndarray, region: np.ndarray) -> float:
@@ -829,16 +835,6 @@ def threshold_edge_width_px(image: np.ndarray, region: np.ndarray) -> float:
         return float("nan")
     first = (smooth < _otsu(smooth[reg])) & reg
     return edge_blur_px(image, first, reg)
-
-
-def topographic_resolution_limit_px(edge_width: float | None) -> float:
-    """Smallest pore (diameter, px) the topographic method resolves at a measured threshold edge
-    width (px): ``RESOLUTION_LIMIT_PX["topographic"]``, or ``TOPOGRAPHIC_LIMIT_PER_EDGE_WIDTH`` x
-    the width when larger."""
-    base = RESOLUTION_LIMIT_PX["topographic"]
-    if edge_width is None or not math.isfinite(edge_width):
-        return base
-    return float(max(base, round(TOPOGRAPHIC_LIMIT_PER_EDGE_WIDTH * float(edge_width), 2)))
 
 
 def _segment_dark(img, reg, offsets, sample_img, sample_reg, noise, smoothing_px,
@@ -2182,10 +2178,10 @@ def _to_px(value_um: float | None, pixel_size_um: float | None, name: str) -> fl
 #: Measured at a beam blur of sigma ~1 px (what the phantoms and held-out renderings have); the
 #: floor grows with the blur (``benchmarks/bench_resolution.py``): topographic 8.2 / 10.0 / 13.7 /
 #: 18.2 / 22.1 px at sigma 0.5 / 1 / 2 / 3 / 4 px, reported through
-#: :func:`topographic_resolution_limit_px` from the edge width of a plain threshold (the rim
+#: :func:`resolution_limit_px` from the edge width of a plain threshold (the rim
 #: reach was tried first: it grows with blur but also with pore size and floor shading); dark
 #: 4.2 / 4.5 / 8.0 / 9.5 / 11.2 px without and 4.2 / 4.5 / 6.3 / 9.5 / 12.0 px with
-#: deconvolution, reported through :func:`dark_resolution_limit_px` from the measured blur.
+#: deconvolution, reported through :func:`resolution_limit_px` from the measured blur.
 RESOLUTION_LIMIT_PX = {"dark": 5.0, "topographic": 10.0}
 
 #: Without the shipped style model: rim score (see :func:`rim_score`) above which ``auto``
@@ -2394,9 +2390,8 @@ def segment_pores(
             details["tiles"] = f"{n_tiles} tiles of {int(tile_px)} px, overlap {overlap} px"
         del sample
     mask &= region
-    details["resolution_limit_px"] = (
-        dark_resolution_limit_px(details.get("edge_blur_px")) if used == "dark"
-        else topographic_resolution_limit_px(details.get("edge_width_px")))
+    details["resolution_limit_px"] = resolution_limit_px(
+        used, details.get("edge_blur_px" if used == "dark" else "edge_width_px"))
     min_area = math.pi * (min_d_px / 2) ** 2
     mask = _remove_small(mask, min_area)
     mask = _fill_small_holes(mask, region, min_area)

@@ -297,8 +297,9 @@ SYNTHETIC_KINDS: dict[str, dict[str, Any]] = {
 
 
 def synthetic_phantom(kind: str, seed: int, shape: tuple[int, int] = (512, 768),
-                      pixel_size_um: float = 0.1) -> Any:
-    """The :mod:`pipeline.synthetic` phantom of ``kind`` (a key of :data:`SYNTHETIC_KINDS`)."""
+                      pixel_size_um: float = 0.1, **render_kw: Any) -> Any:
+    """The :mod:`pipeline.synthetic` phantom of ``kind`` (a key of :data:`SYNTHETIC_KINDS`);
+    ``render_kw`` go to :func:`pipeline.synthetic.render` (e.g. ``blur_px``)."""
     from pipeline import synthetic as syn
 
     k = dict(SYNTHETIC_KINDS[kind])
@@ -307,4 +308,4 @@ def synthetic_phantom(kind: str, seed: int, shape: tuple[int, int] = (512, 768),
     skin = float(k.pop("skin_px", 0.0)) * pixel_size_um
     return syn.make_membrane_phantom(
         shape, pixel_size_um=pixel_size_um, pore_size_um=size_px * pixel_size_um,
-        bend_px=bend, skin_um=skin, seed=seed, **k)
+        bend_px=bend, skin_um=skin, seed=seed, **k, **render_kw)

@@ -11,7 +11,6 @@ renderer (tools/train_segmenter.py), so these tests check renderings it never sa
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,15 +24,14 @@ from pipeline.segment import (
     _cut_basins,
     classify_basins,
     context_features,
-    dark_resolution_limit_px,
     edge_blur_px,
     edge_pore_mask,
     estimate_noise_sigma,
     load_models,
     remove_scan_lines,
+    resolution_limit_px,
     segment_pores,
     topographic_basins,
-    topographic_resolution_limit_px,
 )
 
 # ------------------------------------------------------------------------------------------------
@@ -616,7 +614,7 @@ def test_dark_method_deconvolves_blurred_images():
     true_size = np.median(local_thickness(pore)[pore & region])
     assert np.median(local_thickness(on.mask)[on.mask]) == pytest.approx(true_size, rel=0.1)
     assert on.details["resolution_limit_px"] == pytest.approx(
-        dark_resolution_limit_px(on.details["edge_blur_px"]))
+        resolution_limit_px("dark", on.details["edge_blur_px"]))
     assert on.details["resolution_limit_px"] > RESOLUTION_LIMIT_PX["dark"]
 
     sharp, _, region1 = _synthetic_dark("sponge", 8, 1.0)
@@ -654,18 +652,18 @@ def test_deconvolved_bands_equal_one_pass(monkeypatch):
 
 
 def test_dark_resolution_limit_px():
-    assert dark_resolution_limit_px(None) == RESOLUTION_LIMIT_PX["dark"]
-    assert dark_resolution_limit_px(float("nan")) == RESOLUTION_LIMIT_PX["dark"]
-    assert dark_resolution_limit_px(1.0) == RESOLUTION_LIMIT_PX["dark"]
-    assert dark_resolution_limit_px(3.0) == pytest.approx(9.0)
+    assert resolution_limit_px("dark", None) == RESOLUTION_LIMIT_PX["dark"]
+    assert resolution_limit_px("dark", float("nan")) == RESOLUTION_LIMIT_PX["dark"]
+    assert resolution_limit_px("dark", 1.0) == RESOLUTION_LIMIT_PX["dark"]
+    assert resolution_limit_px("dark", 3.0) == pytest.approx(9.0)
 
 
 def test_topographic_resolution_limit_px():
     base = RESOLUTION_LIMIT_PX["topographic"]
-    assert topographic_resolution_limit_px(None) == base
-    assert topographic_resolution_limit_px(float("nan")) == base
-    assert topographic_resolution_limit_px(1.5) == base
-    assert topographic_resolution_limit_px(3.0) == pytest.approx(18.0)
+    assert resolution_limit_px("topographic", None) == base
+    assert resolution_limit_px("topographic", float("nan")) == base
+    assert resolution_limit_px("topographic", 1.5) == base
+    assert resolution_limit_px("topographic", 3.0) == pytest.approx(18.0)
 
 
 def test_topographic_limit_follows_the_blur():
@@ -685,8 +683,8 @@ def test_topographic_limit_follows_the_blur():
         region = ph.membrane_mask
         seg = segment_pores(ph.image[:region.shape[0]].astype(np.float32), region,
                             method="topographic")
-        assert seg.details["resolution_limit_px"] == topographic_resolution_limit_px(
-            seg.details["edge_width_px"])
+        assert seg.details["resolution_limit_px"] == resolution_limit_px(
+            "topographic", seg.details["edge_width_px"])
         limits.append(seg.details["resolution_limit_px"])
         floors.append(float(np.median(local_thickness(seg.mask)[seg.mask & region])))
     assert limits[0] == RESOLUTION_LIMIT_PX["topographic"]
@@ -704,19 +702,9 @@ def test_auto_choice_holds_under_blur(kind):
     cases (tools/train_segmenter.py --blur-cases) the dark fingers went topographic from 2.5 px
     (P 0.71, Dice 0.71 instead of 0.93) and the dark cells at 3 px (P 0.53); measured now
     P(topographic) 0.02-0.45 (dark fingers the closest) and 0.75-0.88."""
-    import sys
+    from _accuracy import synthetic_phantom
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from pipeline.synthetic import make_membrane_phantom
-
-    from _accuracy import SYNTHETIC_KINDS
-
-    k = dict(SYNTHETIC_KINDS[kind])
-    size = float(k.pop("pore_size_px"))
-    bend = float(k.pop("bend_frac", 0.0)) * 512
-    skin = float(k.pop("skin_px", 0.0)) * 0.1
-    ph = make_membrane_phantom((512, 768), pixel_size_um=0.1, pore_size_um=size * 0.1,
-                               bend_px=bend, skin_um=skin, seed=0, blur_px=3.0, **k)
+    ph = synthetic_phantom(kind, 0, blur_px=3.0)
     region = ph.membrane_mask
     seg = segment_pores(ph.image[:region.shape[0]].astype(np.float32), region)
     expected = "dark" if "-dark-" in kind else "topographic"

@@ -423,21 +423,16 @@ def test_adapter_flags_a_minimum_layer_at_the_resolution_limit():
     assert any("resolves" in n for n in at["notes"])
     assert run(size_px / 1.3)["min_layer_at_resolution_limit"] is False
     # the method's limit is recorded by the segmentation, from the edges it measured
-    from pipeline.segment import (
-        RESOLUTION_LIMIT_PX,
-        dark_resolution_limit_px,
-        segment_pores,
-        topographic_resolution_limit_px,
-    )
+    from pipeline.segment import RESOLUTION_LIMIT_PX, resolution_limit_px, segment_pores
 
     rng = np.random.default_rng(0)
     img = ndi.gaussian_filter(rng.random((96, 96)), 2.0)
     seg = segment_pores(img, method="topographic")
-    assert seg.details["resolution_limit_px"] == topographic_resolution_limit_px(
-        seg.details["edge_width_px"]) >= RESOLUTION_LIMIT_PX["topographic"]
+    assert seg.details["resolution_limit_px"] == resolution_limit_px(
+        "topographic", seg.details["edge_width_px"]) >= RESOLUTION_LIMIT_PX["topographic"]
     seg = segment_pores(img, method="dark")
-    assert seg.details["resolution_limit_px"] == dark_resolution_limit_px(
-        seg.details["edge_blur_px"]) >= RESOLUTION_LIMIT_PX["dark"]
+    assert seg.details["resolution_limit_px"] == resolution_limit_px(
+        "dark", seg.details["edge_blur_px"]) >= RESOLUTION_LIMIT_PX["dark"]
 
 
 def test_texture_scale_follows_the_feature_size():
