@@ -26,7 +26,8 @@ measured blur (:func:`resolution_limit_px`).
 
 ``topographic`` — secondary-electron topography: bright rims at every pore edge, pore floors grey
 (shaded, often barely darker than the polymer face). The image is flattened (slow drift divided
-out by a large-scale median), smoothed (0.7 px) and cut into catchment basins by a steepest-descent
+out by a large-scale median), smoothed (0.7 px; up to 1.4 px on images noisier than the classifier's
+training set, :func:`smoothing_for_noise`) and cut into catchment basins by a steepest-descent
 watershed of the grey image itself (numba; flats drain breadth-first to their exits): every
 basin boundary lies on a rim crest, which is where a symmetric rim puts the pore edge. Basins
 separated by a crest less than 3 noise sigmas high are merged (merging by dynamics, Kruskal
@@ -1547,6 +1548,63 @@ BASIN_SMOOTHING_PX = 0.7
 BASIN_DYNAMICS_K = 3.0
 
 
+#: Relative noise (noise sigma of q over the crest contrast, both at the basin smoothing) above
+#: which the topographic method smooths more: the noisiest of 60 random phantoms
+#: (``pipeline.synthetic.random_phantom``, shot noise 0.02-0.1) reach 0.10-0.14, and there the
+#: trained basin classifier does as well at 0.7 px as smoother (Dice -0.04 to +0.005 at 0.8-1 px).
+NOISY_Q_RATIO = 0.14
+#: Relative noise over which the smoothing grows from the basin smoothing to twice it (at
+#: ``NOISY_Q_RATIO + NOISY_Q_RAMP`` and above: beyond it the 1-3 px rims fade faster than the
+#: noise; measured optimum 1.2-1.7 px at relative noise 0.23-0.35).
+NOISY_Q_RAMP = 0.07
+#: Images whose plain-threshold edges (:func:`threshold_edge_width_px`) are wider than this (px)
+#: are not smoothed more whatever their relative noise: blur lowers the crest contrast too, and
+#: there smoothing gains nothing (sponge phantoms at a beam blur of 4 px: Dice 0.683 -> 0.671).
+#: Noise narrows the measured width (0.6-1.3 px at shot noise 0.2-0.45), blur widens it (2.1-4 px
+#: at sigma 2-4); the value is where the topographic resolution limit starts to grow with it.
+NOISY_MAX_EDGE_WIDTH_PX = 10.0 / 6.0
+
+
+def noise_adapted_smoothing_px(noise_q: float, crest_contrast: float,
+                               smoothing_px: float = BASIN_SMOOTHING_PX,
+                               edge_width_px: float | None = None) -> float:
+    """Basin smoothing sigma (px) for a noisy topographic image.
+
+    The relative noise ``r = noise_q / crest_contrast`` (both measured at ``smoothing_px``) up to
+    :data:`NOISY_Q_RATIO` keeps ``smoothing_px``; above it the sigma grows linearly to twice
+    ``smoothing_px`` at ``NOISY_Q_RATIO + NOISY_Q_RAMP`` (white noise falls as ``1 / sigma``
+    through a Gaussian, the rims less). A blurred image (``edge_width_px`` above
+    :data:`NOISY_MAX_EDGE_WIDTH_PX`; NaN or None: not measured) keeps ``smoothing_px``. Measured
+    on sponge, closed-cell and sphere phantoms of 16 and 24 px pores with shot noise 0.1-0.4
+    (``benchmarks/bench_noise.py``): Dice up to 0.1 above a fixed 0.7 px where ``r`` > 0.16,
+    within 0.02 of the best of 0.7-2 px.
+    """
+    if not (crest_contrast > 0 and math.isfinite(noise_q)):
+        return smoothing_px
+    if edge_width_px is not None and edge_width_px > NOISY_MAX_EDGE_WIDTH_PX:
+        return smoothing_px
+    excess = (noise_q / crest_contrast - NOISY_Q_RATIO) / NOISY_Q_RAMP
+    return float(smoothing_px * (1.0 + min(max(excess, 0.0), 1.0)))
+
+
+def smoothing_for_noise(basins: dict, sample_img: np.ndarray, sample_reg: np.ndarray,
+                        smoothing_px: float) -> tuple[float, float | None, float | None]:
+    """Noise-adapted basin smoothing of an image from its basins at ``smoothing_px`` (a dict of
+    :func:`topographic_basins`) and its sample: ``(sigma_px, relative_noise, edge_width_px)``
+    (the edge width is measured only when the relative noise exceeds :data:`NOISY_Q_RATIO`,
+    else None; relative noise None without a crest contrast)."""
+    contrast = float((basins.get("calibration") or {}).get("contrast", 0.0))
+    if not contrast > 0:
+        return smoothing_px, None, None
+    ratio = float(basins["noise_q"]) / contrast
+    if ratio <= NOISY_Q_RATIO:
+        return smoothing_px, ratio, None
+    width = threshold_edge_width_px(sample_img, sample_reg)
+    sigma = noise_adapted_smoothing_px(float(basins["noise_q"]), contrast, smoothing_px,
+                                       width if math.isfinite(width) else None)
+    return sigma, ratio, width
+
+
 def _noise_q(noise: float, med_level: float, smoothing_px: float) -> float:
     """Noise sigma of the flattened, smoothed image q (white noise through a Gaussian)."""
     nq = noise / max(med_level, 1e-6) / (2 * math.sqrt(math.pi) * max(smoothing_px, 0.5))
@@ -2078,7 +2136,7 @@ def topographic_basins(image: np.ndarray, region: np.ndarray, *,
     img, reg = _check_inputs(image, region, None)
     prep = _prepare(img, reg, whole=True)
     basins = _sample_basins(img, reg, prep, smoothing_px, background_px, dynamics_k)
-    basins["sample_region"] = prep["sample_reg"]
+    basins.update(sample_region=prep["sample_reg"], sample_image=prep["sample_img"])
     return basins
 
 
@@ -2303,7 +2361,9 @@ def segment_pores(
         inside pores are filled. Default 2 px.
     smoothing_um : float, optional
         Gaussian noise smoothing sigma (µm). Default: adapt to the noise and the finest feature
-        (``dark``, 0.5–2 px), 0.7 px (``topographic``).
+        (``dark``, 0.5–2 px); ``topographic``: 0.7 px, up to 1.4 px on noisy images
+        (:func:`noise_adapted_smoothing_px` from ``details["relative_noise"]``; ``auto`` then
+        decides on the smoother sample too).
     max_untiled_px : int
         Images with more pixels than this are segmented tile by tile (bounded memory; the same
         mask as untiled up to basins larger than the overlap, see the module docstring).
@@ -2347,7 +2407,7 @@ def segment_pores(
     tiled = img.size > max_untiled_px
     details["tiles"] = "untiled"
     prep = _prepare(img, region)
-    sample = None
+    sample = width = None
     models = load_models() if method != "dark" else None
     if method in ("auto", "topographic"):
         part = ({"smoothing_px": BASIN_SMOOTHING_PX, "dynamics_k": BASIN_DYNAMICS_K}
@@ -2357,6 +2417,13 @@ def segment_pores(
                                 part["dynamics_k"])
         details["rim_score"] = round(float(sample.get("rim_score", 0.0)), 4)
         details["sample_windows"] = len(prep["windows"])
+        sigma, ratio, width = smoothing_for_noise(sample, prep["sample_img"],
+                                                  prep["sample_reg"], topo_sigma)
+        if ratio is not None:
+            details["relative_noise"] = round(ratio, 4)
+        if sigma > topo_sigma and not smoothing_px:
+            # a noisy image: its basins again, from a smoother image
+            sample = _sample_basins(img, region, prep, sigma, background_px, part["dynamics_k"])
     used = (_choose_contrast(sample, prep["sample_reg"], details, prep["windows"],
                              part["dynamics_k"]) if method == "auto" else method)
     if used == "dark":
@@ -2376,7 +2443,8 @@ def segment_pores(
             prep["whole_sample"], basin_model, int(tile_px) if tiled else None, overlap, mask,
             details)
         cal = sample["calibration"] or {}
-        width = threshold_edge_width_px(prep["sample_img"], prep["sample_reg"])
+        if width is None:
+            width = threshold_edge_width_px(prep["sample_img"], prep["sample_reg"])
         details["edge_width_px"] = round(width, 4) if math.isfinite(width) else None
         details.update(
             basin_classifier="trained model" if basin_model is not None else "crest vote rule",
@@ -2384,7 +2452,7 @@ def segment_pores(
             rim_reach_px=round(float(cal.get("reach", 0.0)), 4),
             crest_contrast=round(float(cal.get("contrast", 0.0)), 6),
             **detector_direction(cal),
-            smoothing_px=sample["smoothing_px"], background_scale_px=round(
+            smoothing_px=round(float(sample["smoothing_px"]), 4), background_scale_px=round(
                 float(sample["background_px"]), 3))
         if tiled:
             details["tiles"] = f"{n_tiles} tiles of {int(tile_px)} px, overlap {overlap} px"

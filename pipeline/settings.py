@@ -57,7 +57,8 @@ class SegmentSettings:
     #: Smallest pore kept, as an equivalent-circle diameter in µm (None: 2 px).
     min_pore_diameter_um: float | None = None
     #: Noise smoothing sigma in µm (None: adapt; dark 0.5-2 px from the noise and the finest
-    #: feature, topographic 0.7 px, the partition its basin model was trained on).
+    #: feature; topographic 0.7 px, the partition its basin model was trained on, up to 1.4 px
+    #: on images noisier than its training set).
     smoothing_um: float | None = None
     #: Images with more pixels than this are segmented in overlapping tiles (bounded memory on
     #: stitched montages; the tiled result equals the untiled one, tested).

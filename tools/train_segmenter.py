@@ -55,13 +55,18 @@ blur up to 1.8 px in training, ``auto`` drifted toward ``topographic`` on blurri
 (pipeline.synthetic's dark fingers, cells and spheres at sigma 2.5-3 px: P(topographic) 0.71,
 0.53, 0.45).
 
+``--noise-cases`` more images (:func:`noise_case`, their own seeds) are random cases with extra
+shot noise (0.15-0.5). They too train the contrast classifier only. Every case's basins are built
+as :func:`pipeline.segment.segment_pores` builds them, at the noise-adapted smoothing
+(:func:`case_basins`).
+
 Usage::
 
     python tools/train_segmenter.py [--cases 2000] [--foam-cases 500] [--blur-cases 400]
-                                    [--out pipeline/data/segment_models.npz]
+                                    [--noise-cases 400] [--out pipeline/data/segment_models.npz]
 
 Prints grouped cross-validation scores (cases held out whole). Deterministic for a given
-``--seed``. Takes about fifteen minutes on one core (2000 + 500 + 400 cases).
+``--seed``. Takes about fifteen minutes on one core (2000 + 500 + 400 + 400 cases).
 """
 
 from __future__ import annotations
@@ -360,49 +365,102 @@ def blur_case(seed: int, shape: tuple[int, int] = (384, 384)):
     return random_case(BLUR_CASE0 + seed, shape, BLUR_CASE_RANGE_PX)
 
 
+#: Case ids of the noisy cases (:func:`noise_case`) start here.
+NOISE_CASE0 = 3_000_000
+#: Extra shot noise of :func:`noise_case`: standard deviation ``s * sqrt(I)`` at grey level I
+#: (0-1), ``s`` drawn from this range (pipeline.synthetic.render's ``shot_noise`` units).
+NOISE_CASE_SHOT = (0.15, 0.5)
+
+
+def noise_case(seed: int, shape: tuple[int, int] = (384, 384)):
+    """A :func:`random_case` (its own seeds) with extra shot noise (:data:`NOISE_CASE_SHOT`):
+    images noisier than the basin classifier's training set, for the contrast classifier only
+    (without them, ``auto`` took pipeline.synthetic's topographic sponges with shot noise 0.3-0.45
+    for dark: Dice 0.58 instead of 0.8)."""
+    img, pore, region, info = random_case(NOISE_CASE0 + seed, shape)
+    rng = np.random.default_rng([seed, 4343])
+    shot = rng.uniform(*NOISE_CASE_SHOT)
+    img = img + shot * np.sqrt(np.clip(img, 0, None)) * rng.standard_normal(img.shape)
+    img = (np.rint(np.clip(img, 0, 1) * 255) / 255).astype(np.float32)
+    return img, pore, region, info
+
+
+def _case(case: int):
+    """The training case of id ``case`` (every kind of case shares one id space)."""
+    if case >= NOISE_CASE0:
+        return noise_case(case - NOISE_CASE0)
+    if case >= BLUR_CASE0:
+        return blur_case(case - BLUR_CASE0)
+    if case >= FOAM_CASE0:
+        return foam_case(case - FOAM_CASE0)
+    return random_case(case)
+
+
+def case_basins(img: np.ndarray, region: np.ndarray, smoothing_px: float,
+                dynamics_k: float) -> tuple[dict, dict]:
+    """The basins of a training case at ``smoothing_px`` and as
+    :func:`pipeline.segment.segment_pores` builds them (a noisy image's at its noise-adapted
+    smoothing, :func:`pipeline.segment.smoothing_for_noise`; the same dict when the image is
+    not noisy)."""
+    fixed = seg.topographic_basins(img, region, smoothing_px=smoothing_px,
+                                   dynamics_k=dynamics_k)
+    sigma, _, _ = seg.smoothing_for_noise(fixed, fixed["sample_image"], fixed["sample_region"],
+                                          smoothing_px)
+    if sigma > smoothing_px:
+        used = seg.topographic_basins(img, region, smoothing_px=sigma, dynamics_k=dynamics_k)
+        if used["n"] > 0:
+            return fixed, used
+    return fixed, fixed
+
+
 def collect(n_cases: int, seed0: int = 0, smoothing_px: float = seg.BASIN_SMOOTHING_PX,
             dynamics_k: float = seg.BASIN_DYNAMICS_K, foam: bool = False,
-            blur: bool = False) -> dict[str, np.ndarray]:
+            blur: bool = False, noise: bool = False) -> dict[str, np.ndarray]:
     """Basin features of every case (and, per basin, its truth pore pixels and area), the
     image-level contrast features and the Dice of the dark method on every case
     (``foam``: the cases of :func:`foam_case`, ids from ``FOAM_CASE0``; ``blur``: those of
-    :func:`blur_case`, ids from ``BLUR_CASE0``)."""
+    :func:`blur_case`, ids from ``BLUR_CASE0``; ``noise``: those of :func:`noise_case`, ids from
+    ``NOISE_CASE0``)."""
     rows: dict[str, list] = {k: [] for k in ("bx", "bpore", "barea", "bcase", "btopo", "pa",
-                                              "pb", "plen", "pcrest")}
+                                              "pb", "plen", "pcrest", "btrain", "blabel")}
     offset = 0
     style_x, dark_dice, truth_area, cases, rendered, sizes = [], [], [], [], [], []
     for k in range(n_cases):
-        case = seed0 + k + (FOAM_CASE0 if foam else BLUR_CASE0 if blur else 0)
-        img, pore, region, info = (foam_case(case - FOAM_CASE0) if foam
-                                   else blur_case(case - BLUR_CASE0) if blur
-                                   else random_case(case))
-        basins = seg.topographic_basins(img, region, smoothing_px=smoothing_px,
-                                        dynamics_k=dynamics_k)
-        if basins["n"] == 0:
+        case = seed0 + k + (FOAM_CASE0 if foam else BLUR_CASE0 if blur
+                            else NOISE_CASE0 if noise else 0)
+        img, pore, region, info = _case(case)
+        fixed, used = case_basins(img, region, smoothing_px, dynamics_k)
+        if fixed["n"] == 0:
             continue
         truth = pore & region
         dark = seg.segment_pores(img, region, method="dark").mask
         dark_dice.append(_dice_from_counts(float((dark & truth).sum()), float(dark.sum()),
                                            float(truth.sum())))
         truth_area.append(float(truth.sum()))
-        style_x.append(seg.contrast_features(basins, basins["sample_region"]))
+        style_x.append(seg.contrast_features(used, used["sample_region"]))
         cases.append(case)
         rendered.append(info["style"] == "topographic")
         sizes.append(info["size"])
-        lab = basins["labels"]
-        inl = lab > 0
-        rows["bx"].append(basins["features"])
-        rows["bpore"].append(np.bincount(lab[inl] - 1, weights=truth[inl],
-                                         minlength=basins["n"]))
-        rows["barea"].append(basins["area"])
-        rows["bcase"].append(np.full(basins["n"], case))
-        rows["btopo"].append(np.full(basins["n"], info["style"] == "topographic"))
-        # crest graph with global basin indices (for neighbourhood features)
-        rows["pa"].append(basins["pairs"]["a"] - 1 + offset)
-        rows["pb"].append(basins["pairs"]["b"] - 1 + offset)
-        rows["plen"].append(basins["pairs"]["length"])
-        rows["pcrest"].append(seg.crest_levels(basins))
-        offset += basins["n"]
+        # the basins at the fixed smoothing train the basin classifier; those the pipeline
+        # builds (the same, or a noisy image's smoother ones) give the case's topographic Dice
+        for basins, train, label in ([(fixed, True, True)] if used is fixed
+                                     else [(fixed, True, False), (used, False, True)]):
+            lab = basins["labels"]
+            inl = lab > 0
+            n = basins["n"]
+            rows["bx"].append(basins["features"])
+            rows["bpore"].append(np.bincount(lab[inl] - 1, weights=truth[inl], minlength=n))
+            rows["barea"].append(basins["area"])
+            rows["bcase"].append(np.full(n, case))
+            rows["btopo"].append(np.full(n, info["style"] == "topographic"))
+            rows["btrain"].append(np.full(n, train))
+            rows["blabel"].append(np.full(n, label))
+            # crest graph with global basin indices (for neighbourhood features)
+            rows["pa"].append(basins["pairs"]["a"] - 1 + offset)
+            rows["pb"].append(basins["pairs"]["b"] - 1 + offset)
+            rows["plen"].append(basins["pairs"]["length"])
+            rows["pcrest"].append(seg.crest_levels(basins))
+            offset += n
         if (k + 1) % 50 == 0:
             print(f"  {k + 1}/{n_cases} cases", flush=True)
     out = {k: np.concatenate(v) for k, v in rows.items()}
@@ -421,10 +479,12 @@ def merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.nd
     return out
 
 
-def topographic_dice(data: dict[str, np.ndarray], pore_prob: np.ndarray) -> np.ndarray:
+def topographic_dice(data: dict[str, np.ndarray], pore_prob: np.ndarray,
+                     rows: str = "blabel") -> np.ndarray:
     """Dice of the topographic method on every case from its basins' pore decisions (basin
-    areas and truth pore pixels; wall lines and speck removal neglected)."""
-    pred = pore_prob > 0.5
+    areas and truth pore pixels; wall lines and speck removal neglected), over the basins of
+    ``rows`` (``blabel``: as the pipeline builds them; ``btrain``: at the fixed smoothing)."""
+    pred = (pore_prob > 0.5) & data[rows]
     idx = np.searchsorted(data["cases"], data["bcase"])
     n = data["cases"].size
     tp = np.bincount(idx, weights=data["bpore"] * pred, minlength=n)
@@ -509,6 +569,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--blur-cases", type=int, default=400,
                     help="extra cases blurred by 1.8-4 px (contrast classifier only)")
     ap.add_argument("--blur-cache", default=None, help="the same for the blurred cases")
+    ap.add_argument("--noise-cases", type=int, default=400,
+                    help="extra cases with shot noise 0.15-0.5 (contrast classifier only)")
+    ap.add_argument("--noise-cache", default=None, help="the same for the noisy cases")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     t0 = time.time()
@@ -518,7 +581,10 @@ def main(argv: list[str] | None = None) -> None:
         there)."""
         if path and Path(path).exists():
             with np.load(path) as c:
-                return {k: c[k] for k in c.files}
+                out = {k: c[k] for k in c.files}
+            for flag in ("btrain", "blabel"):  # caches from before the noise adaptation
+                out.setdefault(flag, np.ones(len(out["bx"]), bool))
+            return out
         out = collect(n, args.seed, args.smoothing_px, args.dynamics_k, **kind)
         if path:
             np.savez(path, **out)
@@ -529,13 +595,16 @@ def main(argv: list[str] | None = None) -> None:
         data = merge(data, cached(args.foam_cache, args.foam_cases, foam=True))
     if args.blur_cases > 0:
         data = merge(data, cached(args.blur_cache, args.blur_cases, blur=True))
+    if args.noise_cases > 0:
+        data = merge(data, cached(args.noise_cache, args.noise_cases, noise=True))
     bx, barea = data["bx"], data["barea"]
     bpore = data["bpore"]
     by = bpore / np.maximum(barea, 1) > 0.5
     # the basin classifier learns from topographic renderings whose pores are resolvable (of
     # random_case only: the foam cases were added for the contrast classifier)
     case_size = data["size_px"][np.searchsorted(data["cases"], data["bcase"])]
-    topo = data["btopo"] & (case_size >= MIN_TRAIN_PORE_PX) & (data["bcase"] < FOAM_CASE0)
+    topo = (data["btopo"] & data["btrain"] & (case_size >= MIN_TRAIN_PORE_PX)
+            & (data["bcase"] < FOAM_CASE0))
     print(f"{len(bx)} basins, {len(data['sx'])} images "
           f"({data['rendered_topo'].mean():.0%} rendered topographic), {time.time() - t0:.0f} s")
     # basin classifier, trained on the topographic renderings; out-of-fold predictions (whole
@@ -564,6 +633,12 @@ def main(argv: list[str] | None = None) -> None:
           f"topographic Dice of resolvable topographic renderings "
           f"{topographic_dice(data, oof)[resolvable].mean():.4f} (first stage) -> "
           f"{topographic_dice(data, oof2)[resolvable].mean():.4f}")
+    adapted = np.isin(data["cases"], data["bcase"][~data["btrain"]])
+    noisy = adapted & resolvable
+    print(f"{adapted.sum()} images noisy enough for a smoother partition; mean topographic Dice "
+          f"of the {noisy.sum()} resolvable topographic ones (first stage) at "
+          f"{args.smoothing_px} px {topographic_dice(data, oof, 'btrain')[noisy].mean():.4f}, "
+          f"noise-adapted {topographic_dice(data, oof)[noisy].mean():.4f}")
     # the contrast classifier's labels come from the first stage's decisions (it was trained
     # before the context stage existed; relabelled with the two-stage Dice, the chosen method's
     # mean Dice stayed as far from the best choice: 0.0149 against 0.0144, so it was kept)
@@ -603,7 +678,7 @@ def main(argv: list[str] | None = None) -> None:
     arrays["basin_dynamics_k"] = np.asarray(args.dynamics_k, np.float64)
     arrays["meta"] = np.asarray(
         f"tools/train_segmenter.py --cases {args.cases} --foam-cases {args.foam_cases} "
-        f"--blur-cases {args.blur_cases} "
+        f"--blur-cases {args.blur_cases} --noise-cases {args.noise_cases} "
         f"--seed {args.seed} "
         f"--smoothing-px {args.smoothing_px} --dynamics-k {args.dynamics_k}; "
         f"{int(topo.sum())} basins from topographic images with pores >= "
