@@ -12,8 +12,9 @@ micrographs in ``../shared/real`` read quieter still) renders uniform phantoms (
   :func:`pipeline.segment.noise_adapted_smoothing_px` (the default), and with ``method="auto"``;
 * dark renderings (sponge, 8-px pores) with ``method="auto"``.
 
-Prints, per level, the relative noise ``r`` (noise sigma of the flattened image over the crest
-contrast, at 0.7 px: what the adaptation reads), the smoothing used, the Dice of each variant,
+Prints, per level, the relative noise ``r`` (:func:`pipeline.segment.relative_noise`: noise
+sigma of the flattened image over the separation of its two grey classes, at 0.7 px: what the
+adaptation reads), the smoothing used, the Dice of each variant,
 the median local thickness found (true in brackets, px) and which method ``auto`` chose
 (``t``/``d`` per seed).
 """
@@ -25,7 +26,7 @@ from functools import partial
 
 import numpy as np
 
-from pipeline.segment import BASIN_SMOOTHING_PX, segment_pores, topographic_basins
+from pipeline.segment import BASIN_SMOOTHING_PX, relative_noise, segment_pores, topographic_basins
 from pipeline.size import local_thickness
 from pipeline.synthetic import make_membrane_phantom
 
@@ -60,7 +61,7 @@ def measure(rendering: str, morphology: str, size_px: float, shot: float,
     image = ph.image[: truth.shape[0]].astype(np.float32)
     basins = topographic_basins(image, region)
     out: dict[str, float | str] = {
-        "r": basins["noise_q"] / max(basins["calibration"]["contrast"], 1e-12),
+        "r": relative_noise(basins, region),
         "true_px": _median_size_px(truth, region)}
     auto = segment_pores(image, region, PIXEL_UM)
     out.update(auto_dice=_dice(auto.mask, truth), auto_method=auto.method[0])

@@ -1548,59 +1548,79 @@ BASIN_SMOOTHING_PX = 0.7
 BASIN_DYNAMICS_K = 3.0
 
 
-#: Relative noise (noise sigma of q over the crest contrast, both at the basin smoothing) above
-#: which the topographic method smooths more: the noisiest of 60 random phantoms
-#: (``pipeline.synthetic.random_phantom``, shot noise 0.02-0.1) reach 0.10-0.14, and there the
-#: trained basin classifier does as well at 0.7 px as smoother (Dice -0.04 to +0.005 at 0.8-1 px).
-NOISY_Q_RATIO = 0.14
+#: Relative noise (noise sigma of q over the separation of its two Otsu classes, both at the basin
+#: smoothing; :func:`relative_noise`) above which the topographic method smooths more. Quiet
+#: images stay below it: the 28 topographic ones of 60 random phantoms
+#: (``pipeline.synthetic.random_phantom``, shot noise 0.02-0.1) read 0.04-0.14, pores too small
+#: to resolve on quiet images up to 0.22 (more smoothing does not help them); shot noise 0.2 on
+#: 16 px pores reads 0.22-0.23, 0.3 reads 0.31.
+NOISY_Q_RATIO = 0.22
 #: Relative noise over which the smoothing grows from the basin smoothing to twice it (at
-#: ``NOISY_Q_RATIO + NOISY_Q_RAMP`` and above: beyond it the 1-3 px rims fade faster than the
-#: noise; measured optimum 1.2-1.7 px at relative noise 0.23-0.35).
-NOISY_Q_RAMP = 0.07
+#: ``NOISY_Q_RATIO + NOISY_Q_RAMP`` and above; beyond it the 1-3 px rims fade faster than the
+#: noise). Chosen with the threshold on 85 topographic renderings of three renderers (6-24 px
+#: pores, quiet to shot noise 0.45): mean Dice +0.026 over a fixed 0.7 px (the best sigma per
+#: image: +0.044; 1.4 px everywhere: +0.009), 3 losses over 0.02, all on unresolved 6 px pores.
+NOISY_Q_RAMP = 0.15
 #: Images whose plain-threshold edges (:func:`threshold_edge_width_px`) are wider than this (px)
-#: are not smoothed more whatever their relative noise: blur lowers the crest contrast too, and
-#: there smoothing gains nothing (sponge phantoms at a beam blur of 4 px: Dice 0.683 -> 0.671).
+#: are not smoothed more whatever their relative noise: there smoothing gains nothing (sponge
+#: phantoms at a beam blur of 4 px, under a rule on the crest contrast: Dice 0.683 -> 0.671).
 #: Noise narrows the measured width (0.6-1.3 px at shot noise 0.2-0.45), blur widens it (2.1-4 px
 #: at sigma 2-4); the value is where the topographic resolution limit starts to grow with it.
 NOISY_MAX_EDGE_WIDTH_PX = 10.0 / 6.0
 
 
-def noise_adapted_smoothing_px(noise_q: float, crest_contrast: float,
-                               smoothing_px: float = BASIN_SMOOTHING_PX,
-                               edge_width_px: float | None = None) -> float:
-    """Basin smoothing sigma (px) for a noisy topographic image.
+def relative_noise(basins: dict, region: np.ndarray) -> float:
+    """Noise of a topographic image relative to its grey-level contrast (dimensionless).
 
-    The relative noise ``r = noise_q / crest_contrast`` (both measured at ``smoothing_px``) up to
+    The noise sigma of the flattened, smoothed image ``q`` of :func:`topographic_basins` over
+    the difference of the mean levels of its two Otsu classes inside ``region``. Not over the
+    crest contrast: pores too small to resolve have low crests on a quiet image (the fingers
+    example image: 0.23 over the crest contrast, 0.10 over the class separation) and gain
+    nothing from more smoothing (Dice 0.710 -> 0.685 at 1.4 px). NaN without two classes.
+    The smoothed image ``q`` is relative to the local median level, so this is the noise in
+    units of the pore/polymer contrast, whatever the brightness and contrast settings.
+    """
+    from skimage.filters import threshold_otsu
+
+    v = np.asarray(basins["q"])[region]
+    v = v[np.isfinite(v)]
+    if v.size < 2 or not np.ptp(v) > 0:
+        return float("nan")
+    t = threshold_otsu(v)
+    separation = float(v[v > t].mean() - v[v <= t].mean())
+    return float(basins["noise_q"]) / separation if separation > 0 else float("nan")
+
+
+def noise_adapted_smoothing_px(ratio: float, smoothing_px: float = BASIN_SMOOTHING_PX,
+                               edge_width_px: float | None = None) -> float:
+    """Basin smoothing sigma (px) for a topographic image of relative noise ``ratio``.
+
+    ``ratio`` (:func:`relative_noise`, measured at ``smoothing_px``) up to
     :data:`NOISY_Q_RATIO` keeps ``smoothing_px``; above it the sigma grows linearly to twice
     ``smoothing_px`` at ``NOISY_Q_RATIO + NOISY_Q_RAMP`` (white noise falls as ``1 / sigma``
-    through a Gaussian, the rims less). A blurred image (``edge_width_px`` above
-    :data:`NOISY_MAX_EDGE_WIDTH_PX`; NaN or None: not measured) keeps ``smoothing_px``. Measured
-    on sponge, closed-cell and sphere phantoms of 16 and 24 px pores with shot noise 0.1-0.4
-    (``benchmarks/bench_noise.py``): Dice up to 0.1 above a fixed 0.7 px where ``r`` > 0.16,
-    within 0.02 of the best of 0.7-2 px.
+    through a Gaussian, the 1-3 px rims less). A blurred image (``edge_width_px`` above
+    :data:`NOISY_MAX_EDGE_WIDTH_PX`; None: not measured) keeps ``smoothing_px``, as does a NaN
+    ratio. ``benchmarks/bench_noise.py`` measures it on phantoms with shot noise 0.05-0.45.
     """
-    if not (crest_contrast > 0 and math.isfinite(noise_q)):
+    if not math.isfinite(ratio):
         return smoothing_px
     if edge_width_px is not None and edge_width_px > NOISY_MAX_EDGE_WIDTH_PX:
         return smoothing_px
-    excess = (noise_q / crest_contrast - NOISY_Q_RATIO) / NOISY_Q_RAMP
+    excess = (ratio - NOISY_Q_RATIO) / NOISY_Q_RAMP
     return float(smoothing_px * (1.0 + min(max(excess, 0.0), 1.0)))
 
 
 def smoothing_for_noise(basins: dict, sample_img: np.ndarray, sample_reg: np.ndarray,
-                        smoothing_px: float) -> tuple[float, float | None, float | None]:
+                        smoothing_px: float) -> tuple[float, float, float | None]:
     """Noise-adapted basin smoothing of an image from its basins at ``smoothing_px`` (a dict of
     :func:`topographic_basins`) and its sample: ``(sigma_px, relative_noise, edge_width_px)``
     (the edge width is measured only when the relative noise exceeds :data:`NOISY_Q_RATIO`,
-    else None; relative noise None without a crest contrast)."""
-    contrast = float((basins.get("calibration") or {}).get("contrast", 0.0))
-    if not contrast > 0:
-        return smoothing_px, None, None
-    ratio = float(basins["noise_q"]) / contrast
-    if ratio <= NOISY_Q_RATIO:
+    else None)."""
+    ratio = relative_noise(basins, sample_reg)
+    if not ratio > NOISY_Q_RATIO:
         return smoothing_px, ratio, None
     width = threshold_edge_width_px(sample_img, sample_reg)
-    sigma = noise_adapted_smoothing_px(float(basins["noise_q"]), contrast, smoothing_px,
+    sigma = noise_adapted_smoothing_px(ratio, smoothing_px,
                                        width if math.isfinite(width) else None)
     return sigma, ratio, width
 
@@ -2419,7 +2439,7 @@ def segment_pores(
         details["sample_windows"] = len(prep["windows"])
         sigma, ratio, width = smoothing_for_noise(sample, prep["sample_img"],
                                                   prep["sample_reg"], topo_sigma)
-        if ratio is not None:
+        if math.isfinite(ratio):
             details["relative_noise"] = round(ratio, 4)
         if sigma > topo_sigma and not smoothing_px:
             # a noisy image: its basins again, from a smoother image
