@@ -795,7 +795,7 @@ def test_quiet_images_keep_the_basin_smoothing():
 def test_auto_choice_holds_under_noise(kind):
     """The phantom kinds of benchmarks/ACCURACY.md with six times their shot noise (0.3):
     ``auto`` picks the rendering's method. Before it decided on the noise-adapted sample, the
-    topographic sponge went dark (P(topographic) 0.41, now 0.67; Dice 0.58 instead of 0.82)."""
+    topographic sponge went dark (P(topographic) 0.41, now 0.67; Dice 0.50, now 0.68)."""
     from _accuracy import synthetic_phantom
 
     ph = synthetic_phantom(kind, 0, shot_noise=0.3)
