@@ -14,7 +14,7 @@ import pandas as pd
 from .geometry import Membrane, MembraneNotFound, find_membrane
 from .io import InputError, Micrograph, from_array, load_micrograph
 from .profile import depth_profile
-from .segment import Segmentation, segment_pores
+from .segment import BASIN_SMOOTHING_PX, Segmentation, segment_pores
 from .settings import Settings
 from .size import local_thickness
 
@@ -227,6 +227,13 @@ def analyze(
         notes.append(f"segmentation method uncertain: auto chose {segmentation.method} with "
                      f"P(topographic) = {p_topo:.2f}; check overlay.png, or rerun with "
                      f"--method {other}")
+    sigma_px = segmentation.details.get("smoothing_px")
+    if (segmentation.method == "topographic" and sigma_px is not None
+            and sigma_px >= 1.1 * BASIN_SMOOTHING_PX and settings.segment.smoothing_um is None):
+        notes.append(f"noisy image (relative noise {segmentation.details['relative_noise']:.2f}): "
+                     f"pore rims found after {sigma_px:.2f} px of smoothing instead of "
+                     f"{BASIN_SMOOTHING_PX} px; neighbouring small pores may merge, check "
+                     "overlay.png")
     profile = None
     if membrane.depth_px is not None:
         prof = settings.profile
