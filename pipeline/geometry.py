@@ -975,6 +975,13 @@ def _refine_top(
 #: energy (a factor e**2 ~ 7 in energy at every scale on average). Membranes measured 3-6 on
 #: phantoms and real cross-sections; fields of material with smooth patches 0.8-1.3.
 _MIN_BACKGROUND_CONTRAST = 2.0
+#: ... relaxed to this when the candidate holds nothing but white noise (its median log texture
+#: at most :data:`_NOISE_FLOOR_EXCESS` above what white noise gives): it cannot be smoother, and
+#: on noisy images the band's texture sinks toward the noise (topographic phantoms at shot noise
+#: 0.2-0.25: contrast 1.9, so the whole frame was taken for membrane). Smooth patches in fields of
+#: material measured 0.8-1.3.
+_MIN_NOISE_BACKGROUND_CONTRAST = 1.5
+_NOISE_FLOOR_EXCESS = 0.25
 #: A background must touch the frame edge over at least this fraction of the width.
 _MIN_BACKGROUND_CONTACT = 0.2
 #: Smallest smooth fraction of the region beyond the coarse surface line (debris allowed) and
@@ -998,15 +1005,18 @@ class _HorizontalFind:
 
 
 def _candidate_surface(bg: np.ndarray, textured: np.ndarray, logt: np.ndarray,
-                       band_level: float, from_top: bool, smoothing_cells: float
-                       ) -> tuple[np.ndarray | None, str]:
-    """Robust coarse surface line (grid rows) of a background candidate, or None and why not."""
+                       band_level: float, from_top: bool, smoothing_cells: float,
+                       noise_log: float = -np.inf) -> tuple[np.ndarray | None, str]:
+    """Robust coarse surface line (grid rows) of a background candidate, or None and why not
+    (``noise_log``: the log texture white noise alone gives, :func:`texture_log_map`)."""
     name = "top" if from_top else "bottom"
-    contrast = band_level - float(np.median(logt[bg]))
-    if contrast < _MIN_BACKGROUND_CONTRAST:
+    bg_level = float(np.median(logt[bg]))
+    contrast = band_level - bg_level
+    needed = (_MIN_NOISE_BACKGROUND_CONTRAST if bg_level - noise_log <= _NOISE_FLOOR_EXCESS
+              else _MIN_BACKGROUND_CONTRAST)
+    if contrast < needed:
         return None, (f"smooth region at the {name} edge not smooth enough against the rest "
-                      f"(log-energy contrast {contrast:.2f} < {_MIN_BACKGROUND_CONTRAST}): not a "
-                      "background")
+                      f"(log-energy contrast {contrast:.2f} < {needed}): not a background")
     coarse = _coarse_edges(bg, from_top)
     if np.isfinite(coarse).mean() < _MIN_BACKGROUND_CONTACT:
         return None, f"background at the {name} edge too narrow"
@@ -1082,7 +1092,8 @@ def _find_horizontal(
     for name, bg in (("top", tb), ("bottom", bb)):
         if not bg.any():
             continue
-        line_g, why = _candidate_surface(bg, textured, logt, band_level, name == "top", sm_grid)
+        line_g, why = _candidate_surface(bg, textured, logt, band_level, name == "top", sm_grid,
+                                         noise_log)
         if line_g is None:
             notes.append(why)
             continue
