@@ -389,8 +389,7 @@ def test_uncertain_auto_choice_is_noted(monkeypatch, p_topographic, noted):
 def test_noisy_topographic_image_is_noted():
     """A topographic phantom at shot noise 0.3 (six times the benchmark's): its basins are cut
     after more smoothing (1.1-1.2 px), and the notes say so; at the benchmark's noise they do
-    not. (A dark background: on bright and grey ones the membrane is not found from shot noise
-    0.2-0.25, see benchmarks/README.md.)"""
+    not."""
     from pipeline import synthetic
 
     for shot, noted in ((0.3, True), (0.05, False)):
