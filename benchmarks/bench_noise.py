@@ -35,9 +35,9 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from bench_resolution import median_size_px
 
 from pipeline.segment import BASIN_SMOOTHING_PX, relative_noise, segment_pores, topographic_basins
-from pipeline.size import local_thickness
 from pipeline.synthetic import make_membrane_phantom
 
 PIXEL_UM = 0.1
@@ -48,11 +48,6 @@ CASES = (("topographic", "sponge", 16), ("topographic", "cells", 16),
 def _dice(found: np.ndarray, truth: np.ndarray) -> float:
     return 2.0 * np.count_nonzero(found & truth) / max(np.count_nonzero(found)
                                                        + np.count_nonzero(truth), 1)
-
-
-def _median_size_px(mask: np.ndarray, region: np.ndarray) -> float:
-    sel = mask & region
-    return float(np.median(local_thickness(mask)[sel])) if sel.any() else float("nan")
 
 
 def _mean(runs: list[dict], key: str) -> float:
@@ -69,22 +64,22 @@ def measure(rendering: str, morphology: str, size_px: float, shot: float,
         seed=seed, databar=False, shot_noise=shot)
     truth, region = ph.pore_mask & ph.membrane_mask, ph.membrane_mask
     image = ph.image[: truth.shape[0]].astype(np.float32)
-    basins = topographic_basins(image, region)
-    out: dict[str, float | str] = {
-        "r": relative_noise(basins, region),
-        "true_px": _median_size_px(truth, region)}
     auto = segment_pores(image, region, PIXEL_UM)
-    out.update(auto_dice=_dice(auto.mask, truth), auto_method=auto.method[0])
+    # auto reads the relative noise whichever method it then uses
+    out: dict[str, float | str] = {
+        "r": auto.details["relative_noise"], "true_px": median_size_px(truth, region),
+        "auto_dice": _dice(auto.mask, truth), "auto_method": auto.method[0]}
     if rendering == "topographic":
         fixed = segment_pores(image, region, PIXEL_UM, method="topographic",
                               smoothing_um=BASIN_SMOOTHING_PX * PIXEL_UM)
-        adapted = segment_pores(image, region, PIXEL_UM, method="topographic")
+        adapted = (auto if auto.method == "topographic" else
+                   segment_pores(image, region, PIXEL_UM, method="topographic"))
         out.update(fixed_dice=_dice(fixed.mask, truth), adapted_dice=_dice(adapted.mask, truth),
                    sigma=float(adapted.details["smoothing_px"]),
-                   fixed_px=_median_size_px(fixed.mask, region),
-                   adapted_px=_median_size_px(adapted.mask, region))
+                   fixed_px=median_size_px(fixed.mask, region),
+                   adapted_px=median_size_px(adapted.mask, region))
     else:
-        out.update(auto_px=_median_size_px(auto.mask, region))
+        out.update(auto_px=median_size_px(auto.mask, region))
     return out
 
 

@@ -1006,7 +1006,7 @@ class _HorizontalFind:
 
 def _candidate_surface(bg: np.ndarray, textured: np.ndarray, logt: np.ndarray,
                        band_level: float, from_top: bool, smoothing_cells: float,
-                       noise_log: float = -np.inf) -> tuple[np.ndarray | None, str]:
+                       noise_log: float) -> tuple[np.ndarray | None, str]:
     """Robust coarse surface line (grid rows) of a background candidate, or None and why not
     (``noise_log``: the log texture white noise alone gives, :func:`texture_log_map`)."""
     name = "top" if from_top else "bottom"

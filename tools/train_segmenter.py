@@ -593,10 +593,9 @@ def main(argv: list[str] | None = None) -> None:
         there)."""
         if path and Path(path).exists():
             with np.load(path) as c:
-                out = {k: c[k] for k in c.files}
-            for flag in ("btrain", "blabel"):  # caches from before the noise adaptation
-                out.setdefault(flag, np.ones(len(out["bx"]), bool))
-            return out
+                if "blabel" not in c.files:  # its contrast features predate noise adaptation
+                    raise SystemExit(f"{path}: a cache from an older train_segmenter; delete it")
+                return {k: c[k] for k in c.files}
         out = collect(n, args.seed, args.smoothing_px, args.dynamics_k, **kind)
         if path:
             np.savez(path, **out)
