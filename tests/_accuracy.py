@@ -158,6 +158,62 @@ def profile_errors(found: pd.DataFrame, truth: Truth) -> dict[str, float]:
     }
 
 
+def size_error_sources(found: np.ndarray, truth: Truth, margin_px: int = 8) -> dict[str, float]:
+    """Where a segmentation's pore-size error comes from (diagnostic; ``bench_size_bias.py``).
+
+    Everything is measured inside the true membrane eroded by ``margin_px`` (surfaces excluded),
+    with local thicknesses of the whole masks, as mean diameters over the pore pixels there:
+
+    ``size_ratio``
+        found / true mean local thickness.
+    ``boundary_outside``
+        share of the found pores' boundary pixels (4-connected inner boundary) that lie outside
+        the true pores: 0 when every found boundary is on or inside a true boundary, about 0.5
+        when the found boundary is half a pixel too far out on average.
+    ``near_fp_share``
+        share of the false-positive pore pixels within 2 px of a true pore (rims, thin walls and
+        one-pixel offsets), the rest being whole regions labelled pore.
+    ``ratio_without_near_fp``
+        ``size_ratio`` after removing those near false positives from the found pores.
+    ``ratio_truth_dilated_1px``
+        what a one-pixel outward boundary alone does: the true pores dilated by one pixel
+        (4-connected) against the true pores.
+    ``thin_wall_as_pore``
+        share of the true polymer whose own local thickness is at most 6 px (thin walls) that was
+        found as pore.
+    ``porosity_ratio``
+        found / true porosity.
+    """
+    from scipy import ndimage as ndi
+
+    from pipeline.size import local_thickness
+
+    f, t = _common(np.asarray(found, bool), truth.pore_mask)
+    band, _ = _common(truth.membrane_mask, f)
+    core = ndi.binary_erosion(band, iterations=margin_px)
+    f_in, t_in = f & band, t & band
+    t_dist = ndi.distance_transform_edt(~t)  # 0 on true pores
+
+    def mean_lt(mask: np.ndarray) -> float:
+        sel = mask & core
+        return float(local_thickness(mask)[sel].mean()) if sel.any() else float("nan")
+
+    true_lt = mean_lt(t_in)
+    boundary = f_in & ~ndi.binary_erosion(f_in) & core
+    fp = f_in & ~t
+    near = fp & (t_dist <= 2)
+    thin = core & ~t & (local_thickness(band & ~t) <= 6)
+    return {
+        "size_ratio": mean_lt(f_in) / true_lt,
+        "boundary_outside": float((boundary & ~t).sum() / max(boundary.sum(), 1)),
+        "near_fp_share": float((near & core).sum() / max((fp & core).sum(), 1)),
+        "ratio_without_near_fp": mean_lt(f_in & ~near) / true_lt,
+        "ratio_truth_dilated_1px": mean_lt(ndi.binary_dilation(t_in) & band) / true_lt,
+        "thin_wall_as_pore": float((f & thin).sum() / max(thin.sum(), 1)),
+        "porosity_ratio": float((f & core).sum() / max((t & core).sum(), 1)),
+    }
+
+
 def surface_errors(membrane: Any, truth: Truth) -> dict[str, float]:
     """Median |found - true| row of the reference and the opposite surface, px."""
     out = {"surface_err_px": float("nan"), "opposite_err_px": float("nan")}

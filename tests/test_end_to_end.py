@@ -33,6 +33,7 @@ from _accuracy import (
     TARGETS,
     failures,
     score,
+    size_error_sources,
     structure_agreement,
     synthetic_phantom,
     truth_from_phantom,
@@ -242,6 +243,33 @@ def test_scoring_truth_against_itself_is_perfect():
     m2 = score(analyze(ph.grey, ph.pixel_size_um, membrane=ph.membrane(), pore_mask=shrunk),
                truth)
     assert m2["dice"] < 0.95 and m2["porosity_mae"] > 0.05 and m2["size_med_rel_err"] > 0.10
+
+
+def test_size_error_sources_split_boundary_from_labelling():
+    """benchmarks/bench_size_bias.py's decomposition on known errors of the true mask."""
+    from scipy import ndimage as ndi
+
+    ph = synthetic_phantom("cells-dark-gradient-top-debris", 0, shape=(256, 384))
+    truth = truth_from_phantom(ph)
+    same = size_error_sources(ph.pore_mask, truth)
+    assert same["size_ratio"] == pytest.approx(1.0)
+    assert same["boundary_outside"] == 0.0 and same["thin_wall_as_pore"] == 0.0
+    assert same["porosity_ratio"] == pytest.approx(1.0)
+    # a boundary one pixel too far out: all of it is near false positives, none is labelling
+    grown = ndi.binary_dilation(ph.pore_mask) & truth.membrane_mask
+    g = size_error_sources(grown, truth)
+    assert g["boundary_outside"] == 1.0 and g["near_fp_share"] == 1.0
+    assert g["size_ratio"] == pytest.approx(g["ratio_truth_dilated_1px"])
+    assert g["size_ratio"] > 1.1 and g["ratio_without_near_fp"] == pytest.approx(1.0)
+    assert g["thin_wall_as_pore"] > 0.3  # closed cells: their thin walls are eaten first
+    # a polymer region far from every pore labelled pore: labelling, not boundary
+    far = ndi.distance_transform_edt(~ph.pore_mask) > 4
+    blob = far & truth.membrane_mask
+    lab, n = ndi.label(blob)
+    assert n > 0
+    biggest = lab == 1 + int(np.argmax(np.bincount(lab.ravel())[1:]))
+    f = size_error_sources(ph.pore_mask | biggest, truth)
+    assert f["near_fp_share"] == 0.0 and f["boundary_outside"] > 0.0
 
 
 def test_heldout_truth_matches_pipeline_membrane_conventions():
