@@ -803,3 +803,84 @@ def test_auto_choice_holds_under_noise(kind):
     seg = segment_pores(ph.image[:region.shape[0]].astype(np.float32), region)
     expected = "dark" if "-dark-" in kind else "topographic"
     assert seg.method == expected, seg.details["p_topographic"]
+
+
+# ------------------------------------------------------------------------------------------------
+# dark method: edges under bright rims
+
+
+def test_fit_rim_profile_recovers_the_model():
+    from pipeline.segment import _edge_model, fit_rim_profile
+
+    x = np.concatenate([np.arange(-5, 0), np.arange(1, 8)]) - 0.5 * np.sign(
+        np.concatenate([np.arange(-5, 0), np.arange(1, 8)]))
+    rng = np.random.default_rng(0)
+    for rim, rim_width in ((0.0, 1.0), (0.15, 1.5), (0.4, 2.0)):
+        y = _edge_model(x, 0.1, 0.6, 0.3, 1.0, rim, rim_width) + rng.normal(0, 0.002, x.size)
+        fit = fit_rim_profile(x, y)
+        seen = rim / math.hypot(1.0, rim_width) / 0.6  # the rim's height at the edge / contrast
+        assert fit["rim_fraction"] == pytest.approx(seen, abs=0.02)
+        assert fit["edge_px"] == pytest.approx(0.3, abs=0.15)
+    assert fit_rim_profile(x[:5], y[:5]) is None  # too short a profile
+
+
+def test_edge_profile_of_a_step_is_a_step():
+    from pipeline.segment import edge_profile
+
+    img = np.full((64, 96), 0.8, np.float32)
+    pore = np.zeros((64, 96), bool)
+    pore[:, :40] = True
+    img[pore] = 0.2
+    x, mean, count = edge_profile(img, pore, np.ones_like(pore))
+    assert list(x[:2]) == [-4.5, -3.5] and 0.5 in x
+    assert np.allclose(mean[x < 0], 0.2) and np.allclose(mean[x > 0], 0.8)
+    assert (count > 0).all()
+
+
+def _dark_rim_phantom(morphology, rim_strength, seed):
+    from pipeline.synthetic import make_membrane_phantom
+
+    ph = make_membrane_phantom((384, 512), pixel_size_um=0.1, pore_size_um=1.4,
+                               morphology=morphology, rendering="dark", background="dark",
+                               surfaces="both", seed=seed, rim_strength=rim_strength,
+                               databar=False)
+    rows = ph.pore_mask.shape[0]
+    return ph.image[:rows].astype(np.float32), ph.pore_mask, ph.membrane_mask
+
+
+@pytest.mark.parametrize("morphology,seed", [("sponge", 0), ("cells", 1), ("spheres", 2)])
+def test_dark_edges_move_out_under_strong_rims(monkeypatch, morphology, seed):
+    """Rims of 0.45 (pipeline.synthetic's dark rendering uses 0.10; random phantoms draw up to
+    0.55) centred on the pore edges: the midpoint threshold puts the edges inside the pores and
+    loses porosity; the rim correction moves them out (measured: Dice +0.05 to +0.09 on random
+    phantoms with such rims)."""
+    import pipeline.segment as seg
+
+    img, truth, band = _dark_rim_phantom(morphology, 0.45, seed)
+    corrected = segment_pores(img, band, method="dark")
+    det = corrected.details
+    monkeypatch.setattr(seg, "RIM_MAX_FRACTION", 0.0)
+    plain = segment_pores(img, band, method="dark")
+    assert det["rim_fraction"] > 0.25 and det["rim_threshold_shift"] > 0.2
+    true_porosity = truth[band].mean()
+    err_plain = abs(plain.mask[band].mean() - true_porosity)
+    err_corrected = abs(corrected.mask[band].mean() - true_porosity)
+    assert err_corrected < 0.6 * err_plain, (err_plain, err_corrected)
+    assert _dice(corrected.mask, truth, band) > _dice(plain.mask, truth, band) + 0.02
+
+
+def test_rim_correction_leaves_rimless_edges_alone():
+    """Material contrast without rims (this file's renderer): the fitted rim is ~0 and the mask
+    is the midpoint mask."""
+    import pipeline.segment as seg
+
+    img, pore, region = _case("sponge", "dark", 16, 3)
+    got = segment_pores(img, region, method="dark")
+    assert got.details["rim_fraction"] < 0.05
+    saved = seg.RIM_MAX_FRACTION
+    try:
+        seg.RIM_MAX_FRACTION = 0.0
+        plain = segment_pores(img, region, method="dark")
+    finally:
+        seg.RIM_MAX_FRACTION = saved
+    assert _dice(got.mask, plain.mask, region) > 0.995
