@@ -103,7 +103,8 @@ Limits (measured, see tests/test_segment.py and the report in the commit history
 pores need to be several rim widths wide (below ~12 px Dice falls under 0.9), and pores narrower
 than about ``RESOLUTION_LIMIT_PX["topographic"]`` (10 px) are not resolved at all: on sponge
 phantoms (rim width 1-3 px, blur 1 px) pores of 5-8 px were reported with a median local
-thickness of 8.5-11.3 px (the dark method: 4 px pores as 5.7 px, 5 px and larger within 6 %);
+thickness of 8.5-11.3 px (the dark method: 4 px pores as 5.7 px, 5 px and larger within 6 %,
+before its rim correction; since, 3.4 px pores come out as 5.2-5.8 px, so its limit is 6 px);
 re-measured with the context stage (384 x 512 sponges, seeds 0-1): 8.2-11.7 px, the same as
 the first stage alone (the context stage does not move the floor).
 These limits hold at a beam blur of about 1 px; a blurrier image has a higher floor
@@ -2431,8 +2432,12 @@ def _to_px(value_um: float | None, pixel_size_um: float | None, name: str) -> fl
 #: :func:`resolution_limit_px` from the edge width of a plain threshold (the rim
 #: reach was tried first: it grows with blur but also with pore size and floor shading); dark
 #: 4.2 / 4.5 / 8.0 / 9.5 / 11.2 px without and 4.2 / 4.5 / 6.3 / 9.5 / 12.0 px with
-#: deconvolution, reported through :func:`resolution_limit_px` from the measured blur.
-RESOLUTION_LIMIT_PX = {"dark": 5.0, "topographic": 10.0}
+#: deconvolution, reported through :func:`resolution_limit_px` from the measured blur. Since the
+#: dark method's rim correction (which also widens pores under the limit, whose rims overlap)
+#: the dark floor at sigma 0.5 / 1 px is 5.2 / 5.8 px (3.4 px pores), so its limit is 6 px;
+#: the wall lines from 0.25 crest contrasts lowered the topographic floor to 8.0 / 8.7 / 11.8 /
+#: 15.4 / 19.7 px (measured 2026-12-04).
+RESOLUTION_LIMIT_PX = {"dark": 6.0, "topographic": 10.0}
 
 #: Without the shipped style model: rim score (see :func:`rim_score`) above which ``auto``
 #: chooses ``topographic``.
