@@ -78,7 +78,9 @@ SAMPLE_BUDGET_PX`` pixels, otherwise a few ``SAMPLE_WINDOW_PX`` windows spread e
 membrane (:func:`sample_windows`), stitched side by side. The sample gives the noise level, the
 dark method's smoothing, Otsu split and feature scale, and the topographic calibration (rim reach,
 crest contrast, level distribution, detector direction: measured on the basins the region holds
-whole, reported as ``details["detector_direction_deg"]``) that normalises every basin's features.
+whole, reported as ``details["detector_direction_deg"]``; the axis' sign is the one the basin
+classifier is more confident with, :func:`orient_detector_axis`) that normalises every basin's
+features.
 ``auto`` builds the sample's basins only and lets a second small tree ensemble (trained on beam
 blurs of 0.4-4 px) decide from image-level contrast statistics of the sample (rim score: how far
 crests stand above the brighter basin; uniformity and shading of the dark class; thickness of the
