@@ -80,7 +80,13 @@ REAL_FILES = {
         "real FEI Quanta FEG image (ETD, 10 kV, x1000) of a porous crystalline aggregate, pores "
         "of 1-40 µm; 1536x1103 8-bit TIFF with FEI metadata: 0.134896 µm/px, data bar below "
         "row 1023 (79 rows). Not a membrane cross-section: no surface in view (analyse with "
-        "--surface none)"),
+        "--surface none). It is here for the loader (FEI metadata, data bar) and as a warning "
+        "case: its pore segmentation is not meaningful. The rough crystal surface puts bright "
+        "edges around every grain face, which the topographic method takes for pore rims "
+        "(porosity 0.68, grain faces labelled pore), while the dark method splits faces from "
+        "edges (0.70); `auto` is undecided (P(topographic) 0.51) and says so in result.json's "
+        "notes. The author's own adaptive threshold (455 pores, median ECD 1.71 µm) counts only "
+        "the dark holes"),
 }
 
 HITACHI_SIDECAR = (
