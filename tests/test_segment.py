@@ -526,6 +526,65 @@ def test_random_phantom_with_a_wrongly_voted_detector_sign():
     assert _dice(seg.mask, ph.pore_mask, ph.membrane_mask) >= 0.82
 
 
+def test_translate_mask_moves_pixel_edges_by_sub_pixel_offsets():
+    from pipeline.segment import translate_mask
+
+    mask = np.zeros((40, 50), bool)
+    mask[10:20, 12:30] = True
+    mask[25:33, 5:9] = True
+    assert np.array_equal(translate_mask(mask, 0.0, 0.3), mask)  # no pixel edge crossed
+    assert np.array_equal(translate_mask(mask, 0.0, 0.6), np.roll(mask, 1, axis=1))
+    assert np.array_equal(translate_mask(mask, -1.0, 0.0), np.roll(mask, -1, axis=0))
+    assert np.array_equal(translate_mask(mask, 0.0, 0.5), np.roll(mask, 1, axis=1))  # a tie
+    both = translate_mask(mask, 0.7, 0.7)  # diagonal: corners round off, the body moves
+    assert abs(int(both.sum()) - int(mask.sum())) <= 4
+    moved = np.array(np.nonzero(both)).mean(1) - np.array(np.nonzero(mask)).mean(1)
+    assert np.allclose(moved, [1.0, 1.0], atol=0.3), moved
+    # row bands with a halo give the same result as one pass
+    rng = np.random.default_rng(0)
+    blobs = ndi.gaussian_filter(rng.standard_normal((300, 200)), 3) > 0
+    assert np.array_equal(translate_mask(blobs, 0.4, -0.7, band_rows=37),
+                          translate_mask(blobs, 0.4, -0.7, band_rows=10_000))
+
+
+@pytest.mark.parametrize("seed,light_angle_deg", [(1, 120.0), (2, 300.0)])
+def test_topographic_pores_are_moved_toward_the_bright_rims(monkeypatch, seed, light_angle_deg):
+    """Closed cells rendered with rims brighter toward ``light_angle_deg``: the crests sit
+    displaced away from that side, and the half-pixel translation toward the measured detector
+    direction raises Dice (measured 0.902 -> 0.915 and 0.885 -> 0.900); porosity unchanged."""
+    import pipeline.segment as seg
+    from pipeline import synthetic
+
+    ph = synthetic.make_membrane_phantom(
+        (384, 512), pixel_size_um=0.1, pore_size_um=1.6, profile="uniform", morphology="cells",
+        porosity=0.65, rendering="topographic", surfaces="both", seed=seed,
+        light_angle_deg=light_angle_deg)
+    rows = ph.pore_mask.shape[0]
+    img, band = ph.image[:rows].astype(np.float32), ph.membrane_mask
+    shifted = segment_pores(img, band, method="topographic")
+    assert shifted.details["detector_shift_px"] == seg.DETECTOR_SHIFT_PX > 0
+    monkeypatch.setattr(seg, "DETECTOR_SHIFT_PX", 0.0)
+    plain = segment_pores(img, band, method="topographic")
+    assert plain.details["detector_shift_px"] == 0.0
+    gain = _dice(shifted.mask, ph.pore_mask, band) - _dice(plain.mask, ph.pore_mask, band)
+    assert gain > 0.008, gain
+    assert abs(shifted.mask[band].mean() - plain.mask[band].mean()) < 0.005
+
+
+def test_no_shift_without_a_measured_detector_direction():
+    from pipeline.segment import _shift_toward_detector
+
+    mask = np.zeros((20, 20), bool)
+    mask[5:10, 5:10] = True
+    for cal in (None, {}, {"axis": np.array([0.0, 1.0]), "dipole_strength": 0.005}):
+        det: dict = {}
+        assert _shift_toward_detector(mask, cal, det) is mask and det["detector_shift_px"] == 0.0
+    det = {}
+    moved = _shift_toward_detector(mask, {"axis": np.array([0.0, 1.0]),
+                                          "dipole_strength": 0.05}, det)
+    assert det["detector_shift_px"] > 0 and moved.sum() == mask.sum()
+
+
 def test_context_features_on_a_small_crest_graph():
     """Neighbour statistics of the context stage, checked by hand on four basins: a chain
     0 - 1 - 2 (crest lengths 1 and 3) and basin 3 without crests."""
