@@ -83,7 +83,10 @@ dark method's smoothing, Otsu split and feature scale, and the topographic calib
 crest contrast, level distribution, detector direction: measured on the basins the region holds
 whole, reported as ``details["detector_direction_deg"]``; the axis' sign is the one the basin
 classifier is more confident with, :func:`orient_detector_axis`) that normalises every basin's
-features.
+features. Crest-bounded pores sit displaced away from the side where their rims are brighter (the
+bright rim and the lit floor under it push the crest into the pore there, the shadowed side pushes
+it out), so the finished topographic mask is translated by ``DETECTOR_SHIFT_PX`` (0.5 px) toward
+the measured detector direction when that direction is measured (:func:`translate_mask`).
 ``auto`` builds the sample's basins only and lets a second small tree ensemble (trained on beam
 blurs of 0.4-4 px) decide from image-level contrast statistics of the sample (rim score: how far
 crests stand above the brighter basin; uniformity and shading of the dark class; thickness of the
@@ -2413,7 +2416,22 @@ def _shift_toward_detector(mask: np.ndarray, calibration: dict | None, details: 
         return mask
     dy, dx = (DETECTOR_SHIFT_PX * float(axis[0]) / norm, DETECTOR_SHIFT_PX * float(axis[1]) / norm)
     details["detector_shift_px"] = DETECTOR_SHIFT_PX
-    return translate_mask(mask, dy, dx)
+    moved = translate_mask(mask, dy, dx)
+    # pixels that join must not join two pores (the 2-px wall lines between closed cells run in
+    # every direction and a sub-pixel move thins some of them to nothing)
+    added = moved & ~mask
+    if added.any():
+        lab, _ = ndi.label(mask)
+        _, (ir, ic) = ndi.distance_transform_edt(~mask, return_indices=True)
+        new_lab = np.where(mask & moved, lab, np.where(added, lab[ir, ic], 0))
+        rows, cols = new_lab.shape
+        pad = np.pad(new_lab, 1)
+        conflict = np.zeros(new_lab.shape, bool)
+        for dr, dc in ((0, 1), (2, 1), (1, 0), (1, 2)):
+            nb = pad[dr:dr + rows, dc:dc + cols]
+            conflict |= (nb > 0) & (nb != new_lab)
+        moved &= ~(added & conflict)
+    return moved
 
 
 #: Tiles: an image with more pixels than this is segmented in tiles (``max_untiled_px``).
