@@ -44,23 +44,23 @@ REPO = Path(__file__).resolve().parents[1]
 HITACHI = REPO / "example_images" / "polymer_membrane_xsection_hitachi.bmp"
 
 #: (set, kind, metric) -> measured value and target, for the kinds that currently miss a target
-#: (measured on main 5690c85 with seed 0, 2026-12-04; re-measure with
+#: (measured 2026-12-05 with seed 0, after the detector-direction translation; re-measure with
 #: ``python benchmarks/bench_accuracy.py --xfail``).
 KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
     ("synthetic", "sponge-topo-minimum-top-tilt", "dice"):
-        "Dice 0.827; target >= 0.90"
+        "Dice 0.831; target >= 0.90"
         " (segment: ~20 % of basins misclassified, pores merged)",
     ("synthetic", "sponge-topo-minimum-top-tilt", "pore_size"):
-        "pore-size median rel. error 13%; target <= 10 %"
+        "pore-size median rel. error 14%; target <= 10 %"
         " (segment: ~20 % of basins misclassified, thin walls given to pores)",
     ("synthetic", "spheres-topo-gradient-top-debris", "dice"):
-        "Dice 0.840; target >= 0.90"
+        "Dice 0.847; target >= 0.90"
         " (segment: basins misclassified, pores merged)",
     ("synthetic", "fingers-topo-both", "dice"):
-        "Dice 0.777; target >= 0.90"
+        "Dice 0.783; target >= 0.90"
         " (segment: sponge polymer patches labelled pore, pores merged)",
     ("synthetic", "fingers-topo-both", "pore_size"):
-        "pore-size median rel. error 18%; target <= 10 %"
+        "pore-size median rel. error 19%; target <= 10 %"
         " (segment: sponge below the resolution limit, pores merged)",
     ("heldout", "foam-se-charging-both-hitachi", "dice"):
         "Dice 0.807; target >= 0.90"
@@ -69,30 +69,29 @@ KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
         "pore-size median rel. error 11%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "dice"):
-        "Dice 0.826; target >= 0.90"
+        "Dice 0.832; target >= 0.90"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.056; target <= 0.05"
+        "porosity MAE 0.055; target <= 0.05"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "pore_size"):
-        "pore-size median rel. error 25%; target <= 10 %"
+        "pore-size median rel. error 26%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "dice"):
-        "Dice 0.853; target >= 0.90"
+        "Dice 0.857; target >= 0.90"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.058; target <= 0.05"
+        "porosity MAE 0.056; target <= 0.05"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "pore_size"):
-        "pore-size median rel. error 28%; target <= 10 %"
+        "pore-size median rel. error 29%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
 }
 
 #: kinds that pass with seed 0 but whose slow sweep (seeds 1-4) is expected to miss a target
-EXTRA_SWEEP_FAILURES: dict[tuple[str, str], str] = {
-    ("synthetic", "cells-topo-uniform-both-tilt"):
-        "seeds 1-3: Dice 0.895-0.900; target >= 0.90 (segment: polymer junctions labelled pore)",
-}
+#: (none since the detector-direction translation of the topographic mask: cells-topo seeds 1-3
+#: had Dice 0.895-0.900, now 0.913-0.917)
+EXTRA_SWEEP_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def _sweep_reason(group: str, kind: str) -> str | None:
