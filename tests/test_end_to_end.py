@@ -351,14 +351,16 @@ def test_real_hitachi_cells_marked_by_eye_are_pores():
 # ------------------------------------------------------------------------------------------------
 # pipeline.synthetic.random_phantom: varied draws of every parameter (slow)
 
-#: seed -> measured misses (re-measured 2026-12-04 with the dark rim correction and the wall lines
+#: seed -> measured misses (re-measured 2026-12-05 after the detector-direction translation; before,
+#: 2026-12-04, with the dark rim correction and the wall lines
 #: from 0.25 crest contrasts; seeds 0, 1, 4, 6 (dark, bright rims) pass since), for random
 #: phantoms that currently miss a target
 KNOWN_RANDOM_FAILURES: dict[int, str] = {
     2: "fingers/topographic: Dice 0.840, size +33 % (segment: pores merged)",
-    3: "spheres/topographic: Dice 0.834 (segment)",
-    9: "cells/topographic: Dice 0.882 (segment)",
-    11: "spheres/topographic: Dice 0.807 (segment: pores merged)",
+    3: "spheres/topographic: Dice 0.841 (segment)",
+    9: "cells/topographic: Dice 0.900, at the target (0.882 before the detector-direction "
+       "translation; kept non-strict: it passes or misses by rounding)",
+    11: "spheres/topographic: Dice 0.817 (segment: pores merged)",
 }
 
 
