@@ -903,6 +903,24 @@ def _rim_correction(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: 
     return info
 
 
+def _joins_two_pores(pores: np.ndarray, added: np.ndarray, kept: np.ndarray,
+                     nearest: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The pixels of ``added`` that would touch (4-neighbours) a pixel of another pore: each
+    added pixel takes the label of its nearest pore pixel of ``pores`` (``nearest``: the row and
+    column index arrays of ``scipy.ndimage.distance_transform_edt(~pores)``), ``kept`` pixels
+    keep their own."""
+    lab, _ = ndi.label(pores)
+    ir, ic = nearest
+    new_lab = np.where(kept, lab, np.where(added, lab[ir, ic], 0))
+    rows, cols = new_lab.shape
+    pad = np.pad(new_lab, 1)
+    conflict = np.zeros(new_lab.shape, bool)
+    for dr, dc in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        nb = pad[dr:dr + rows, dc:dc + cols]
+        conflict |= (nb > 0) & (nb != new_lab)
+    return added & conflict
+
+
 def _grow_by_edge_offset(region: np.ndarray, out: np.ndarray, fit: dict) -> dict:
     """Grow the pores of a dark-contrast mask outward by the fitted edge offset.
 
@@ -920,15 +938,7 @@ def _grow_by_edge_offset(region: np.ndarray, out: np.ndarray, fit: dict) -> dict
     # distance of every pixel to the nearest pore pixel (and which pore that is)
     dist, (ir, ic) = ndi.distance_transform_edt(~old, return_indices=True)
     grow = poly & thick & (dist < fit["edge_px"] + 0.5)
-    lab, _ = ndi.label(old)
-    new_lab = np.where(old, lab, np.where(grow, lab[ir, ic], 0))
-    rows, cols = new_lab.shape
-    pad = np.pad(new_lab, 1)
-    conflict = np.zeros(new_lab.shape, bool)
-    for dr, dc in ((0, 1), (2, 1), (1, 0), (1, 2)):
-        nb = pad[dr:dr + rows, dc:dc + cols]
-        conflict |= (nb > 0) & (nb != new_lab)
-    grow &= ~conflict
+    grow &= ~_joins_two_pores(old, grow, old, (ir, ic))
     out |= grow
     return {"rim_edge_offset_px": round(fit["edge_px"], 3), "rim_pixels_added": int(grow.sum())}
 
@@ -2421,16 +2431,8 @@ def _shift_toward_detector(mask: np.ndarray, calibration: dict | None, details: 
     # every direction and a sub-pixel move thins some of them to nothing)
     added = moved & ~mask
     if added.any():
-        lab, _ = ndi.label(mask)
-        _, (ir, ic) = ndi.distance_transform_edt(~mask, return_indices=True)
-        new_lab = np.where(mask & moved, lab, np.where(added, lab[ir, ic], 0))
-        rows, cols = new_lab.shape
-        pad = np.pad(new_lab, 1)
-        conflict = np.zeros(new_lab.shape, bool)
-        for dr, dc in ((0, 1), (2, 1), (1, 0), (1, 2)):
-            nb = pad[dr:dr + rows, dc:dc + cols]
-            conflict |= (nb > 0) & (nb != new_lab)
-        moved &= ~(added & conflict)
+        _, nearest = ndi.distance_transform_edt(~mask, return_indices=True)
+        moved &= ~_joins_two_pores(mask, added, mask & moved, nearest)
     return moved
 
 
