@@ -31,9 +31,12 @@ from pipeline.synthetic import random_phantom  # noqa: E402
 from _accuracy import failures, score, truth_from_phantom  # noqa: E402
 
 
-def run_one(seed: int, workdir: Path) -> dict:
-    """Render, save, analyse and score random phantom ``seed``."""
+def run_one(seed: int, workdir: Path, renderings: list[str]) -> dict | None:
+    """Render, save, analyse and score random phantom ``seed``; None (not analysed) when its
+    rendering is not one of ``renderings``."""
     ph = random_phantom(seed)
+    if ph.truth["rendering"] not in renderings:
+        return None
     path = workdir / f"random-s{seed}.tif"
     ph.save(path)
     analysis = analyze(path)
@@ -66,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(*args.seeds):
-            r = run_one(seed, Path(tmp))
-            if r["rendering"] not in args.rendering:
+            r = run_one(seed, Path(tmp), args.rendering)
+            if r is None:
                 continue
             runs.append(r)
             print(f"seed {seed:3d} {r['morphology']:8s} {r['rendering']:12s} "

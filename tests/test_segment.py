@@ -469,11 +469,6 @@ def test_detector_direction_is_the_rendered_one(light_angle_deg):
     assert d["detector_dipole_strength"] > 0.02
 
 
-def _dice(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
-    a, b = a & region, b & region
-    return 2.0 * np.count_nonzero(a & b) / max(np.count_nonzero(a) + np.count_nonzero(b), 1)
-
-
 def test_orient_detector_axis_turns_a_wrong_sign_back():
     """The detector axis' sign comes from a vote; when it is wrong the two dipole features point
     the other way. orient_detector_axis keeps the sign the classifier is more confident with:
