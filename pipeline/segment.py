@@ -903,22 +903,20 @@ def _rim_correction(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: 
     return info
 
 
-def _joins_two_pores(pores: np.ndarray, added: np.ndarray, kept: np.ndarray,
-                     nearest: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The pixels of ``added`` that would touch (4-neighbours) a pixel of another pore: each
-    added pixel takes the label of its nearest pore pixel of ``pores`` (``nearest``: the row and
-    column index arrays of ``scipy.ndimage.distance_transform_edt(~pores)``), ``kept`` pixels
-    keep their own."""
-    lab, _ = ndi.label(pores)
-    ir, ic = nearest
-    new_lab = np.where(kept, lab, np.where(added, lab[ir, ic], 0))
-    rows, cols = new_lab.shape
-    pad = np.pad(new_lab, 1)
-    conflict = np.zeros(new_lab.shape, bool)
+def _joins_two_pores(pores: np.ndarray, grown: np.ndarray, reach_px: float) -> np.ndarray:
+    """The pixels of ``grown & ~pores`` that would touch (4-neighbours) another pore: each takes
+    the label of its nearest pore of ``pores`` (``skimage.segmentation.expand_labels`` up to
+    ``reach_px``), the pore pixels kept in ``grown`` their own."""
+    from skimage.segmentation import expand_labels
+
+    labels = np.where(grown, expand_labels(ndi.label(pores)[0], reach_px), 0)
+    rows, cols = labels.shape
+    pad = np.pad(labels, 1)
+    conflict = np.zeros(labels.shape, bool)
     for dr, dc in ((0, 1), (2, 1), (1, 0), (1, 2)):
         nb = pad[dr:dr + rows, dc:dc + cols]
-        conflict |= (nb > 0) & (nb != new_lab)
-    return added & conflict
+        conflict |= (nb > 0) & (nb != labels)
+    return grown & ~pores & conflict
 
 
 def _grow_by_edge_offset(region: np.ndarray, out: np.ndarray, fit: dict) -> dict:
@@ -935,10 +933,9 @@ def _grow_by_edge_offset(region: np.ndarray, out: np.ndarray, fit: dict) -> dict
     old = out.copy()
     poly = region & ~old
     thick = local_thickness(poly) > 2.0 * fit["rim_px"]
-    # distance of every pixel to the nearest pore pixel (and which pore that is)
-    dist, (ir, ic) = ndi.distance_transform_edt(~old, return_indices=True)
-    grow = poly & thick & (dist < fit["edge_px"] + 0.5)
-    grow &= ~_joins_two_pores(old, grow, old, (ir, ic))
+    reach = fit["edge_px"] + 0.5
+    grow = poly & thick & (ndi.distance_transform_edt(~old) < reach)
+    grow &= ~_joins_two_pores(old, old | grow, reach)
     out |= grow
     return {"rim_edge_offset_px": round(fit["edge_px"], 3), "rim_pixels_added": int(grow.sum())}
 
@@ -2414,26 +2411,17 @@ def _shift_toward_detector(mask: np.ndarray, calibration: dict | None, details: 
     """Translate a topographic pore mask by ``DETECTOR_SHIFT_PX`` toward the measured detector
     direction when it is measured (see :data:`DETECTOR_SHIFT_PX`); records the shift."""
     cal = calibration or {}
-    axis = cal.get("axis")
-    strength = float(cal.get("dipole_strength", 0.0))
-    if (DETECTOR_SHIFT_PX <= 0 or axis is None or len(axis) != 2
-            or strength < DETECTOR_SHIFT_MIN_STRENGTH):
-        details["detector_shift_px"] = 0.0
+    axis = np.asarray(cal.get("axis", np.zeros(2)), np.float64)
+    norm = float(np.hypot(*axis)) if axis.shape == (2,) else 0.0
+    measured = norm > 0 and float(cal.get("dipole_strength", 0.0)) >= DETECTOR_SHIFT_MIN_STRENGTH
+    details["detector_shift_px"] = DETECTOR_SHIFT_PX if measured else 0.0
+    if not measured or DETECTOR_SHIFT_PX <= 0:
         return mask
-    norm = math.hypot(float(axis[0]), float(axis[1]))
-    if norm == 0:
-        details["detector_shift_px"] = 0.0
-        return mask
-    dy, dx = (DETECTOR_SHIFT_PX * float(axis[0]) / norm, DETECTOR_SHIFT_PX * float(axis[1]) / norm)
-    details["detector_shift_px"] = DETECTOR_SHIFT_PX
+    dy, dx = DETECTOR_SHIFT_PX * axis / norm
     moved = translate_mask(mask, dy, dx)
     # pixels that join must not join two pores (the 2-px wall lines between closed cells run in
     # every direction and a sub-pixel move thins some of them to nothing)
-    added = moved & ~mask
-    if added.any():
-        _, nearest = ndi.distance_transform_edt(~mask, return_indices=True)
-        moved &= ~_joins_two_pores(mask, added, mask & moved, nearest)
-    return moved
+    return moved & ~_joins_two_pores(mask, moved, 3.0)
 
 
 #: Tiles: an image with more pixels than this is segmented in tiles (``max_untiled_px``).
