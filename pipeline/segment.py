@@ -2247,6 +2247,52 @@ def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
 WALL_PASS_FRACTION = 0.25
 #: Width of those wall lines: 1 (one side of the crest) or 2 px (both sides).
 WALL_WIDTH_PX = 2
+#: Between two basins both at least ``WALL_RIM_MIN_SIZE`` rim reaches deep (maximum distance to
+#: their boundary), a crest is a wall only when it also rises above the higher of the two cores
+#: by ``WALL_OF_RIM_FRACTION`` of the lower of the two basins' rim heights (the
+#: ``WALL_RIM_QUANTILE`` length-weighted quantile of the crests each shares with its neighbours,
+#: not the maximum: one bright junction or surface rim must not set it). A real wall stands about
+#: as high as the cells' rims; a low crest between two large basins is shading or texture on the
+#: floor of one larger pore, and a line there cut pores of 48-120 px into pieces (pore size
+#: 13-57 % small at Dice 0.93-0.98). Smaller basins keep the rule above: near the resolution
+#: limit rims merge and walls are as low as anything else. Measured 2026-12-05 (chosen among
+#: fractions 0.25-0.65, quantiles 0.5-1, depths 0-1.5 on the sets below): 45 pipeline.synthetic
+#: topographic phantoms of 24-120 px pores, mean pore-size error 0.186 -> 0.136 (29 better by more
+#: than 0.02, 1 worse), Dice +0.004 (none lower), images missing a target 26 -> 20; the 24
+#: topographic accuracy renderings of both families (3 seeds): Dice +0.0005, size error 0.144 ->
+#: 0.141 (none worse by 0.02); 58 random topographic phantoms (seeds 12-119): Dice +0.0015 (worst
+#: -0.0002), size error 0.105 -> 0.104 (6 worse, 8 better by more than 0.02).
+WALL_OF_RIM_FRACTION = 0.5
+WALL_RIM_QUANTILE = 0.9
+WALL_RIM_MIN_SIZE = 1.5
+
+
+def _basin_crest_quantile(a: np.ndarray, b: np.ndarray, crest: np.ndarray, length: np.ndarray,
+                          n: int, q: float) -> np.ndarray:
+    """Per basin (n), the length-weighted ``q`` quantile of the crests it shares with its
+    neighbours (1.0: the highest); -inf for a basin without neighbours."""
+    basin = np.concatenate([a, b]).astype(np.int64) - 1
+    level = np.concatenate([crest, crest]).astype(np.float64)
+    weight = np.concatenate([length, length]).astype(np.float64)
+    out = np.full(n, -np.inf)
+    if basin.size == 0:
+        return out
+    if q >= 1.0:
+        np.maximum.at(out, basin, level)
+        return out
+    order = np.lexsort((level, basin))
+    basin, level, weight = basin[order], level[order], weight[order]
+    cum = np.cumsum(weight)
+    start = np.searchsorted(basin, np.arange(n), side="left")
+    end = np.searchsorted(basin, np.arange(n), side="right")
+    has = end > start
+    before = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+    total = cum[np.maximum(end - 1, 0)] - before
+    target = before + q * total
+    pos = np.searchsorted(cum, target, side="left")
+    pos = np.clip(pos, start, np.maximum(end - 1, start))
+    out[has] = level[pos[has]]
+    return out
 
 
 def _wall_lines(basins: dict, pore: np.ndarray, fraction: float) -> np.ndarray:
@@ -2265,7 +2311,18 @@ def _wall_lines(basins: dict, pore: np.ndarray, fraction: float) -> np.ndarray:
         return np.zeros(labels.shape, bool)
     top = np.maximum(lc[a - 1], lc[b - 1])
     contrast = float(basins.get("crest_contrast", 0.0))
-    wall = pore[a - 1] & pore[b - 1] & (pairs["crest"] - top > fraction * contrast)
+    height = pairs["crest"] - top
+    wall = pore[a - 1] & pore[b - 1] & (height > fraction * contrast)
+    if WALL_OF_RIM_FRACTION > 0:
+        # a wall's crest stands about as high as the two cells' rims; a crest that rises to a
+        # small part of that height is shading or texture on the floor of one larger pore
+        rim_top = _basin_crest_quantile(a, b, pairs["crest"], pairs["length"], lc.size,
+                                        WALL_RIM_QUANTILE)
+        low = height <= WALL_OF_RIM_FRACTION * (np.minimum(rim_top[a - 1], rim_top[b - 1]) - top)
+        if WALL_RIM_MIN_SIZE > 0:
+            size = np.exp(basins["features"][:, 3].astype(np.float64))  # max depth / rim reach
+            low &= np.minimum(size[a - 1], size[b - 1]) >= WALL_RIM_MIN_SIZE
+        wall &= ~low
     if not wall.any():
         return np.zeros(labels.shape, bool)
     nmax = int(labels.max()) + 1

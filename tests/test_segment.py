@@ -1040,3 +1040,60 @@ def test_rim_correction_leaves_rimless_edges_alone():
     finally:
         seg.RIM_MAX_FRACTION = saved
     assert _dice(got.mask, plain.mask, region) > 0.995
+
+
+def test_basin_crest_quantile_matches_a_per_basin_loop():
+    from pipeline.segment import _basin_crest_quantile
+
+    rng = np.random.default_rng(5)
+    n = 30
+    a = rng.integers(1, n + 1, 200)
+    b = rng.integers(1, n + 1, 200)
+    keep = a < b
+    a, b = a[keep], b[keep]
+    crest = rng.normal(size=a.size)
+    length = rng.integers(1, 9, a.size)
+    for q in (0.0, 0.5, 0.9, 1.0):
+        got = _basin_crest_quantile(a, b, crest, length, n + 2, q)
+        for k in range(1, n + 3):
+            sel = (a == k) | (b == k)
+            if not sel.any():
+                assert got[k - 1] == -np.inf
+                continue
+            v, w = crest[sel], length[sel].astype(float)
+            order = np.argsort(v)
+            cum = np.cumsum(w[order])
+            expect = v[order][np.searchsorted(cum, q * cum[-1])] if q < 1 else v.max()
+            assert got[k - 1] == expect, (q, k)
+
+
+@pytest.mark.parametrize("morphology,porosity,seed", [("spheres", 0.5, 98), ("sponge", 0.7, 118)])
+def test_large_topographic_pores_are_not_cut_by_floor_crests(monkeypatch, morphology, porosity,
+                                                             seed):
+    """48 px pores (pipeline.synthetic, topographic): shading on their floors leaves low crests
+    between basins of one pore. Drawn as wall lines they cut the pores into pieces: mean local
+    thickness 0.87 / 0.90 of the truth (measured); a wall must also stand half as high as the
+    basins' rims: 0.98 / 0.97 (Dice 0.975 / 0.973 -> 0.982 / 0.981)."""
+    from pipeline import segment
+    from pipeline.size import local_thickness
+    from pipeline.synthetic import make_membrane_phantom
+
+    ph = make_membrane_phantom((768, 1024), pixel_size_um=0.1, pore_size_um=4.8,
+                               porosity=porosity, morphology=morphology,
+                               rendering="topographic", surfaces="both", profile="uniform",
+                               seed=seed)
+    rows = ph.pore_mask.shape[0]
+    core = ndi.binary_erosion(ph.membrane_mask, iterations=8)
+    true_lt = local_thickness(ph.pore_mask)[ph.pore_mask & core].mean()
+
+    def size_ratio():
+        seg = segment_pores(ph.image[:rows].astype(np.float32), ph.membrane_mask,
+                            ph.pixel_size_um, method="topographic")
+        found = seg.mask & ph.membrane_mask
+        return local_thickness(found)[found & core].mean() / true_lt, seg
+
+    ratio, seg = size_ratio()
+    assert abs(ratio - 1) <= 0.06, ratio
+    assert _dice(seg.mask, ph.pore_mask, ph.membrane_mask) >= 0.96
+    monkeypatch.setattr(segment, "WALL_OF_RIM_FRACTION", 0.0)
+    assert size_ratio()[0] < 0.93
