@@ -729,6 +729,71 @@ def _edge_backgrounds(textured: np.ndarray, min_contact: float) -> tuple[np.ndar
     return out[0], out[1]
 
 
+#: A smooth grid cell joined to an edge background stays background only while its mean grey
+#: level is nearer the background's (at the frame edge) than the textured band's; applied when
+#: the two levels differ by at least this many spreads of the edge background's cell levels.
+_MIN_LEVEL_SEPARATION = 6.0
+LEVEL_LIMITED_BACKGROUND = True
+#: ... only in patches narrower than this fraction of the width.
+_MAX_PATCH_WIDTH = 0.5
+#: ... and at least this many grid rows tall.
+_MIN_PATCH_ROWS = 8
+
+
+def _level_limited_background(background: np.ndarray, level: np.ndarray, textured: np.ndarray,
+                              from_top: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The part of an edge background (grid cells) whose grey level is that of the background.
+
+    Texture alone cannot tell a background from a smooth stretch of polymer (a dense layer, the
+    solid between sparse or very large pores): both are smooth, and a background region leaked
+    into such stretches and cut the membrane short (a membrane of 48 px pores at porosity 0.25:
+    thickness 36 % short). Their grey levels differ: near-black vacuum or saturated charging
+    against the polymer's grey. Cells of the region nearer in level to the band than to the
+    background at the frame edge, and near the band's typical level, are dropped, and the
+    region is kept only where it stays connected to that edge. Nothing changes when the two
+    levels are not clearly separated.
+
+    Returns the kept background and the cells whose level is the band's side of the midpoint
+    (material by level, however smooth; all False when the levels are not separated).
+    """
+    none = np.zeros(background.shape, bool)
+    if not background.any():
+        return background, none
+    edge_rows = background[:2] if from_top else background[-2:]
+    edge_levels = (level[:2] if from_top else level[-2:])[edge_rows]
+    band = textured & ~background
+    if edge_levels.size < 2 or not band.any():
+        return background, none
+    bg_level = float(np.median(edge_levels))
+    spread = 1.4826 * float(np.median(np.abs(edge_levels - bg_level))) + 1e-3
+    gap = float(np.median(level[band])) - bg_level
+    if abs(gap) < _MIN_LEVEL_SEPARATION * spread:
+        return background, none
+    # material by level: nearer the band than the background, and near the band's typical
+    # level (a charging band beyond a vacuum gap, or the dark gap under a charging band, lies
+    # outside it: background)
+    q1, med, q3 = np.percentile(level[band], [25, 50, 75])
+    reach = max(1.5 * (q3 - q1), 3 * spread)
+    unlike = (np.abs(level - bg_level) >= 0.5 * abs(gap)) & (np.abs(level - med) < reach)
+    # ... in patches narrower than half the width and a few cells tall: a layer of that level
+    # across the frame is part of the background (the fading edge of a charging band), and
+    # cells straddling the surface, and pores open to it, have the levels of neither side
+    patches, n_patches = ndi.label(background & unlike, np.ones((3, 3), bool))
+    if n_patches == 0:
+        return background, none
+    keep_patch = np.zeros(n_patches + 1, bool)
+    for k, box in enumerate(ndi.find_objects(patches), start=1):
+        height, width = box[0].stop - box[0].start, box[1].stop - box[1].start
+        # a stretch of polymer, not the cells straddling the surface (1-2 rows of them)
+        keep_patch[k] = (width < _MAX_PATCH_WIDTH * background.shape[1]
+                         and height >= _MIN_PATCH_ROWS)
+    narrow = keep_patch[patches]
+    unlike &= ~(background & ~narrow)
+    labels, n = ndi.label(background & ~narrow, np.ones((3, 3), bool))
+    touching = np.unique(labels[0] if from_top else labels[-1])
+    return np.isin(labels, touching[touching > 0]), unlike
+
+
 def _coarse_edges(background: np.ndarray, from_top: bool) -> np.ndarray:
     """Per grid column, the grid row just past the background (NaN where it has none)."""
     rows = background.shape[0]
@@ -1083,6 +1148,14 @@ def _find_horizontal(
     gr, gc = logt.shape
     f_r, f_c = rows / gr, cols / gc
     tb, bb = _edge_backgrounds(textured, _MIN_BACKGROUND_CONTACT)
+    material = {"top": textured, "bottom": textured}
+    if LEVEL_LIMITED_BACKGROUND:
+        gr, gc = logt.shape
+        level = cv2.resize(img, (gc, gr), interpolation=cv2.INTER_AREA)
+        tb, unlike = _level_limited_background(tb, level, textured, True)
+        material["top"] = textured | unlike
+        bb, unlike = _level_limited_background(bb, level, textured, False)
+        material["bottom"] = textured | unlike
     notes: list[str] = []
     band = ~(tb | bb)
     band_level = float(np.median(logt[band])) if band.any() else -np.inf
@@ -1092,8 +1165,8 @@ def _find_horizontal(
     for name, bg in (("top", tb), ("bottom", bb)):
         if not bg.any():
             continue
-        line_g, why = _candidate_surface(bg, textured, logt, band_level, name == "top", sm_grid,
-                                         noise_log)
+        line_g, why = _candidate_surface(bg, material[name], logt, band_level, name == "top",
+                                         sm_grid, noise_log)
         if line_g is None:
             notes.append(why)
             continue
