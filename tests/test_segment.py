@@ -1097,3 +1097,33 @@ def test_large_topographic_pores_are_not_cut_by_floor_crests(monkeypatch, morpho
     assert _dice(seg.mask, ph.pore_mask, ph.membrane_mask) >= 0.96
     monkeypatch.setattr(segment, "WALL_OF_RIM_FRACTION", 0.0)
     assert size_ratio()[0] < 0.93
+
+
+def _sparse_topographic_phantom(morphology, size_px, seed):
+    from pipeline.synthetic import make_membrane_phantom
+
+    ph = make_membrane_phantom((768, 1024), pixel_size_um=0.1, pore_size_um=0.1 * size_px,
+                               porosity=0.25, morphology=morphology, rendering="topographic",
+                               surfaces="both", profile="uniform", seed=seed)
+    rows = ph.pore_mask.shape[0]
+    return ph.image[:rows].astype(np.float32) / 255, ph
+
+
+@pytest.mark.parametrize("morphology,size_px,seed", [("sponge", 12, 37), ("spheres", 16, 41)])
+def test_sparse_small_topographic_pores_segment_with_the_topographic_method(morphology, size_px,
+                                                                            seed):
+    """Topographic sponges / isolated pores of 12-16 px at porosity 0.25 (README: the method to
+    set by hand when ``auto`` takes them for dark): measured Dice 0.91 / 0.95."""
+    img, ph = _sparse_topographic_phantom(morphology, size_px, seed)
+    seg = segment_pores(img, ph.membrane_mask, ph.pixel_size_um, method="topographic")
+    assert _dice(seg.mask, ph.pore_mask, ph.membrane_mask) >= 0.88
+
+
+@pytest.mark.xfail(reason="known limitation (README accuracy section): auto takes sparse small "
+                          "topographic pores for dark (P(topographic) 0.39 / 0.37 measured); "
+                          "training it on such images moved held-out SE renderings toward dark",
+                   strict=False)
+@pytest.mark.parametrize("morphology,size_px,seed", [("sponge", 12, 37), ("spheres", 16, 41)])
+def test_auto_takes_sparse_small_topographic_pores_for_topographic(morphology, size_px, seed):
+    img, ph = _sparse_topographic_phantom(morphology, size_px, seed)
+    assert segment_pores(img, ph.membrane_mask, ph.pixel_size_um).method == "topographic"
