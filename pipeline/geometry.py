@@ -733,6 +733,7 @@ def _edge_backgrounds(textured: np.ndarray, min_contact: float) -> tuple[np.ndar
 #: level is nearer the background's (at the frame edge) than the textured band's; applied when
 #: the two levels differ by at least this many spreads of the edge background's cell levels.
 _MIN_LEVEL_SEPARATION = 6.0
+#: Apply :func:`_level_limited_background` (False: texture alone decides the backgrounds).
 LEVEL_LIMITED_BACKGROUND = True
 #: ... only in patches narrower than this fraction of the width.
 _MAX_PATCH_WIDTH = 0.5
@@ -753,8 +754,9 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     region is kept only where it stays connected to that edge. Nothing changes when the two
     levels are not clearly separated.
 
-    Returns the kept background and the cells whose level is the band's side of the midpoint
-    (material by level, however smooth; all False when the levels are not separated).
+    Returns the kept background and the cells that are material by level, however smooth
+    (nearer the band's level than the background's and near the band's median, outside the
+    kept background; all False when the levels are not separated).
     """
     none = np.zeros(background.shape, bool)
     if not background.any():
@@ -789,7 +791,7 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
                          and height >= _MIN_PATCH_ROWS)
     narrow = keep_patch[patches]
     unlike &= ~(background & ~narrow)
-    labels, n = ndi.label(background & ~narrow, np.ones((3, 3), bool))
+    labels, _ = ndi.label(background & ~narrow, np.ones((3, 3), bool))
     touching = np.unique(labels[0] if from_top else labels[-1])
     return np.isin(labels, touching[touching > 0]), unlike
 
@@ -1150,7 +1152,6 @@ def _find_horizontal(
     tb, bb = _edge_backgrounds(textured, _MIN_BACKGROUND_CONTACT)
     material = {"top": textured, "bottom": textured}
     if LEVEL_LIMITED_BACKGROUND:
-        gr, gc = logt.shape
         level = cv2.resize(img, (gc, gr), interpolation=cv2.INTER_AREA)
         tb, unlike = _level_limited_background(tb, level, textured, True)
         material["top"] = textured | unlike

@@ -2320,7 +2320,9 @@ def _wall_lines(basins: dict, pore: np.ndarray, fraction: float) -> np.ndarray:
                                         WALL_RIM_QUANTILE)
         low = height <= WALL_OF_RIM_FRACTION * (np.minimum(rim_top[a - 1], rim_top[b - 1]) - top)
         if WALL_RIM_MIN_SIZE > 0:
-            size = np.exp(basins["features"][:, 3].astype(np.float64))  # max depth / rim reach
+            # max distance to the basin's boundary / rim reach
+            size = np.exp(basins["features"][:, FEATURE_NAMES.index("log_size")]
+                          .astype(np.float64))
             low &= np.minimum(size[a - 1], size[b - 1]) >= WALL_RIM_MIN_SIZE
         wall &= ~low
     if not wall.any():

@@ -426,10 +426,8 @@ SPARSE_CASE_POROSITY = (0.08, 0.3)
 
 def sparse_case(seed: int, shape: tuple[int, int] = (384, 384)):
     """A :func:`random_case` (its own seeds) of sponges or isolated pores at porosity 0.08-0.3,
-    below the 0.25-0.7 of the other cases, for the contrast classifier only. Without them a
-    topographic image of few small pores (12-16 px, porosity 0.25, pipeline.synthetic) was
-    taken for a dark one (P(topographic) 0.27-0.39; the dark method then reads the polymer
-    face as pore: porosity 0.88 against 0.26, Dice 0.35 against the topographic method's 0.91)."""
+    below the 0.25-0.7 of the other cases, for the contrast classifier only (``--sparse-cases``;
+    not in the shipped model, see the module docstring)."""
     return random_case(SPARSE_CASE0 + seed, shape, porosity_range=SPARSE_CASE_POROSITY)
 
 
