@@ -201,7 +201,8 @@ def analyze(
             image, membrane.mask, px, method=seg.method,
             background_scale_um=seg.background_scale_um,
             min_pore_diameter_um=seg.min_pore_diameter_um, smoothing_um=seg.smoothing_um,
-            max_untiled_px=seg.max_untiled_px, tile_px=seg.tile_px, deblur=seg.deblur))
+            max_untiled_px=seg.max_untiled_px, tile_px=seg.tile_px, deblur=seg.deblur,
+            large_pores=seg.large_pores))
     else:
         from .segment import edge_pore_mask
 

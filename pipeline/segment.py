@@ -2483,6 +2483,168 @@ def _shift_toward_detector(mask: np.ndarray, calibration: dict | None, details: 
     return moved & ~_joins_two_pores(mask, moved, 3.0)
 
 
+# ------------------------------------------------------------------------------------------------
+# large topographic pores: coarse levels
+
+
+#: Downsampling factors at which :func:`fill_large_pores` re-segments a topographic image.
+LARGE_PORE_LEVELS = (2, 4, 8)
+#: Inscribed diameter (coarse px) from which a pore found at a coarse level is used: inside the
+#: range of pore sizes the basin classifier was trained on (4-48 px), and at the size (48 px at
+#: level 2) from which the full-resolution partition starts to cut pores (bench_scale.py).
+LARGE_PORE_MIN_DIAMETER_PX = 24.0
+#: Only pixels at least this deep (coarse px) inside a coarse pore are filled: its boundary stays
+#: the full-resolution one.
+LARGE_PORE_MARGIN_PX = 1.5
+#: Smallest side (px) of a coarse image worth segmenting.
+LARGE_PORE_MIN_SIDE_PX = 128
+#: Quantile of the grey levels on a coarse pore's boundary taken as the height of its rim.
+LARGE_PORE_RIM_QUANTILE = 0.9
+
+
+def _downsample(img: np.ndarray, region: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image and region reduced ``f`` times by area averaging (the last rows and columns that do
+    not fill an f x f block are dropped); a coarse pixel is in the region when most of its block
+    is."""
+    h, w = img.shape[0] // f, img.shape[1] // f
+    small = cv2.resize(np.ascontiguousarray(img[:h * f, :w * f], np.float32), (w, h),
+                       interpolation=cv2.INTER_AREA)
+    sreg = cv2.resize(np.ascontiguousarray(region[:h * f, :w * f], np.float32), (w, h),
+                      interpolation=cv2.INTER_AREA) > 0.5
+    return small, sreg
+
+
+def _upsample(a: np.ndarray, f: int) -> np.ndarray:
+    """Nearest-neighbour enlargement by the integer factor ``f``."""
+    return np.repeat(np.repeat(a, f, axis=0), f, axis=1)
+
+
+def _fill_one_pore(img: np.ndarray, region: np.ndarray, out: np.ndarray, inner: np.ndarray,
+                   ring: np.ndarray, wall_fraction: float, sigma_px: float) -> int:
+    """Fill, inside ``inner`` (one coarse pore's interior, full resolution, crop of ``out``),
+    the polymer components of ``out`` whose median grey level (Gaussian ``sigma_px``) stays
+    below ``floor + wall_fraction * (rim - floor)``: floor = median of the pore pixels of
+    ``out`` in ``inner``, rim = ``LARGE_PORE_RIM_QUANTILE`` of ``ring`` (its boundary).
+    Modifies ``out`` in place; returns the number of pixels filled."""
+    sm = cv2.GaussianBlur(img, (0, 0), sigma_px)
+    inner = inner & region
+    on_floor = inner & out
+    ring = ring & region
+    if np.count_nonzero(on_floor) < 16 or np.count_nonzero(ring) < 16:
+        return 0
+    floor = float(np.median(sm[on_floor]))
+    rim = float(np.quantile(sm[ring], LARGE_PORE_RIM_QUANTILE))
+    if rim <= floor:
+        return 0  # no bright rim: not a topographic pore, nothing to judge walls by
+    cand = inner & ~out
+    n, lab = cv2.connectedComponents(cand.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return 0
+    level = ndi.median(sm, lab, np.arange(1, n))
+    fill = np.zeros(n, bool)
+    fill[1:] = np.asarray(level) < floor + wall_fraction * (rim - floor)
+    add = fill[lab]
+    out |= add
+    return int(np.count_nonzero(add))
+
+
+def fill_large_pores(image: np.ndarray, region: np.ndarray, mask: np.ndarray,
+                     pixel_size_um: float | None = None, *,
+                     levels: tuple[int, ...] = LARGE_PORE_LEVELS,
+                     min_diameter_px: float = LARGE_PORE_MIN_DIAMETER_PX,
+                     margin_px: float = LARGE_PORE_MARGIN_PX,
+                     wall_fraction: float | None = None,
+                     min_side_px: int = LARGE_PORE_MIN_SIDE_PX) -> tuple[np.ndarray, dict]:
+    """Fill the interiors of topographic pores too large for the full-resolution partition.
+
+    The basin classifier was trained on pores of 4-48 px. In larger pores the shaded floor
+    breaks into several basins; some of them, and the low crests between them (wall lines), are
+    labelled polymer, which cuts the pore into pieces: at 96 px the mean local thickness came out
+    18-47 % small at Dice 0.91-0.96 (``benchmarks/bench_scale.py``). The image is therefore
+    segmented again (``method="topographic"``) reduced by each factor of ``levels`` (area
+    averaging, pixel size times the factor), where such pores fall inside the trained range. For
+    each coarse pore whose inscribed diameter is at least ``min_diameter_px`` coarse px, the
+    polymer components of ``mask`` inside its interior (deeper than ``margin_px`` coarse px, so
+    the boundary stays the full-resolution one) become pore unless they are bright like a wall:
+    their median grey level (Gaussian 1 px) at least ``wall_fraction`` of the way from the pore's
+    floor (median of its pore pixels) to its rim (``LARGE_PORE_RIM_QUANTILE`` of the grey levels
+    on its boundary). A real wall between two pores that the coarse level merged is a crest as
+    high as the rims and stays.
+
+    Parameters
+    ----------
+    image : ndarray of float, shape (rows, cols)
+    region : ndarray of bool, shape (rows, cols)
+        The membrane (pores are only filled inside it).
+    mask : ndarray of bool, shape (rows, cols)
+        Full-resolution topographic pore mask.
+    pixel_size_um : float, optional
+        Passed on (times the factor) to the coarse segmentations.
+    levels : tuple of int
+        Downsampling factors, in increasing order. A level is skipped, with those after it, when
+        its image side would fall below ``min_side_px`` or when the level before it (``mask``
+        for the first) holds no pore of ``min_diameter_px`` of its own pixels (so an image of
+        small pores costs one distance transform).
+    min_diameter_px, margin_px : float
+        In coarse px, see above.
+    wall_fraction : float, optional
+        Default :data:`WALL_OF_RIM_FRACTION` (the same rule the full-resolution wall lines
+        follow).
+    min_side_px : int
+
+    Returns
+    -------
+    mask : ndarray of bool
+        ``mask`` with the filled pixels (a new array).
+    info : dict
+        Per level used: ``factor``, ``large_pores`` (coarse pores used), ``filled_px``.
+    """
+    wall_fraction = WALL_OF_RIM_FRACTION if wall_fraction is None else float(wall_fraction)
+    img = np.asarray(image, np.float32)
+    out = np.array(mask, bool)
+    info: list[dict] = []
+    # a level is segmented only when the one before it (the full-resolution mask first) holds a
+    # pore of at least min_diameter_px of its own pixels: without one, no larger pores are there
+    prev_inscribed = 2.0 * float(cv2.distanceTransform(
+        np.pad(out, 1).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE).max())
+    for f in (int(v) for v in levels):
+        if min(img.shape) // f < min_side_px or prev_inscribed < float(min_diameter_px):
+            break
+        small, sreg = _downsample(img, region, f)
+        if not sreg.any():
+            break
+        coarse = segment_pores(small, sreg, None if pixel_size_um is None else pixel_size_um * f,
+                               method="topographic", large_pores=False).mask
+        dt = cv2.distanceTransform(np.pad(coarse, 1).astype(np.uint8), cv2.DIST_L2,
+                                   cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+        n, lab = cv2.connectedComponents(coarse.astype(np.uint8), connectivity=4)
+        if n <= 1:
+            break
+        inscribed = 2.0 * np.asarray(ndi.maximum(dt, lab, np.arange(n)))
+        inscribed[0] = 0.0
+        prev_inscribed = float(inscribed.max())
+        large = inscribed >= float(min_diameter_px)
+        filled = 0
+        h, w = coarse.shape
+        for k, sl in enumerate(ndi.find_objects(np.where(large[lab], lab, 0)), start=1):
+            if sl is None:
+                continue
+            r0, r1 = max(0, sl[0].start - 1), min(h, sl[0].stop + 1)
+            c0, c1 = max(0, sl[1].start - 1), min(w, sl[1].stop + 1)
+            pore = lab[r0:r1, c0:c1] == k
+            d = dt[r0:r1, c0:c1]
+            inner = pore & (d >= float(margin_px))
+            ring = (cv2.dilate(pore.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+                    & ~(pore & (d >= 1.5)))
+            fr = slice(r0 * f, r1 * f)
+            fc = slice(c0 * f, c1 * f)
+            filled += _fill_one_pore(img[fr, fc], region[fr, fc], out[fr, fc],
+                                     _upsample(inner, f), _upsample(ring, f), wall_fraction, 1.0)
+        info.append({"factor": f, "large_pores": int(np.count_nonzero(large)),
+                     "filled_px": filled})
+    return out, {"levels": info}
+
+
 #: Tiles: an image with more pixels than this is segmented in tiles (``max_untiled_px``).
 MAX_UNTILED_PX = 12_000_000
 #: Side of a tile's core (px); each tile is processed with an overlap on every side.
@@ -2753,6 +2915,7 @@ def segment_pores(
     max_untiled_px: int = MAX_UNTILED_PX,
     tile_px: int = TILE_PX,
     deblur: bool = True,
+    large_pores: bool = True,
 ) -> Segmentation:
     """Segment pores (True) in a grey SEM micrograph.
 
@@ -2789,6 +2952,10 @@ def segment_pores(
         ``DARK_DEBLUR_ABOVE_PX``, Wiener-deconvolve the image to ``DARK_TARGET_BLUR_PX`` before
         thresholding (``details["deblur_sigma_px"]``); the method's resolution limit holds at
         that blur.
+    large_pores : bool
+        ``topographic``: segment the image again at coarser levels and fill the interiors of
+        pores too large for the full-resolution partition (:func:`fill_large_pores`;
+        ``details["large_pores"]``).
 
     Returns
     -------
@@ -2860,6 +3027,9 @@ def segment_pores(
             details)
         cal = sample["calibration"] or {}
         mask = _shift_toward_detector(mask, cal, details)
+        if large_pores:
+            mask, details["large_pores"] = fill_large_pores(img, region, mask & region,
+                                                            pixel_size_um)
         if width is None:
             width = threshold_edge_width_px(prep["sample_img"], prep["sample_reg"])
         details["edge_width_px"] = round(width, 4) if math.isfinite(width) else None

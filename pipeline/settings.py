@@ -68,6 +68,9 @@ class SegmentSettings:
     #: Dark method: Wiener-deconvolve an image whose measured edge blur exceeds 1.6 px to 1 px
     #: (the blur the method's limits were measured at) before thresholding.
     deblur: bool = True
+    #: Topographic method: segment again at 2, 4 and 8 times coarser and fill the interiors of
+    #: pores too large for the full-resolution partition (its model saw pores of 4-48 px).
+    large_pores: bool = True
 
 
 @dataclass(frozen=True)
