@@ -460,3 +460,12 @@ def test_analysis_dock_deblur_checkbox_reaches_the_settings(make_napari_viewer):
     dock.deblur.setChecked(False)
     assert dock.settings().segment.deblur is False
 
+
+def test_analysis_dock_large_pores_checkbox_reaches_the_settings(make_napari_viewer):
+    """The dock's 'fill large topographic pores' box is the [segment] large_pores setting."""
+    viewer = make_napari_viewer()
+    dock = AnalysisWidget(viewer)
+    assert dock.large_pores.isChecked() and dock.settings().segment.large_pores is True
+    dock.large_pores.setChecked(False)
+    assert dock.settings().segment.large_pores is False
+

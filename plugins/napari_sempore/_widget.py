@@ -138,6 +138,11 @@ class AnalysisWidget(QWidget):
         self.deblur.setChecked(True)
         self.deblur.setToolTip("Dark method: measure the beam blur on the image's edges and, "
                                "above 1.6 px, deconvolve it to 1 px before thresholding")
+        self.large_pores = QCheckBox("fill large topographic pores")
+        self.large_pores.setChecked(True)
+        self.large_pores.setToolTip("Topographic method: segment again at 2, 4 and 8 times "
+                                    "coarser and fill pores too large for the full-resolution "
+                                    "partition (pipeline.segment.fill_large_pores)")
         self.run_button = QPushButton("Run")
         self.run_button.clicked.connect(self.run)
         self.progress = QProgressBar()
@@ -158,6 +163,7 @@ class AnalysisWidget(QWidget):
         form.addRow("background scale", self.background)
         form.addRow("depth bin width", self.bin_width)
         form.addRow("", self.deblur)
+        form.addRow("", self.large_pores)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.run_button)
@@ -195,6 +201,7 @@ class AnalysisWidget(QWidget):
                            (self.bin_width, st.profile.bin_width_um)):
             box.setValue(float(value) if value else 0.0)
         self.deblur.setChecked(bool(st.segment.deblur))
+        self.large_pores.setChecked(bool(st.segment.large_pores))
         if self.session.image_layer is not None:
             self.select_layer(self.session.image_layer)
             self.pixel_size.setValue(analysis.pixel_size_um)
@@ -267,7 +274,8 @@ class AnalysisWidget(QWidget):
                      "min_pore_diameter_um": _none_if_zero(self.min_pore.value()),
                      "smoothing_um": _none_if_zero(self.smoothing.value()),
                      "background_scale_um": _none_if_zero(self.background.value()),
-                     "deblur": self.deblur.isChecked()},
+                     "deblur": self.deblur.isChecked(),
+                     "large_pores": self.large_pores.isChecked()},
             profile={"bin_width_um": _none_if_zero(self.bin_width.value())})
 
     def run(self) -> Any:
