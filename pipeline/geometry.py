@@ -796,6 +796,42 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     return np.isin(labels, touching[touching > 0]), unlike
 
 
+def _spanning_material_by_level(textured: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Smooth grid cells that join the frame's top edge to its bottom edge but have the grey
+    level of neither edge's background: a smooth stretch of polymer (the solid between sparse
+    large pores) that links the backgrounds above and below a horizontal membrane into one
+    smooth region, which :func:`_edge_backgrounds` would take for the background beside a
+    vertical membrane (isolated pores of 96 px at porosity 0.25: no surface found).
+
+    A cell is such material when, for both edges, its level is at least half way from that
+    edge's background level (median of the region's cells on the edge row) to the textured
+    cells' median level, and both edges' backgrounds are separated from that level by
+    ``_MIN_LEVEL_SEPARATION`` spreads of their cells (all False otherwise). The background
+    beside a vertical membrane has one level from top to bottom and keeps it.
+    """
+    none = np.zeros(textured.shape, bool)
+    smooth = ~textured
+    labels, _ = ndi.label(smooth, np.ones((3, 3), bool))
+    spanning = np.intersect1d(labels[0], labels[-1])
+    spanning = spanning[spanning > 0]
+    if spanning.size == 0 or not textured.any():
+        return none
+    region = np.isin(labels, spanning)
+    band_level = float(np.median(level[textured]))
+    unlike = region.copy()
+    for edge in (0, -1):
+        edge_levels = level[edge][region[edge]]
+        if edge_levels.size < 2:
+            return none
+        bg_level = float(np.median(edge_levels))
+        spread = 1.4826 * float(np.median(np.abs(edge_levels - bg_level))) + 1e-3
+        gap = band_level - bg_level
+        if abs(gap) < _MIN_LEVEL_SEPARATION * spread:
+            return none
+        unlike &= np.abs(level - bg_level) >= 0.5 * abs(gap)
+    return unlike
+
+
 def _coarse_edges(background: np.ndarray, from_top: bool) -> np.ndarray:
     """Per grid column, the grid row just past the background (NaN where it has none)."""
     rows = background.shape[0]
@@ -1149,14 +1185,17 @@ def _find_horizontal(
     excess = float(np.median(logt[textured])) - noise_log if textured.any() else 0.0
     gr, gc = logt.shape
     f_r, f_c = rows / gr, cols / gc
-    tb, bb = _edge_backgrounds(textured, _MIN_BACKGROUND_CONTACT)
-    material = {"top": textured, "bottom": textured}
+    solid = np.zeros(textured.shape, bool)
     if LEVEL_LIMITED_BACKGROUND:
         level = cv2.resize(img, (gc, gr), interpolation=cv2.INTER_AREA)
+        solid = _spanning_material_by_level(textured, level)
+    tb, bb = _edge_backgrounds(textured | solid, _MIN_BACKGROUND_CONTACT)
+    material = {"top": textured | solid, "bottom": textured | solid}
+    if LEVEL_LIMITED_BACKGROUND:
         tb, unlike = _level_limited_background(tb, level, textured, True)
-        material["top"] = textured | unlike
+        material["top"] |= unlike
         bb, unlike = _level_limited_background(bb, level, textured, False)
-        material["bottom"] = textured | unlike
+        material["bottom"] |= unlike
     notes: list[str] = []
     band = ~(tb | bb)
     band_level = float(np.median(logt[band])) if band.any() else -np.inf

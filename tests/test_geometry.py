@@ -281,6 +281,50 @@ def test_smooth_polymer_between_sparse_pores_is_not_background(monkeypatch, morp
     assert before.thickness_px is None or abs(before.thickness_px / true_px - 1) > 0.1
 
 
+@pytest.mark.parametrize("morphology,size_px", [("spheres", 96), ("cells", 144)])
+def test_smooth_polymer_joining_both_backgrounds_is_not_background(monkeypatch, morphology,
+                                                                   size_px):
+    """Isolated pores of 96-144 px at porosity 0.25 (topographic): the smooth polymer between
+    them joins the vacuum above to the vacuum below in one smooth region, which was taken for
+    the background beside a vertical membrane: no surface found, the whole frame analysed (and
+    `auto` then read the vacuum as pores). Cut by grey level, both surfaces are found within
+    1 px (measured at the median: top 0.8 / 0.6 px, bottom 0.9 / 0.7 px)."""
+    from pipeline import geometry
+    from pipeline.synthetic import make_membrane_phantom
+
+    ph = make_membrane_phantom((768, 1024), pixel_size_um=0.1, pore_size_um=0.1 * size_px,
+                               porosity=0.25, morphology=morphology, rendering="topographic",
+                               surfaces="both", profile="uniform", seed=size_px + 25)
+    img = ph.image[:ph.pore_mask.shape[0]].astype(np.float32) / 255
+    true_px = ph.truth["thickness_um"] / ph.pixel_size_um
+    rows = np.nonzero(ph.membrane_mask.any(axis=1))[0]
+    found = find_membrane(img, ph.pixel_size_um)
+    assert set(found.surfaces_in_view) == {"top", "bottom"}
+    assert abs(np.median(found.top_px) - rows[0]) <= 1.5
+    assert abs(np.median(found.bottom_px) - rows[-1]) <= 1.5
+    assert found.thickness_px == pytest.approx(true_px, rel=0.01)
+    monkeypatch.setattr(geometry, "LEVEL_LIMITED_BACKGROUND", False)
+    assert find_membrane(img, ph.pixel_size_um).surfaces_in_view == ()
+
+
+def test_spanning_material_by_level_keeps_a_vertical_background():
+    """A smooth background beside a vertical membrane has one level from top to bottom: none
+    of it is material; a grey stretch between dark top and bottom rows is."""
+    from pipeline.geometry import _spanning_material_by_level
+
+    textured = np.zeros((40, 60), bool)
+    textured[:, 20:40] = True  # a vertical membrane
+    level = np.where(textured, 0.6, 0.05) + np.random.default_rng(0).normal(0, 0.005, (40, 60))
+    assert not _spanning_material_by_level(textured, level).any()
+    # a horizontal band whose middle is smooth polymer joining the two dark backgrounds
+    textured = np.zeros((40, 60), bool)
+    textured[10:30, :25] = True
+    level = np.full((40, 60), 0.05)
+    level[10:30] = 0.6
+    got = _spanning_material_by_level(textured, level)
+    assert got[10:30, 25:].all() and not got[:10].any() and not got[30:].any()
+
+
 def test_surface_leaving_the_frame_is_extrapolated():
     rng = np.random.default_rng(4)
     rows, cols = 360, 600
