@@ -379,6 +379,24 @@ def test_random_phantom(tmp_path, seed):
     assert not bad, f"{ph.truth['morphology']}/{ph.truth['rendering']}: " + "; ".join(bad)
 
 
+def test_isolated_large_topographic_pores_end_to_end(tmp_path):
+    """Isolated 96 px pores at porosity 0.25, topographic, from an FEI file with `auto`: before
+    the geometry's level cut (0bc44d0) no surface was found and `auto` read the vacuum as pores
+    (dark, Dice 0.42); before the coarse levels (a43561d) the pores came out 18-47 % small.
+    Measured now: topographic, Dice 0.947, pore-size error 7.1 %, porosity MAE 0.015."""
+    from pipeline.synthetic import make_membrane_phantom
+
+    ph = make_membrane_phantom((768, 1024), pixel_size_um=0.1, pore_size_um=9.6, porosity=0.25,
+                               morphology="spheres", rendering="topographic", surfaces="both",
+                               profile="uniform", seed=121)
+    path = tmp_path / "isolated96.tif"
+    ph.save(path)
+    a = analyze(path)
+    assert a.segmentation.method == "topographic"
+    assert set(a.membrane.surfaces_in_view) == {"top", "bottom"}
+    assert not failures(score(a, truth_from_phantom(ph)))
+
+
 @pytest.mark.parametrize("p_topographic,noted", [(0.58, True), (0.42, True), (0.9, False)])
 def test_uncertain_auto_choice_is_noted(monkeypatch, p_topographic, noted):
     import pipeline.analysis as analysis_module
