@@ -2526,6 +2526,13 @@ def _downsample(img: np.ndarray, region: np.ndarray, f: int) -> tuple[np.ndarray
     return small, sreg
 
 
+def _distance_inside(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (px, float32) of each True pixel to the nearest False pixel, the
+    image frame counting as False (a pore cut by the frame is no wider than what is seen)."""
+    return cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2,
+                                 cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+
+
 def _upsample(a: np.ndarray, f: int) -> np.ndarray:
     """Nearest-neighbour enlargement by the integer factor ``f``."""
     return np.repeat(np.repeat(a, f, axis=0), f, axis=1)
@@ -2617,8 +2624,7 @@ def fill_large_pores(image: np.ndarray, region: np.ndarray, mask: np.ndarray,
     info: list[dict] = []
     # a level is segmented only when the one before it (the full-resolution mask first) holds a
     # pore of at least min_diameter_px of its own pixels: without one, no larger pores are there
-    prev_inscribed = 2.0 * float(cv2.distanceTransform(
-        np.pad(out, 1).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE).max())
+    prev_inscribed = 2.0 * float(_distance_inside(out).max())
     for f in (int(v) for v in levels):
         if min(img.shape) // f < min_side_px or prev_inscribed < float(min_diameter_px):
             break
@@ -2627,8 +2633,7 @@ def fill_large_pores(image: np.ndarray, region: np.ndarray, mask: np.ndarray,
             break
         coarse = segment_pores(small, sreg, None if pixel_size_um is None else pixel_size_um * f,
                                method="topographic", large_pores=False).mask
-        dt = cv2.distanceTransform(np.pad(coarse, 1).astype(np.uint8), cv2.DIST_L2,
-                                   cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+        dt = _distance_inside(coarse)
         n, lab = cv2.connectedComponents(coarse.astype(np.uint8), connectivity=4)
         if n <= 1:
             break

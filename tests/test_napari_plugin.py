@@ -452,20 +452,13 @@ def test_launch_opens_docks_and_batch(make_napari_viewer, qtbot, monkeypatch, tm
         launch(tmp_path / "missing")
 
 
-def test_analysis_dock_deblur_checkbox_reaches_the_settings(make_napari_viewer):
-    """The dock's 'deconvolve blurred images' box is the [segment] deblur setting, both ways."""
+@pytest.mark.parametrize("box", ["deblur", "large_pores"])
+def test_analysis_dock_checkboxes_reach_the_settings(make_napari_viewer, box):
+    """The dock's 'deconvolve blurred images' and 'fill large topographic pores' boxes are the
+    [segment] deblur and large_pores settings, both ways."""
     viewer = make_napari_viewer()
     dock = AnalysisWidget(viewer)
-    assert dock.deblur.isChecked() and dock.settings().segment.deblur is True
-    dock.deblur.setChecked(False)
-    assert dock.settings().segment.deblur is False
-
-
-def test_analysis_dock_large_pores_checkbox_reaches_the_settings(make_napari_viewer):
-    """The dock's 'fill large topographic pores' box is the [segment] large_pores setting."""
-    viewer = make_napari_viewer()
-    dock = AnalysisWidget(viewer)
-    assert dock.large_pores.isChecked() and dock.settings().segment.large_pores is True
-    dock.large_pores.setChecked(False)
-    assert dock.settings().segment.large_pores is False
+    assert getattr(dock, box).isChecked() and getattr(dock.settings().segment, box) is True
+    getattr(dock, box).setChecked(False)
+    assert getattr(dock.settings().segment, box) is False
 
