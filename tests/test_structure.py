@@ -549,15 +549,33 @@ def test_slow_minimum_layers_through_the_pipeline():
     surface pores.
 
     The topographic layers are AT that limit, and there the rate is measured, not met: with the
-    deep layers drawn again with two more seed sets, 30 of 33 (91 %) are found within the depth
-    tolerance (the same with the first-stage basin classifier alone, 29 with its context stage
-    alone; the misses measured are deep layers, 60/10 and 120/30 µm, found 4-8 µm off). The
-    test therefore asserts the issue's 95 % on the dark rendering, a floor of 85 % at the
-    topographic limit (a regression guard), and reports the topographic target as an expected
+    deep layers drawn again with two more seed sets, 31 of 33 (94 %) are found within the depth
+    tolerance of the design (measured 2026-12-05 at bc6721c). The two misses (120/30 µm seed 48,
+    found at 38.2 µm; 60/10 µm seed 143, found at 14.2 µm) are where the phantom itself put its
+    layer: the same structure analysis of the TRUE masks finds them at 36.9 and 11.8 µm (the
+    designed minimum is flat over 6 % of the thickness and the deep side rises slowly, so one
+    realisation's lowest bins can sit a few µm deep of the design). Against the true masks' own
+    depth every topographic layer is within the tolerance, which is asserted (the part of the
+    error the pipeline adds). The test asserts the issue's 95 % against the design on the dark
+    rendering, a floor of 85 % at the topographic limit (a regression guard), 95 % against the
+    true masks on both, and reports the topographic target against the design as an expected
     failure.
     """
     pores_px = {"dark": (4, 16), "topographic": (10, 40)}
     ok: dict[str, list[bool]] = {"dark": [], "topographic": []}
+    # the pipeline's depth against the true masks' own (the same analysis of the phantom's truth)
+    ok_truth: dict[str, list[bool]] = {"dark": [], "topographic": []}
+
+    def score(p, t, m, rendering):
+        s = analyze_phantom(p).structure
+        ok[rendering].append(s["kind"] == "internal_minimum"
+                             and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
+        s_true = true_masks(p)["structure"]
+        ok_truth[rendering].append(s["kind"] == "internal_minimum"
+                                   and s_true["kind"] == "internal_minimum"
+                                   and abs(s["min_layer_depth_um"] - s_true["min_layer_depth_um"])
+                                   <= depth_tolerance_um(t))
+
     deep = [(t, m, 40 + k, k) for k, (t, m) in enumerate(DEEP_LAYERS)]
     for rendering in ("dark", "topographic"):
         cases = deep + ([(t, m, base + k, k) for base in (140, 240)
@@ -567,17 +585,15 @@ def test_slow_minimum_layers_through_the_pipeline():
             shape = (768, 1024) if t <= 60 else (1024, 1024)
             p = minimum_phantom(t, m, seed=seed, shape=shape, pores_px=pores_px[rendering],
                                 rendering=rendering, shot_noise=(0.03, 0.08)[k % 2])
-            s = analyze_phantom(p).structure
-            ok[rendering].append(s["kind"] == "internal_minimum"
-                                 and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
+            score(p, t, m, rendering)
         for k, (t, m) in enumerate(SHALLOW_LAYERS):
             p = shallow_minimum_phantom(t, m, 60 + k, rendering, pores_px[rendering],
                                         rows=768 if rendering == "dark" else 1536)
-            s = analyze_phantom(p).structure
-            ok[rendering].append(s["kind"] == "internal_minimum"
-                                 and abs(s["min_layer_depth_um"] - m) <= depth_tolerance_um(t))
+            score(p, t, m, rendering)
     assert _rate(ok["dark"]) >= 0.95, ok["dark"]
     assert _rate(ok["topographic"]) >= 0.85, ok["topographic"]
+    assert _rate(ok_truth["dark"]) >= 0.95, ok_truth["dark"]
+    assert _rate(ok_truth["topographic"]) >= 0.95, ok_truth["topographic"]
     if _rate(ok["topographic"]) < 0.95:
         pytest.xfail(f"topographic layers at the resolution limit: "
                      f"{sum(ok['topographic'])}/{len(ok['topographic'])} within tolerance "
