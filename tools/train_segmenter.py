@@ -68,7 +68,9 @@ wrong), measured 2026-12-05. They teach the renderers' own cues of sparse images
 contrast. (Retraining without them on today's features already moves those four to the values
 above from the shipped model's 0.75 / 0.83 / 0.81 / 0.75, and the tilted Hitachi view from 0.58
 to 0.40: the basin features have drifted a little since the shipped training; its basin and
-context stages come out identical, the contrast stage does not. The shipped model is kept.)
+context stages come out identical, the contrast stage does not. The shipped model is kept.) Such
+images are now recognised without retraining: ``auto`` overrules a ``dark`` verdict when most of
+the bright grey class lies in closed rings (:func:`pipeline.segment.bright_ring_fraction`).
 
 Every case's basins are built as :func:`pipeline.segment.segment_pores` builds them, at the
 noise-adapted smoothing on images noisier than the basin classifier's training set
