@@ -923,13 +923,44 @@ def _rim_correction(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: 
     return info
 
 
+@numba.njit(cache=True, nogil=True)
+def _first_label_at(labels, rr, cc, dy, dx):  # pragma: no cover - compiled
+    """For each pixel (rr[i], cc[i]), the first non-zero label met at the offsets (dy, dx), in
+    their order (0 when none)."""
+    rows, cols = labels.shape
+    out = np.zeros(rr.size, labels.dtype)
+    for i in range(rr.size):
+        for k in range(dy.size):
+            y = rr[i] + dy[k]
+            x = cc[i] + dx[k]
+            if 0 <= y < rows and 0 <= x < cols and labels[y, x] > 0:
+                out[i] = labels[y, x]
+                break
+    return out
+
+
+def _disk_offsets(radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Integer offsets (dy, dx) with dy**2 + dx**2 <= radius**2, nearest first (ties in raster
+    order)."""
+    r = int(math.floor(radius))
+    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+    d2 = (dy**2 + dx**2).ravel()
+    keep = d2 <= radius * radius
+    order = np.argsort(d2[keep], kind="stable")
+    return (dy.ravel()[keep][order].astype(np.int64), dx.ravel()[keep][order].astype(np.int64))
+
+
 def _joins_two_pores(pores: np.ndarray, grown: np.ndarray, reach_px: float) -> np.ndarray:
     """The pixels of ``grown & ~pores`` that would touch (4-neighbours) another pore: each takes
-    the label of its nearest pore of ``pores`` (``skimage.segmentation.expand_labels`` up to
-    ``reach_px``), the pore pixels kept in ``grown`` their own."""
-    from skimage.segmentation import expand_labels
-
-    labels = np.where(grown, expand_labels(ndi.label(pores)[0], reach_px), 0)
+    the label of its nearest pore of ``pores`` within ``reach_px`` (what
+    ``skimage.segmentation.expand_labels`` gives, up to the choice between equidistant pores;
+    searched over the disk of offsets, which is 4-10 times faster than its full distance
+    transform with indices), the pore pixels kept in ``grown`` their own."""
+    lab = ndi.label(pores)[0]
+    labels = np.where(grown, lab, 0)
+    rr, cc = np.nonzero(grown & ~pores)
+    dy, dx = _disk_offsets(float(reach_px))
+    labels[rr, cc] = _first_label_at(lab, rr.astype(np.int64), cc.astype(np.int64), dy, dx)
     rows, cols = labels.shape
     pad = np.pad(labels, 1)
     conflict = np.zeros(labels.shape, bool)

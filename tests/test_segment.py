@@ -544,6 +544,55 @@ def test_translate_mask_moves_pixel_edges_by_sub_pixel_offsets():
                           translate_mask(blobs, 0.4, -0.7, band_rows=10_000))
 
 
+
+def _joins_two_pores_by_expand_labels(pores, grown, reach_px):
+    """The reference: every grown pixel labelled by skimage's ``expand_labels``."""
+    from skimage.segmentation import expand_labels
+
+    labels = np.where(grown, expand_labels(ndi.label(pores)[0], reach_px), 0)
+    pad = np.pad(labels, 1)
+    conflict = np.zeros(labels.shape, bool)
+    for dr, dc in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        nb = pad[dr:dr + labels.shape[0], dc:dc + labels.shape[1]]
+        conflict |= (nb > 0) & (nb != labels)
+    return grown & ~pores & conflict
+
+
+@pytest.mark.parametrize("morphology,porosity", [("sponge", 0.5), ("cells", 0.7), ("cells", 0.8)])
+def test_joins_two_pores_agrees_with_expand_labels(morphology, porosity):
+    """The disk-offset search against skimage's ``expand_labels`` (the library it replaced, 4-10x
+    slower): the same pixels for a sub-pixel translation (what the topographic method uses), and
+    for a growth by 1.7 px (the dark method's edge offset) the same up to pixels next to one
+    equidistant from two pores, whichever pore that one is given (measured: at most 1.2 % of the
+    grown pixels)."""
+    from pipeline.segment import _joins_two_pores, translate_mask
+    from pipeline.synthetic import pore_field
+
+    pores = pore_field((384, 512), 12, porosity, morphology=morphology, seed=3)
+    moved = translate_mask(pores, 0.35, -0.35) | pores
+    assert np.array_equal(_joins_two_pores(pores, moved, 3.0),
+                          _joins_two_pores_by_expand_labels(pores, moved, 3.0))
+    grown = ndi.distance_transform_edt(~pores) < 1.7
+    ours = _joins_two_pores(pores, grown, 1.7)
+    ref = _joins_two_pores_by_expand_labels(pores, grown, 1.7)
+    assert np.count_nonzero(ours ^ ref) <= 0.02 * np.count_nonzero(grown & ~pores)
+    # a differing pixel, or a 4-neighbour of it, has pores of two labels at the same distance
+    lab = ndi.label(pores)[0]
+
+    def tie(r, c):
+        if not (0 <= r < lab.shape[0] and 0 <= c < lab.shape[1]) or lab[r, c]:
+            return False
+        r0, c0 = max(0, r - 2), max(0, c - 2)
+        yy, xx = np.nonzero(lab[r0:r + 3, c0:c + 3])
+        if yy.size == 0:
+            return False
+        d = np.hypot(yy + r0 - r, xx + c0 - c)
+        return np.unique(lab[r0:r + 3, c0:c + 3][yy, xx][np.isclose(d, d.min())]).size >= 2
+
+    for r, c in zip(*np.nonzero(ours ^ ref)):
+        assert any(tie(r + dr, c + dc) for dr, dc in ((0, 0), (0, 1), (0, -1), (1, 0), (-1, 0))), (
+            r, c)
+
 @pytest.mark.parametrize("seed,light_angle_deg", [(1, 120.0), (2, 300.0)])
 def test_topographic_pores_are_moved_toward_the_bright_rims(monkeypatch, seed, light_angle_deg):
     """Closed cells rendered with rims brighter toward ``light_angle_deg``: the crests sit
