@@ -677,6 +677,31 @@ def test_shipped_model_has_a_context_stage_that_changes_decisions():
     assert _dice(lut2[labels], pore, region) >= _dice(lut1[labels], pore, region) - 0.01
 
 
+def test_train_segmenter_writes_a_model_the_pipeline_loads(tmp_path, monkeypatch):
+    """tools/train_segmenter.py end to end on a few cases (sparse dark cases from their own
+    seeds): the file it writes loads, records its options, and drives ``auto``."""
+    import sys
+    from pathlib import Path
+
+    import pipeline.segment as seg
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "tools"))
+    sys.modules.pop("train_segmenter", None)
+    import train_segmenter
+
+    out = tmp_path / "models.npz"
+    train_segmenter.main(["--cases", "30", "--foam-cases", "0", "--blur-cases", "0",
+                          "--sparse-cases", "6", "--sparse-seed", "1000",
+                          "--sparse-styles", "dark", "--folds", "2", "--out", str(out)])
+    models = load_models(str(out))
+    assert models is not None and "context" in models["basin"]
+    assert "--sparse-seed 1000 --sparse-styles dark" in models["meta"]
+    monkeypatch.setattr(seg, "MODEL_PATH", out)
+    img, _, region = _case("sponge", "topographic", 16, 1)
+    result = seg.segment_pores(img, region, method="auto")
+    assert 0.0 <= result.details["p_topographic"] <= 1.0
+
+
 def _constant_tree_model(raw: float) -> dict:
     """An exported tree ensemble of one leaf: probability sigmoid(raw) for every row."""
     return {"roots": np.array([0]), "feature": np.array([0]), "threshold": np.array([0.0]),
