@@ -21,8 +21,12 @@ from .size import local_thickness
 SCHEMA_VERSION = "1.0"
 
 #: ``auto``'s choice is noted as uncertain (a note in result.json suggests checking the overlay or
-#: forcing the other method) when P(topographic) is within this of 0.5.
-AUTO_UNCERTAIN_MARGIN = 0.15
+#: forcing the other method) when P(topographic) is within this of 0.5. The contrast classifier's
+#: probability is not calibrated on renderings it never saw: on benchmarks/bench_auto.py's 320
+#: images (2026-12-06) the 27 choices costing > 0.05 Dice had P from 0.14 to 0.96; a margin of
+#: 0.15 noted 26 images (9 of the 27, 30 % of the Dice lost), 0.25 notes 50 (13 of the 27,
+#: 39 %), 0.3 would note 64 (16, 70 %).
+AUTO_UNCERTAIN_MARGIN = 0.25
 
 #: Called as ``progress(stage_name, fraction_done)`` while an analysis runs.
 ProgressCallback = Callable[[str, float], None]
