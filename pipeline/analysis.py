@@ -214,7 +214,9 @@ def analyze(
         mask = np.asarray(pore_mask.mask if given else pore_mask, bool) & membrane.mask
         segmentation = Segmentation(mask=mask, method=given.method if given else "given",
                                     edge_pores=edge_pore_mask(mask),
-                                    details=dict(given.details) if given else {})
+                                    details=dict(given.details) if given else {},
+                                    # the classifier's view of the unedited basins, kept
+                                    pore_probability=given.pore_probability if given else None)
         timings["segment"] = 0.0
 
     if local_thickness_px is not None and pore_mask is not None:

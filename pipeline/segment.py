@@ -183,12 +183,18 @@ class Segmentation:
         Pore pixels of pores cut by the image frame (their true size is unknown).
     details : dict
         Parameters in px and µm, thresholds, diagnostics (deterministic: no timings).
+    pore_probability : ndarray of float32, shape (rows, cols), or None
+        ``topographic``: the basin classifier's pore probability of the basin each pixel lies in
+        (0 outside the membrane), before the wall lines, the detector shift, the filling of large
+        pores and the speck removal that make ``mask``; values near 0.5 mark the basins a
+        reviewer should look at first. None for the ``dark`` method and for given masks.
     """
 
     mask: np.ndarray
     method: str
     edge_pores: np.ndarray
     details: dict = field(default_factory=dict)
+    pore_probability: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -2417,13 +2423,23 @@ def _q_window(img: np.ndarray, offsets: np.ndarray, level: np.ndarray, f: int, s
     return s / _bilinear_window(level, f, r0, r1, c0, c1)
 
 
-def _pores_of_basins(basins: dict, model: dict | None, det: dict | None = None) -> np.ndarray:
-    """Pore mask of a basin partition: the basins classified pore, less the wall lines."""
+def _pores_of_basins(basins: dict, model: dict | None, det: dict | None = None,
+                     probability: np.ndarray | None = None) -> np.ndarray:
+    """Pore mask of a basin partition: the basins classified pore, less the wall lines.
+    ``probability`` (float32, the labels' shape), when given, receives each pixel's basin pore
+    probability (0 outside the basins)."""
     labels = basins["labels"]
     out = np.zeros(labels.shape, bool)
     if basins["n"] == 0:
+        if probability is not None:
+            probability[:] = 0.0
         return out
-    pore = classify_basins(basins, model) > 0.5
+    p = classify_basins(basins, model)
+    if probability is not None:
+        plut = np.zeros(basins["n"] + 1, np.float32)
+        plut[1:] = p
+        probability[:] = plut[labels]
+    pore = p > 0.5
     lut = np.zeros(basins["n"] + 1, bool)
     lut[1:] = pore
     out = lut[labels]
@@ -2719,14 +2735,16 @@ def _tile_overlap_px(sample: dict, model: dict | None) -> int:
 
 
 def _segment_topographic_full(img, reg, offsets, level, f, sigma, nq, dynamics_k, sample,
-                              whole_sample, model, tile_px, overlap, out, det) -> int:
+                              whole_sample, model, tile_px, overlap, out, det,
+                              probability=None) -> int:
     """Classify the basins of every tile (overlap on every side; the core of each tile is taken
-    from it) into ``out``. Returns the number of tiles."""
+    from it) into ``out`` (and their pore probabilities into ``probability`` when given).
+    Returns the number of tiles."""
     rows, cols = img.shape
     cal = sample["calibration"]
     if tile_px is None:
         if whole_sample:  # the sample is the whole image: its basins are the image's
-            out[:] = _pores_of_basins(sample, model, det)
+            out[:] = _pores_of_basins(sample, model, det, probability)
             det["n_basins"] = int(sample["n"])
             return 1
         tile_px = max(rows, cols)
@@ -2741,8 +2759,11 @@ def _segment_topographic_full(img, reg, offsets, level, f, sigma, nq, dynamics_k
             q = _q_window(img, offsets, level, f, sigma, e0, e1, g0, g1)
             b = basins_from_q(q, reg[e0:e1, g0:g1], nq, dynamics_k=dynamics_k, calibration=cal)
             del q
-            pores = _pores_of_basins(b, model, det)
+            tile_p = None if probability is None else np.zeros((e1 - e0, g1 - g0), np.float32)
+            pores = _pores_of_basins(b, model, det, tile_p)
             out[r0:r1, c0:c1] = pores[r0 - e0:r1 - e0, c0 - g0:c1 - g0]
+            if probability is not None:
+                probability[r0:r1, c0:c1] = tile_p[r0 - e0:r1 - e0, c0 - g0:c1 - g0]
             n_tiles += 1
             n_basins += int(b["n"])
             del b, pores
@@ -3100,8 +3121,9 @@ def segment_pores(
     -------
     Segmentation
         ``mask`` (pores inside the membrane), ``method`` (the method used), ``edge_pores``
-        (pores cut by the image frame) and ``details`` (parameters in px, diagnostics, why
-        ``auto`` chose its method; deterministic).
+        (pores cut by the image frame), ``details`` (parameters in px, diagnostics, why
+        ``auto`` chose its method; deterministic) and, for ``topographic``, the basins' pore
+        probabilities (``pore_probability``).
 
     Raises
     ------
@@ -3147,6 +3169,7 @@ def segment_pores(
             sample = _sample_basins(img, region, prep, sigma, background_px, part["dynamics_k"])
     used = (_choose_contrast(sample, prep["sample_reg"], details, prep["windows"],
                              part["dynamics_k"]) if method == "auto" else method)
+    probability = None  # the topographic basins' pore probabilities
     if used == "dark":
         del sample
         mask = _segment_dark(img, region, prep["offsets"], prep["sample_img"],
@@ -3156,6 +3179,7 @@ def segment_pores(
             details["tiles"] = "row bands"
     else:
         mask = np.zeros(img.shape, bool)
+        probability = np.zeros(img.shape, np.float32)
         basin_model = None if models is None else models["basin"]
         details.update(orient_detector_axis(sample, basin_model))
         overlap = _tile_overlap_px(sample, basin_model) if tiled else 0
@@ -3163,7 +3187,8 @@ def segment_pores(
             img, region, prep["offsets"], sample["level"], sample["level_block_px"],
             sample["smoothing_px"], sample["noise_q"], part["dynamics_k"], sample,
             prep["whole_sample"], basin_model, int(tile_px) if tiled else None, overlap, mask,
-            details)
+            details, probability)
+        probability[~region] = 0.0
         cal = sample["calibration"] or {}
         mask = _shift_toward_detector(mask, cal, details)
         if large_pores:
@@ -3192,4 +3217,5 @@ def segment_pores(
     mask &= region
     details["porosity"] = round(float(np.count_nonzero(mask)) / max(n_in, 1), 6)
     return Segmentation(mask=mask, method=used, edge_pores=edge_pore_mask(mask),
-                        details=details)
+                        details=details,
+                        pore_probability=probability)

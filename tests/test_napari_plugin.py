@@ -18,6 +18,7 @@ pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
 
 from pipeline import analyze  # noqa: E402
 from pipeline.io import from_array  # noqa: E402
+from pipeline.settings import Settings  # noqa: E402
 from pipeline.size import local_thickness  # noqa: E402
 from pipeline.synthetic import make_membrane_phantom  # noqa: E402
 from plugins.napari_sempore._reader import micrograph_layer_data  # noqa: E402
@@ -176,6 +177,8 @@ def test_run_analysis_dock_adds_scaled_layers(make_napari_viewer, qtbot, phantom
     assert session.layers["reference"].shape_type == ["path"]
     np.testing.assert_allclose(session.layers["local_thickness"].data,
                                a.local_thickness_px * PX, rtol=1e-6)
+    # a dark-method analysis has no basin probabilities to show
+    assert ("pore_probability" in session.layers) == (a.segmentation.pore_probability is not None)
     # the reference polyline reproduces the found surface within 1 px
     verts = session.layers["reference"].data[0]
     found = np.interp(verts[:, 1], np.arange(a.membrane.top_px.size), a.membrane.top_px)
@@ -183,6 +186,25 @@ def test_run_analysis_dock_adds_scaled_layers(make_napari_viewer, qtbot, phantom
     assert profile_dock.plotted is a and results_dock.result is not None
     assert results_dock.result["membrane"]["porosity"] == pytest.approx(
         a.segmentation.mask.sum() / a.membrane.mask.sum())
+
+
+def test_topographic_analysis_shows_the_pore_probability(make_napari_viewer):
+    """A topographic segmentation's basin probabilities become a hidden image layer in µm,
+    for reviewers to find the doubtful pores."""
+    ph = make_membrane_phantom((256, 320), pixel_size_um=PX, profile="uniform",
+                               pore_size_um=1.5, surfaces="both", rendering="topographic",
+                               seed=3)
+    a = analyze(from_array(ph.grey, PX), settings=Settings().replace(
+        segment={"method": "topographic"}))
+    assert a.segmentation.pore_probability is not None
+    viewer = make_napari_viewer()
+    layer = _add_phantom(viewer, ph)
+    session = get_session(viewer)
+    session.set_analysis(a, layer)
+    shown = session.layers["pore_probability"]
+    assert shown in viewer.layers and not shown.visible
+    np.testing.assert_array_equal(shown.data, a.segmentation.pore_probability)
+    np.testing.assert_allclose(shown.scale, [PX, PX])
 
 
 def test_minimum_layer_band_follows_structure(make_napari_viewer):

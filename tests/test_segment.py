@@ -373,6 +373,30 @@ def test_tiled_run_equals_untiled_run(style, kind, pore_px):
     differ = np.count_nonzero(whole.mask != tiled.mask)
     assert differ == 0, f"{differ} px of {big.size} differ"
     assert np.array_equal(whole.edge_pores, tiled.edge_pores)
+    if style == "dark":
+        assert whole.pore_probability is None and tiled.pore_probability is None
+    else:
+        assert np.array_equal(whole.pore_probability, tiled.pore_probability)
+
+
+def test_topographic_pore_probability_matches_the_mask():
+    """The basins' pore probabilities come with a topographic segmentation: one value per
+    basin, 0 outside the membrane, above 0.5 where the mask is pore but for the wall lines, the
+    detector shift and the filled large pores; the dark method has none."""
+    img, _, region = _case("sponge", "topographic", 16, 2)
+    seg = segment_pores(img, region, method="topographic")
+    prob = seg.pore_probability
+    assert prob is not None and prob.shape == img.shape and prob.dtype == np.float32
+    assert prob.min() >= 0.0 and prob.max() <= 1.0
+    assert not prob[~region].any()
+    inside = region & (prob > 0)
+    agree = np.mean((prob[inside] > 0.5) == seg.mask[inside])
+    assert agree > 0.85, agree
+    # pixels called pore whose basin says polymer are rare (the detector shift, specks)
+    assert np.mean(prob[seg.mask] < 0.5) < 0.05
+    # the probabilities are not just 0 and 1: some basins are doubtful
+    assert np.any((prob > 0.2) & (prob < 0.8))
+    assert segment_pores(img, region, method="dark").pore_probability is None
 
 
 def test_details_are_deterministic_and_hold_no_timings():

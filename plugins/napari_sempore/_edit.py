@@ -477,7 +477,8 @@ def recompute(
     seg = analysis.segmentation
     details = dict(seg.details)
     details["edited_in_napari"] = True
-    segmentation = Segmentation(mask=mask, method=seg.method, edge_pores=edge, details=details)
+    segmentation = Segmentation(mask=mask, method=seg.method, edge_pores=edge, details=details,
+                                pore_probability=seg.pore_probability)
     timings["edge_pores"] = time.perf_counter() - t
     profile = None
     t = time.perf_counter()

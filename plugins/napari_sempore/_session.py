@@ -267,6 +267,11 @@ class Session:
             lt_um, name=f"{stem} local thickness (µm)", colormap=_lt_colormap(),
             contrast_limits=self._lt_limits(lt_um, a.segmentation.mask), opacity=0.85,
             blending="translucent", visible=False, **kw)
+        prob = a.segmentation.pore_probability
+        if prob is not None:  # topographic: where the basin classifier was unsure (near 0.5)
+            self.layers["pore_probability"] = viewer.add_image(
+                prob, name=f"{stem} pore probability", colormap="PiYG", contrast_limits=(0, 1),
+                opacity=0.7, blending="translucent", visible=False, **kw)
         pores = viewer.add_labels(a.segmentation.mask.astype(np.uint8), name=f"{stem} pores",
                                   opacity=0.45, colormap=_label_colormap(PORE_RGBA), **kw)
         pores.selected_label = 1
