@@ -203,7 +203,9 @@ def test_topographic_analysis_shows_the_pore_probability(make_napari_viewer):
     session.set_analysis(a, layer)
     shown = session.layers["pore_probability"]
     assert shown in viewer.layers and not shown.visible
-    np.testing.assert_array_equal(shown.data, a.segmentation.pore_probability)
+    inside = a.membrane.mask
+    np.testing.assert_array_equal(shown.data[inside], a.segmentation.pore_probability[inside])
+    assert (~inside).any() and np.isnan(shown.data[~inside]).all()  # transparent outside
     np.testing.assert_allclose(shown.scale, [PX, PX])
 
 

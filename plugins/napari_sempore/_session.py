@@ -269,8 +269,10 @@ class Session:
             blending="translucent", visible=False, **kw)
         prob = a.segmentation.pore_probability
         if prob is not None:  # topographic: where the basin classifier was unsure (near 0.5)
+            # NaN (drawn transparent) outside the membrane, where 0 would read as "polymer"
+            shown = np.where(a.membrane.mask, prob, np.nan).astype(np.float32)
             self.layers["pore_probability"] = viewer.add_image(
-                prob, name=f"{stem} pore probability", colormap="PiYG", contrast_limits=(0, 1),
+                shown, name=f"{stem} pore probability", colormap="PiYG", contrast_limits=(0, 1),
                 opacity=0.7, blending="translucent", visible=False, **kw)
         pores = viewer.add_labels(a.segmentation.mask.astype(np.uint8), name=f"{stem} pores",
                                   opacity=0.45, colormap=_label_colormap(PORE_RGBA), **kw)
