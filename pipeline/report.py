@@ -850,11 +850,21 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
                 ("degree of anisotropy", row.get("degree_of_anisotropy")),
                 ("percolates", row.get("percolates_through_thickness")),
                 ("breakthrough size (µm)", row.get("breakthrough_pore_size_um"))]
+        seg = result.get("segmentation") or {}
+        p_topo = (seg.get("details") or {}).get("p_topographic")
+        method = seg.get("method")
+        if method is not None and p_topo is not None:
+            method = f"{method} (auto, P(topographic) {p_topo:.2f})"
+        keys.insert(4, ("segmentation", method))
         table = "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in keys)
+        # what the analysis itself flagged (uncertain method, noisy image, no surface...)
+        notes = "".join(f"<li>{html.escape(str(n))}</li>" for n in result.get("notes") or [])
         sections.append(
             f'<section class="img"><h2 title="{html.escape(name)}">'
             f'{html.escape(Path(name).name)}</h2><div class="pics">'
-            f'{"".join(pics)}</div><table class="kv">{table}</table></section>')
+            f'{"".join(pics)}</div>'
+            + (f'<ul class="notes">{notes}</ul>' if notes else "")
+            + f'<table class="kv">{table}</table></section>')
     overview = _all_profiles_png(results)
     overview_html = (f'<img alt="all profiles" src="{_data_uri(overview)}">' if overview
                      else "<p>No depth profiles.</p>")
@@ -872,6 +882,7 @@ section.img {{ border-top: 1px solid #ccc; padding: 0.8em 0; }}
 section.failed h2 {{ color: #b00; }}
 .pics img {{ max-width: 48%; margin: 0 1% 0.5em 0; vertical-align: top; }}
 table.kv th {{ text-align: left; font-weight: normal; color: #555; padding-right: 1em; }}
+ul.notes {{ color: #8a5a00; margin: 0.2em 0 0.6em 0; }}
 .summarywrap {{ overflow-x: auto; }}
 table.summary {{ border-collapse: collapse; font-size: 12px; white-space: nowrap; }}
 table.summary td, table.summary th {{ border: 1px solid #ddd; padding: 2px 5px; }}

@@ -62,3 +62,23 @@ def test_report_renders_in_headless_chromium(batch, tmp_path):
     orange = (pixels[..., 0] > 200) & (pixels[..., 1] > 100) & (pixels[..., 1] < 180) & \
         (pixels[..., 2] < 80)
     assert orange.sum() > 50, "the profile plots (orange curves) did not render"
+
+
+def test_report_shows_the_method_and_the_notes(tmp_path):
+    """Each image's section names the segmentation method (with auto's P(topographic)) and
+    lists what the analysis flagged, escaped."""
+    import json
+
+    from pipeline.report import summary_row, write_html_report
+
+    folder = tmp_path / "a"
+    folder.mkdir()
+    result = {"segmentation": {"method": "topographic", "details": {"p_topographic": 0.61}},
+              "notes": ["segmentation method uncertain: auto chose topographic <check>"]}
+    (folder / "result.json").write_text(json.dumps(result))
+    row = summary_row(result, image="a.tif", result_dir=str(folder))
+    page = write_html_report(tmp_path, [row]).read_text()
+    assert "topographic (auto, P(topographic) 0.61)" in page
+    assert '<ul class="notes"><li>segmentation method uncertain: auto chose topographic ' \
+           "&lt;check&gt;</li></ul>" in page
+
