@@ -188,6 +188,16 @@ def test_run_analysis_dock_adds_scaled_layers(make_napari_viewer, qtbot, phantom
         a.segmentation.mask.sum() / a.membrane.mask.sum())
 
 
+def test_results_panel_shows_the_method_and_the_notes():
+    from plugins.napari_sempore._widget import results_html
+
+    page = results_html({"segmentation": {"method": "dark", "details": {"p_topographic": 0.4}},
+                         "notes": ["segmentation method uncertain: <x>", "edited in napari"]})
+    assert "dark (auto, P(topographic) 0.40)" in page
+    assert "segmentation method uncertain: &lt;x&gt;" in page
+    assert "<li>edited in napari" not in page  # shown once, as the banner of edited results
+
+
 def test_topographic_analysis_shows_the_pore_probability(make_napari_viewer):
     """A topographic segmentation's basin probabilities become a hidden image layer in µm,
     for reviewers to find the doubtful pores."""

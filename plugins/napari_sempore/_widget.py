@@ -490,14 +490,25 @@ def results_html(result: dict[str, Any], *, stale: bool = False, edited: bool = 
     img = result.get("image") or {}
     mem = result.get("membrane") or {}
     size = result.get("pore_size") or {}
+    seg = result.get("segmentation") or {}
+    p_topo = (seg.get("details") or {}).get("p_topographic")
+    method = seg.get("method")
+    if method is not None and p_topo is not None:
+        method = f"{method} (auto, P(topographic) {p_topo:.2f})"
     parts = []
     if edited:
         parts.append("<p style='color:#ffb000'><b>edited in napari</b></p>")
+    # what the analysis flagged (uncertain method, noisy image, ...): read these first
+    notes = [n for n in result.get("notes") or [] if n != "edited in napari"]
+    if notes:
+        parts.append("<ul style='color:#ffb000; margin:2px 0'>"
+                     + "".join(f"<li>{html.escape(str(n))}</li>" for n in notes) + "</ul>")
     parts.append(table("image", [
         ("name", img.get("name") or img.get("path")),
         ("pixel size (µm)", img.get("pixel_size_um")),
         ("pixel size from", img.get("pixel_size_source")),
-        ("data bar rows", img.get("databar_rows"))]))
+        ("data bar rows", img.get("databar_rows")),
+        ("segmentation", method)]))
     parts.append(table("membrane", [
         ("reference surface", mem.get("reference_surface")),
         ("thickness (µm)", mem.get("thickness_um")),
