@@ -73,6 +73,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if not outcome.rows:
         return _error("no image files found in " + ", ".join(map(str, args.paths)))
     if not quiet:
+        unsure = [Path(str(r["image"])).name for r in outcome.rows
+                  if "segmentation method uncertain" in str(r.get("notes") or "")]
+        if unsure:
+            shown = ", ".join(unsure[:4]) + (", ..." if len(unsure) > 4 else "")
+            print(f"sempore: auto was unsure of the segmentation method on {len(unsure)} "
+                  f"image(s) ({shown}): check their overlay.png, or set --method",
+                  file=sys.stderr)
         up_to_date = sum(1 for r in outcome.rows if r.get("reason") == "up to date")
         extra = f" ({up_to_date} already up to date)" if up_to_date else ""
         print(f"sempore: {outcome.n_ok} of {len(outcome.rows)} images analysed{extra}; "

@@ -679,8 +679,10 @@ SUMMARY_COLUMNS = (
     "surface_zone_at_resolution_limit", "top_to_bottom_pore_size_ratio",
     "max_to_mean_pore_size_ratio", "is_isotropic", "degree_of_anisotropy", "orientation_deg",
     "coherency", "percolates_through_thickness", "breakthrough_pore_size_um",
-    "breakthrough_to_mean_ratio", "segmentation_method", "result_dir",
+    "breakthrough_to_mean_ratio", "segmentation_method", "notes", "result_dir",
 )
+#: What summary.csv's ``notes`` column joins an image's notes with.
+NOTES_SEPARATOR = " | "
 
 
 def summary_row(result: Mapping[str, Any] | None, *, image: str, status: str = "ok",
@@ -721,6 +723,7 @@ def summary_row(result: Mapping[str, Any] | None, *, image: str, status: str = "
         breakthrough_pore_size_um=net.get("breakthrough_pore_size_um"),
         breakthrough_to_mean_ratio=net.get("breakthrough_to_mean_ratio"),
         segmentation_method=(result.get("segmentation") or {}).get("method"),
+        notes=NOTES_SEPARATOR.join(result.get("notes") or []) or None,
     )
     return row
 
@@ -868,7 +871,10 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
     overview = _all_profiles_png(results)
     overview_html = (f'<img alt="all profiles" src="{_data_uri(overview)}">' if overview
                      else "<p>No depth profiles.</p>")
-    summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).drop(columns=["result_dir"])
+    # the notes are listed in each image's section; in the one-line-per-image table they would
+    # stretch every row
+    summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).drop(
+        columns=["result_dir", "notes"])
     summary = summary.astype(object).map(_fmt)
     summary_html = summary.to_html(index=False, classes="summary", border=0, escape=False)
     n_ok = sum(1 for r in rows if r.get("status") == "ok")

@@ -14,7 +14,7 @@ from PIL import Image
 
 from pipeline.batch import collect_inputs, process_image, result_names, run
 from pipeline.cli import main
-from pipeline.report import RESULT_FILES, load_results
+from pipeline.report import NOTES_SEPARATOR, RESULT_FILES, load_results
 
 from _phantoms import simple_membrane
 
@@ -49,6 +49,11 @@ def test_analyze_folder_writes_contract_and_isolates_failures(folder, tmp_path, 
     assert "broken.png" in (out / "errors.log").read_text()
     assert (out / "report.html").is_file()
     assert not (out / "notes").exists()
+    # each image's notes, joined, in summary.csv; none when it has none
+    for row in ok.itertuples():
+        notes = json.loads((out / Path(row.image).stem / "result.json").read_text())["notes"]
+        assert (row.notes if isinstance(row.notes, str) else None) == (
+            NOTES_SEPARATOR.join(notes) or None)
 
     result = json.loads((out / "a" / "result.json").read_text())
     for key in ("schema_version", "image", "membrane", "profile", "structure", "criteria",
@@ -206,3 +211,24 @@ def test_cli_does_not_import_gui_or_dask(folder, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"imported: {proc.stdout.strip()}"
     assert (tmp_path / "o" / "a" / "result.json").is_file()
+
+
+def test_cli_names_the_images_auto_was_unsure_of(folder, tmp_path, capsys, monkeypatch):
+    """An image whose auto choice is uncertain (P(topographic) forced to 0.55) is named on
+    stderr after the batch, and its note is in summary.csv."""
+    import pipeline.analysis as analysis_module
+
+    real_segment = analysis_module.segment_pores
+
+    def segment_with_p(*args, **kwargs):
+        seg = real_segment(*args, **kwargs)
+        seg.details["p_topographic"] = 0.55
+        return seg
+
+    monkeypatch.setattr(analysis_module, "segment_pores", segment_with_p)
+    out = tmp_path / "out"
+    main(["analyze", str(folder / "a.png"), "--out", str(out), "--pixel-size", "0.1", "-j", "1"])
+    err = capsys.readouterr().err
+    assert "auto was unsure of the segmentation method on 1 image(s) (a.png)" in err
+    summary = pd.read_csv(out / "summary.csv")
+    assert "segmentation method uncertain" in summary["notes"].iloc[0]
