@@ -804,6 +804,17 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
+def method_label(result: Mapping[str, Any]) -> str | None:
+    """The segmentation method of a result dict, with ``auto``'s P(topographic) when ``auto``
+    chose it, e.g. ``"topographic (auto, P(topographic) 0.82)"``."""
+    seg = result.get("segmentation") or {}
+    method = seg.get("method")
+    p_topo = (seg.get("details") or {}).get("p_topographic")
+    if method is not None and p_topo is not None:
+        return f"{method} (auto, P(topographic) {p_topo:.2f})"
+    return method
+
+
 def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]], *,
                       thumbnail_px: int = 800) -> Path:
     """Write DIR/report.html: one self-contained page for a batch.
@@ -853,12 +864,7 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
                 ("degree of anisotropy", row.get("degree_of_anisotropy")),
                 ("percolates", row.get("percolates_through_thickness")),
                 ("breakthrough size (µm)", row.get("breakthrough_pore_size_um"))]
-        seg = result.get("segmentation") or {}
-        p_topo = (seg.get("details") or {}).get("p_topographic")
-        method = seg.get("method")
-        if method is not None and p_topo is not None:
-            method = f"{method} (auto, P(topographic) {p_topo:.2f})"
-        keys.insert(4, ("segmentation", method))
+        keys.insert(4, ("segmentation", method_label(result)))
         table = "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in keys)
         # what the analysis itself flagged (uncertain method, noisy image, no surface...)
         notes = "".join(f"<li>{html.escape(str(n))}</li>" for n in result.get("notes") or [])

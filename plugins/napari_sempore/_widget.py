@@ -490,11 +490,8 @@ def results_html(result: dict[str, Any], *, stale: bool = False, edited: bool = 
     img = result.get("image") or {}
     mem = result.get("membrane") or {}
     size = result.get("pore_size") or {}
-    seg = result.get("segmentation") or {}
-    p_topo = (seg.get("details") or {}).get("p_topographic")
-    method = seg.get("method")
-    if method is not None and p_topo is not None:
-        method = f"{method} (auto, P(topographic) {p_topo:.2f})"
+    from pipeline.report import method_label
+
     parts = []
     if edited:
         parts.append("<p style='color:#ffb000'><b>edited in napari</b></p>")
@@ -508,7 +505,7 @@ def results_html(result: dict[str, Any], *, stale: bool = False, edited: bool = 
         ("pixel size (µm)", img.get("pixel_size_um")),
         ("pixel size from", img.get("pixel_size_source")),
         ("data bar rows", img.get("databar_rows")),
-        ("segmentation", method)]))
+        ("segmentation", method_label(result))]))
     parts.append(table("membrane", [
         ("reference surface", mem.get("reference_surface")),
         ("thickness (µm)", mem.get("thickness_um")),
