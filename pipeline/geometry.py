@@ -1118,8 +1118,9 @@ def _candidate_surface(bg: np.ndarray, textured: np.ndarray, logt: np.ndarray,
     needed = (_MIN_NOISE_BACKGROUND_CONTRAST if bg_level - noise_log <= _NOISE_FLOOR_EXCESS
               else _MIN_BACKGROUND_CONTRAST)
     if contrast < needed:
-        return None, (f"smooth region at the {name} edge not smooth enough against the rest "
-                      f"(log-energy contrast {contrast:.2f} < {needed}): not a background")
+        return None, (f"the smoother region at the {name} edge was not taken for background: "
+                      f"its texture differs too little from the rest (log-energy contrast "
+                      f"{contrast:.2f} < {needed})")
     coarse = _coarse_edges(bg, from_top)
     if np.isfinite(coarse).mean() < _MIN_BACKGROUND_CONTACT:
         return None, f"background at the {name} edge too narrow"
