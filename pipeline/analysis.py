@@ -27,6 +27,8 @@ SCHEMA_VERSION = "1.0"
 #: 0.15 noted 26 images (9 of the 27, 30 % of the Dice lost), 0.25 notes 50 (13 of the 27,
 #: 39 %), 0.3 would note 64 (16, 70 %).
 AUTO_UNCERTAIN_MARGIN = 0.25
+#: How that note begins (the CLI names the images whose notes hold it).
+UNCERTAIN_METHOD_NOTE = "segmentation method uncertain"
 
 #: Called as ``progress(stage_name, fraction_done)`` while an analysis runs.
 ProgressCallback = Callable[[str, float], None]
@@ -231,7 +233,7 @@ def analyze(
     p_topo = segmentation.details.get("p_topographic")
     if p_topo is not None and abs(p_topo - 0.5) < AUTO_UNCERTAIN_MARGIN:
         other = "dark" if segmentation.method == "topographic" else "topographic"
-        notes.append(f"segmentation method uncertain: auto chose {segmentation.method} with "
+        notes.append(f"{UNCERTAIN_METHOD_NOTE}: auto chose {segmentation.method} with "
                      f"P(topographic) = {p_topo:.2f}; check overlay.png, or rerun with "
                      f"--method {other}")
     sigma_px = segmentation.details.get("smoothing_px")

@@ -73,8 +73,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if not outcome.rows:
         return _error("no image files found in " + ", ".join(map(str, args.paths)))
     if not quiet:
+        from .analysis import UNCERTAIN_METHOD_NOTE
+
         unsure = [Path(str(r["image"])).name for r in outcome.rows
-                  if "segmentation method uncertain" in str(r.get("notes") or "")]
+                  if UNCERTAIN_METHOD_NOTE in str(r.get("notes") or "")]
         if unsure:
             shown = ", ".join(unsure[:4]) + (", ..." if len(unsure) > 4 else "")
             print(f"sempore: auto was unsure of the segmentation method on {len(unsure)} "

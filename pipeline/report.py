@@ -848,6 +848,7 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
                 ("reference surface", row.get("reference_surface")),
                 ("thickness (µm)", row.get("thickness_um")),
                 ("porosity", row.get("porosity")),
+                ("segmentation", method_label(result)),
                 ("mean pore size (µm)", row.get("mean_pore_size_um")),
                 ("structure", row.get("structure_kind")),
                 ("gradient", row.get("gradient_direction")),
@@ -864,7 +865,6 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
                 ("degree of anisotropy", row.get("degree_of_anisotropy")),
                 ("percolates", row.get("percolates_through_thickness")),
                 ("breakthrough size (µm)", row.get("breakthrough_pore_size_um"))]
-        keys.insert(4, ("segmentation", method_label(result)))
         table = "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in keys)
         # what the analysis itself flagged (uncertain method, noisy image, no surface...)
         notes = "".join(f"<li>{html.escape(str(n))}</li>" for n in result.get("notes") or [])

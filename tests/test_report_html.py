@@ -81,4 +81,3 @@ def test_report_shows_the_method_and_the_notes(tmp_path):
     assert "topographic (auto, P(topographic) 0.61)" in page
     assert '<ul class="notes"><li>segmentation method uncertain: auto chose topographic ' \
            "&lt;check&gt;</li></ul>" in page
-
