@@ -81,13 +81,14 @@ labelled polymer and some separated by low crests drawn as wall lines: at 96-144
 thickness came out 0.5-0.8 of the truth. :func:`fill_large_pores` therefore segments the image
 again reduced 2, 4 and 8 times (a level only when, at the one before, pores at least 24 of its
 pixels wide hold ``LARGE_PORE_MIN_AREA_SHARE`` of the pore area: a face dotted with small pores
-reads as one large pore when reduced) and, inside each coarse pore of at least ``LARGE_PORE_MIN_DIAMETER_PX`` (24 coarse px)
-inscribed diameter, turns the full-resolution polymer components deeper than 1.5 coarse px into
-pore unless they are bright like a wall (median grey level at least ``WALL_OF_RIM_FRACTION`` of
-the way from the pore's floor to its rim). The boundaries stay the full-resolution ones; the
-method only adds pore pixels. Measured on bench_scale's topographic membranes of 24-144 px (45,
-method topographic): pore-size error 0.158 -> 0.059, images missing a target 22 -> 7, Dice +0.019
-(none lower); the accuracy kinds and 58 random topographic phantoms unchanged within 0.001 Dice.
+reads as one large pore when reduced) and, inside each coarse pore of at least
+``LARGE_PORE_MIN_DIAMETER_PX`` (24 coarse px) inscribed diameter, turns the full-resolution polymer
+components deeper than 1.5 coarse px into pore unless they are bright like a wall (median grey
+level at least ``WALL_OF_RIM_FRACTION`` of the way from the pore's floor to its rim). The
+boundaries stay the full-resolution ones; the method only adds pore pixels. Measured on
+bench_scale's topographic membranes of 24-144 px (45, method topographic): pore-size error 0.158 ->
+0.059, images missing a target 22 -> 7, Dice +0.019 (none lower); the accuracy kinds and 58 random
+topographic phantoms unchanged within 0.001 Dice.
 
 Image-level decisions are made once, on a *sample*: the whole image when it has at most ``2 *
 SAMPLE_BUDGET_PX`` pixels, otherwise a few ``SAMPLE_WINDOW_PX`` windows spread evenly over the
