@@ -676,11 +676,14 @@ def render(
         rim. ``topographic``: secondary-electron look: mid-grey polymer face, bright rims at every
         pore edge and at the material's outline, pore floors shaded grey (from nearly as grey as
         the face to dark in the middle of large/deep pores, varying smoothly from pore to pore).
+        The rims are edges of the polymer: a pore open to the background at the membrane surface
+        has none across its mouth, and its floor's depth is its distance to the polymer.
     rim_width_px : float
         Rim brightness is ``rim_strength * exp(-(d / rim_width_px)**2)`` with ``d`` the distance
-        (px) of the pixel centre to the pore/polymer boundary. The boundary (the truth) lies half
-        a pixel outside the outermost pore pixels, so the rim peaks AT the truth boundary and falls
-        off over ``rim_width_px`` on both sides, symmetrically; a wall thinner than about
+        (px) of the pixel centre to the boundary of the polymer (against pores or background).
+        The boundary (the truth) lies half a pixel outside the outermost pore pixels, so the rim
+        peaks AT the truth boundary and falls off over ``rim_width_px`` on both sides,
+        symmetrically; a wall thinner than about
         ``2 * rim_width_px`` is bright across its whole width. In ``topographic`` style the rim is
         stronger on edges facing ``light_angle_deg`` (x1.3) than on the opposite side (x0.7).
     blur_px : float
@@ -733,9 +736,14 @@ def render(
     pore = pore & material
 
     s_pore = _signed_distance(pore)  # > 0 inside pores
-    s_mat = _signed_distance(material)  # > 0 inside material
-    d_edge = np.minimum(np.abs(s_pore), np.abs(s_mat))
+    polymer = material & ~pore
+    # The rims are edge effects of the polymer: at its pore walls and at its outline against the
+    # background, but not across the mouth of a pore open to the background (no polymer there).
+    d_edge = np.abs(_signed_distance(polymer))
     rim = np.exp(-((d_edge / max(rim_width_px, 1e-3)) ** 2))
+    # How deep a pixel lies in its cavity: distance to the nearest polymer, so a pore open at the
+    # membrane surface is as deep at its mouth as its walls make it, not shallow there
+    s_cavity = np.where(pore, _signed_distance(~polymer), s_pore)
     typical_pore_px = 4.0 * float(np.mean(s_pore[pore] + 0.5)) if pore.any() else 8.0
     grain = smooth_noise(shape, 1.0, rng)
     patch = smooth_noise(shape, max(typical_pore_px, 3.0), rng)
@@ -750,14 +758,14 @@ def render(
         poly = 0.42 if polymer_level is None else polymer_level
         strength = 0.40 if rim_strength is None else rim_strength
         # floor depth: deeper towards the pore middle, deeper in larger pores, varying per region
-        depth_in = np.clip(s_pore, 0, None)
+        depth_in = np.clip(s_cavity, 0, None)
         scale = max(rim_width_px, 1.0) * 2.5
         u = 0.5 + 0.5 * np.tanh(patch)  # 0..1, smooth from pore to pore
         darkness = floor_shading * (0.3 + 0.7 * u) * (1 - np.exp(-depth_in / scale))
         # directional shading of the cavity: unit vector from the wall into the pore (the
         # gradient of the signed distance) against the detector direction; the floor under the
         # wall that faces the detector is lit, the opposite side is in shadow
-        gy, gx = np.gradient(ndi.gaussian_filter(np.clip(s_pore, -4, 4 * scale), 1.0))
+        gy, gx = np.gradient(ndi.gaussian_filter(np.clip(s_cavity, -4, 4 * scale), 1.0))
         th = math.radians(light_angle_deg)
         norm = np.hypot(gx, gy) + 1e-9
         inward_to_light = (gx * math.cos(th) - gy * math.sin(th)) / norm
@@ -766,7 +774,7 @@ def render(
         floor = poly * (1 - np.clip(darkness, -0.15, 0.95)) if pore_level is None else (
             pore_level * (1 + 0.2 * patch))
         if holes > 0 and pore.any():
-            floor = _windows(floor, pore, s_pore, holes, rng)
+            floor = _windows(floor, pore, s_cavity, holes, rng)
         img = np.where(pore, floor, poly * (1 + texture * grain))
         # rim brighter on edges facing the detector direction
         facing = -inward_to_light

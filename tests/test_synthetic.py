@@ -234,6 +234,28 @@ def test_render_dark_and_topographic_contrast():
     assert topo[middle].mean() < topo[face].mean()
 
 
+def test_render_leaves_the_mouth_of_a_pore_open_at_the_surface():
+    """A pore cut by the membrane surface has bright rims on its walls only: none across its
+    mouth (no polymer there), and its floor is as deep under the mouth as its walls make it."""
+    rows, cols = 160, 200
+    yy, xx = np.mgrid[:rows, :cols]
+    membrane = yy >= 60
+    open_pore = (np.hypot(yy - 60, xx - 60) < 24) & membrane  # half a disc, open above
+    closed_pore = np.hypot(yy - 110, xx - 140) < 24
+    clean = dict(shot_noise=0, scanline_noise=0, illumination_gradient=0, blur_px=0, texture=0,
+                 holes=0, background="dark", rim_width_px=2.0)
+    img = syn.render(open_pore | closed_pore, membrane, style="topographic", **clean)
+    face = float(np.median(img[membrane & ~(open_pore | closed_pore)]))
+    mouth = (yy == 60) & (np.abs(xx - 60) < 12)  # the middle of the mouth, away from the walls
+    assert img[mouth].max() < face  # not a rim (the face, at least, without one)
+    wall = open_pore & (np.hypot(yy - 60, xx - 60) > 23)
+    assert img[wall].mean() > face + 0.1  # the walls keep theirs
+    # the floor under the mouth, 20 px from the walls, is shaded as deep (darker than the face
+    # by at least 0.3 of floor_shading's smallest darkening); measured from the mouth it would be
+    # as shallow as the face
+    assert img[60:64, 58:63].mean() < face * (1 - 0.3 * 0.45 * 0.9)
+
+
 def test_render_background_is_smooth():
     rows, cols = 200, 300
     membrane = np.zeros((rows, cols), bool)
