@@ -30,10 +30,14 @@ How :func:`find_membrane` works (horizontal case; the vertical one runs on the t
    Gaussians energy, threshold minimising the two misclassification rates). A gradual halo
    (charging, edge brightening) passes; a step (the surface, the edge of a dense skin, pore
    walls as grey as the background) stops it, and the flood runs around debris into the gap
-   between debris and membrane. Below the flood's end, per column, the edge is the outermost
-   strong ascent of the departure from the local background level (sub-pixel, parabola), after
-   removing scan-line offsets measured on the flooded background. A layer as dark as the
-   vacuum right under a bright charging band, continuous along the surface, is background too.
+   between debris and membrane. What the flood reaches sideways (not straight down from the
+   background in its column: under debris, or through a gap in a surface edge) stays only where
+   its grey level is the background's, so it cannot run into the flat middle of a smooth dense
+   skin (:func:`_background_level_only`). Below the flood's end, per column, the edge is the
+   outermost strong ascent of the departure from the local background level (sub-pixel,
+   parabola), after removing scan-line offsets measured on the flooded background. A layer as
+   dark as the vacuum right under a bright charging band, continuous along the surface and
+   darker than the band's darkest tenth, is background too.
 4. **Robust line.** Per-column positions are fitted by an outlier-rejecting smoother (a Siegel
    repeated-medians line, then Gaussian-weighted local-linear fits of the inliers with shrinking
    windows), so columns over pores open at the surface (macrovoids, a rough skin), leaks and
@@ -956,6 +960,47 @@ def _locate_edge(smooth_img: np.ndarray, edge_img: np.ndarray, last: np.ndarray,
     return last + offsets[0] + k + 0.5 + delta, found
 
 
+#: Apply :func:`_background_level_only` to the surface flood (False: smoothness alone).
+FLOOD_BY_LEVEL = True
+
+
+def _background_level_only(reached: np.ndarray, smooth_img: np.ndarray, seeds: np.ndarray,
+                           band_level: float) -> np.ndarray:
+    """``reached`` without the pixels cut off from the background above them in their column
+    whose grey level is not the background's.
+
+    The background's level is taken per column where the flood coming straight down from the
+    frame's background ends (median of its last 6 rows, then a running median along the
+    surface); a cut-off pixel stays when it lies within 6 noise sigmas of it, or, when the band
+    and the background differ by at least ``_MIN_LEVEL_SEPARATION`` spreads of the seeds, when
+    it is nearer the background's level than ``band_level``.
+    """
+    rows, cols = reached.shape
+    from_above = np.logical_and.accumulate(reached, axis=0)
+    cut_off = reached & ~from_above
+    if not cut_off.any():
+        return reached
+    bg_values = smooth_img[seeds]
+    bg_level = float(np.median(bg_values))
+    spread = 1.4826 * float(np.median(np.abs(bg_values - bg_level))) + 1e-3
+    gap = float(band_level) - bg_level
+    # noise of the smoothed background: differences of vertical neighbours in the flood
+    both = from_above[1:] & from_above[:-1]
+    if np.count_nonzero(both) < 50:
+        return reached
+    noise = 1.4826 * float(np.median(np.abs(np.diff(smooth_img, axis=0)[both]))) / np.sqrt(2)
+    tol = 6.0 * noise
+    if abs(gap) >= _MIN_LEVEL_SEPARATION * spread:
+        tol = max(tol, 0.5 * abs(gap))
+    has = from_above.any(axis=0)
+    end = np.where(has, rows - 1 - np.argmax(from_above[::-1], axis=0), 0)
+    near = np.clip(end[None, :] - np.arange(6)[:, None], 0, rows - 1)
+    ref = np.where(has, np.median(smooth_img[near, np.arange(cols)[None, :]], axis=0), bg_level)
+    ref = ndi.median_filter(ref, size=min(cols, 31), mode="nearest")
+    bg_like = np.abs(smooth_img - ref[None, :]) < tol
+    return from_above | (cut_off & bg_like)
+
+
 def _refine_top(
     smooth_img: np.ndarray,
     edge_img: np.ndarray,
@@ -966,6 +1011,8 @@ def _refine_top(
     background: np.ndarray,
     search_in_px: int,
     structure_px: float = 1.5,
+    band_level: float | None = None,
+    band_dark_level: float | None = None,
 ) -> np.ndarray:
     """Per-column sub-pixel top surface: where the image leaves the background.
 
@@ -999,6 +1046,17 @@ def _refine_top(
     structure_px : float
         Scale of ``smooth_enough`` (the flood may stop up to ~10x this short of a strong
         surface edge; the edge is searched that far below the flood).
+    band_level : float, optional
+        Typical grey level of the membrane band. Flooded pixels not joined to the background
+        above them in their own column (reached sideways, under debris or through a gap in a
+        surface edge) count only while they are nearer the background's level than this one:
+        a smooth dense skin is polymer, however smooth (measured on 2 µm skins: the flood
+        leaked into their flat middles and the surface was found at the skin's lower edge,
+        18-20 px deep).
+    band_dark_level : float, optional
+        Grey level of the band's darkest tenth: a vacuum gap under a bright background must be
+        darker (and darker than a quarter of the way from the image's 1st percentile to the
+        background).
 
     Returns
     -------
@@ -1020,6 +1078,8 @@ def _refine_top(
     keep[np.unique(labels[seeds])] = True
     keep[0] = False
     reached = keep[labels]
+    if band_level is not None and FLOOD_BY_LEVEL:
+        reached = _background_level_only(reached, smooth_img, seeds, band_level)
     has = reached.any(axis=0)
     last = rows - 1 - np.argmax(reached[::-1], axis=0)  # last flooded row per column
     # scan-line noise: per-row offsets, measured on the flooded background against its own
@@ -1048,6 +1108,11 @@ def _refine_top(
     vacuum = float(np.percentile(smooth_img[::4, ::4], 1))
     bright_bg = (ref - vacuum) > 0.3
     dark_limit = vacuum + 0.25 * (ref - vacuum)
+    if band_dark_level is not None:
+        # ... and darker than the band's dark end: a dense skin of topographic polymer (a grey
+        # face, darker than the charging; with no vacuum in view the 1st percentile is that
+        # face) is not that gap
+        dark_limit = np.minimum(dark_limit, band_dark_level)
     after = np.floor(np.nan_to_num(edge, nan=-10.0)).astype(np.intp) + 2
     span = np.arange(reach)
     rr = np.clip(after[None, :] + span[:, None], 0, rows - 1)
@@ -1169,7 +1234,9 @@ def _surface_in_strip(strip: np.ndarray, background: np.ndarray, band: np.ndarra
     threshold = max(4.0 * spread, 2.0 / 255.0)
     smooth_enough, structure_px = _smooth_like_background(strip, background, band)
     return _refine_top(smooth_img, edge_img, threshold, smooth_enough, coarse, measured,
-                       background, search_in, structure_px)
+                       background, search_in, structure_px,
+                       band_level=float(np.median(smooth_img[band])),
+                       band_dark_level=float(np.percentile(smooth_img[band], 10)))
 
 
 def _find_horizontal(
