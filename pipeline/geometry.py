@@ -36,8 +36,8 @@ How :func:`find_membrane` works (horizontal case; the vertical one runs on the t
    skin (:func:`_background_level_only`). Below the flood's end, per column, the edge is the
    outermost strong ascent of the departure from the local background level (sub-pixel,
    parabola), after removing scan-line offsets measured on the flooded background. A layer as
-   dark as the vacuum right under a bright charging band, continuous along the surface and
-   darker than the band's darkest tenth, is background too.
+   dark as the vacuum right under a bright charging band (below a quarter of its level),
+   continuous along the surface, is background too.
 4. **Robust line.** Per-column positions are fitted by an outlier-rejecting smoother (a Siegel
    repeated-medians line, then Gaussian-weighted local-linear fits of the inliers with shrinking
    windows), so columns over pores open at the surface (macrovoids, a rough skin), leaks and
@@ -962,6 +962,8 @@ def _locate_edge(smooth_img: np.ndarray, edge_img: np.ndarray, last: np.ndarray,
 
 #: Apply :func:`_background_level_only` to the surface flood (False: smoothness alone).
 FLOOD_BY_LEVEL = True
+#: A vacuum gap under a bright charging band is darker than this fraction of the band's level.
+VACUUM_GAP_MAX_FRACTION = 0.25
 
 
 def _background_level_only(reached: np.ndarray, smooth_img: np.ndarray, seeds: np.ndarray,
@@ -1012,7 +1014,6 @@ def _refine_top(
     search_in_px: int,
     structure_px: float = 1.5,
     band_level: float | None = None,
-    band_dark_level: float | None = None,
 ) -> np.ndarray:
     """Per-column sub-pixel top surface: where the image leaves the background.
 
@@ -1053,10 +1054,6 @@ def _refine_top(
         a smooth dense skin is polymer, however smooth (measured on 2 µm skins: the flood
         leaked into their flat middles and the surface was found at the skin's lower edge,
         18-20 px deep).
-    band_dark_level : float, optional
-        Grey level of the band's darkest tenth: a vacuum gap under a bright background must be
-        darker (and darker than a quarter of the way from the image's 1st percentile to the
-        background).
 
     Returns
     -------
@@ -1108,11 +1105,10 @@ def _refine_top(
     vacuum = float(np.percentile(smooth_img[::4, ::4], 1))
     bright_bg = (ref - vacuum) > 0.3
     dark_limit = vacuum + 0.25 * (ref - vacuum)
-    if band_dark_level is not None:
-        # ... and darker than the band's dark end: a dense skin of topographic polymer (a grey
-        # face, darker than the charging; with no vacuum in view the 1st percentile is that
-        # face) is not that gap
-        dark_limit = np.minimum(dark_limit, band_dark_level)
+    # ... and below a quarter of the charging band's level (the vacuum is near the detector's
+    # black level): with no vacuum in view the 1st percentile is material, and a dense skin of
+    # topographic polymer (a grey face, darker than the charging) passed for that gap
+    dark_limit = np.minimum(dark_limit, VACUUM_GAP_MAX_FRACTION * ref)
     after = np.floor(np.nan_to_num(edge, nan=-10.0)).astype(np.intp) + 2
     span = np.arange(reach)
     rr = np.clip(after[None, :] + span[:, None], 0, rows - 1)
@@ -1235,8 +1231,7 @@ def _surface_in_strip(strip: np.ndarray, background: np.ndarray, band: np.ndarra
     smooth_enough, structure_px = _smooth_like_background(strip, background, band)
     return _refine_top(smooth_img, edge_img, threshold, smooth_enough, coarse, measured,
                        background, search_in, structure_px,
-                       band_level=float(np.median(smooth_img[band])),
-                       band_dark_level=float(np.percentile(smooth_img[band], 10)))
+                       band_level=float(np.median(smooth_img[band])))
 
 
 def _find_horizontal(
