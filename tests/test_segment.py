@@ -1274,6 +1274,29 @@ def test_coarse_levels_leave_a_face_dotted_with_small_pores_alone(monkeypatch, s
     assert _dice(ungated.mask, ph.pore_mask, ph.membrane_mask) < 0.6
 
 
+def test_coarse_levels_leave_a_dense_skin_alone(monkeypatch):
+    """A 4 µm dense skin (40 px of flat polymer) over finger-like macrovoids, topographic, dark
+    background: reduced twice, the skin reads as one large pore lining the surface, and filling
+    it turned 97 % of the skin into pore (20 % at full resolution). A coarse pore that lines the
+    membrane's outline over more than 4 inscribed diameters and that the full-resolution mask
+    mostly calls polymer is left alone."""
+    from pipeline import segment
+    from pipeline.synthetic import make_membrane_phantom
+
+    ph = make_membrane_phantom((768, 1024), pixel_size_um=0.1, pore_size_um=0.8, porosity=0.45,
+                               morphology="fingers", skin_um=4.0, rendering="topographic",
+                               background="dark", surfaces="top", profile="uniform", seed=3)
+    img = ph.image[:ph.pore_mask.shape[0]].astype(np.float32) / 255
+    top = ph.membrane().top_px
+    rows = np.arange(img.shape[0])[:, None]
+    skin = ph.membrane_mask & (rows >= top[None, :] + 3) & (rows < top[None, :] + 37)
+    seg = segment_pores(img, ph.membrane_mask, ph.pixel_size_um, method="topographic")
+    assert seg.mask[skin].mean() < 0.35
+    monkeypatch.setattr(segment, "LARGE_PORE_MAX_OUTLINE_CONTACT", 1e9)
+    filled = segment_pores(img, ph.membrane_mask, ph.pixel_size_um, method="topographic")
+    assert filled.mask[skin].mean() > 0.8
+
+
 def test_fill_one_pore_keeps_bright_walls_and_fills_dim_floor():
     """Inside a large pore's interior, a polymer component as dim as the floor is filled, one as
     bright as the rim (a wall the coarse level merged across) stays."""
