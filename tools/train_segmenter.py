@@ -105,11 +105,22 @@ Hitachi view 0.58 -> 0.48 / 0.48 / 0.57, the FEI aggregate 0.51 -> 0.53 / 0.53 /
 ``auto`` already picks the right method on the eight phantom kinds of benchmarks/ACCURACY.md at
 six times their shot noise without them (from the noise-adapted sample alone).
 
+**Skins** (2026-12-06): half of the whole-membrane cases (:func:`_membrane_case`, 12 % of the
+cases) carry a dense skin of 0.5-4 µm (5-40 px). Without them the basin stages had never seen a
+flat layer of polymer face along the outline and called it pore: 54-100 % of 2-6 µm topographic
+skins over macrovoids under a charging band (``tests/test_segment.py``), which turned the #4
+surface-zone verdict. The shipped basin and context stages were retrained with them and the
+contrast stage kept (``--foam-cases 0 --blur-cases 0 --keep-contrast-from`` the previous model):
+such skins 0-28 % pore; the accuracy kinds within 0.005 Dice except fingers-topo 0.778 -> 0.765
+(10 seeds; a control retrained without skins gave 0.775) with porosity MAE 0.050 -> 0.058;
+bench_scale's topographic table within 0.01 Dice but for sponge 96 px at 0.25 (0.947 -> 0.937),
+closed cells of 96 px at 0.25 now 12 % small (9.6 % before).
+
 Usage::
 
     python tools/train_segmenter.py [--cases 2000] [--foam-cases 500] [--blur-cases 400]
                                     [--noise-cases 0] [--sparse-cases 0] [--sparse-seed 0]
-                                    [--sparse-styles both]
+                                    [--sparse-styles both] [--keep-contrast-from PATH]
                                     [--out pipeline/data/segment_models.npz]
 
 Prints grouped cross-validation scores (cases held out whole). Deterministic for a given
@@ -376,6 +387,16 @@ def foam_case(seed: int, shape: tuple[int, int] = (384, 384)):
     return img, pore, region, dict(morph="foam", size=cell, style=style, source=source)
 
 
+def _skin_kw(rng: np.random.Generator) -> dict:
+    """Half of the whole-membrane cases get a dense skin of 5-40 px (0.5-4 µm at their 0.1 µm/px)
+    under the surface: a flat layer of polymer face along the outline, which looks like a pore
+    floor to a classifier that never saw one (drawn after the case's other draws, so those
+    stay what they were)."""
+    if rng.uniform() < 0.5:
+        return {"skin_um": float(rng.uniform(0.5, 4.0))}
+    return {}
+
+
 def _membrane_case(rng: np.random.Generator, shape: tuple[int, int],
                    blur_range_px: tuple[float, float]):
     """A whole pipeline.synthetic membrane (skin, fingers, depth profiles, backgrounds)."""
@@ -390,7 +411,8 @@ def _membrane_case(rng: np.random.Generator, shape: tuple[int, int],
         tilt_deg=float(rng.uniform(-6, 6)), databar=False, seed=int(rng.integers(2**31)),
         rim_width_px=float(rng.uniform(1.0, 3.0)),
         blur_px=float(rng.uniform(*blur_range_px)),
-        shot_noise=float(rng.uniform(0.02, 0.1)))
+        shot_noise=float(rng.uniform(0.02, 0.1)),
+        **_skin_kw(rng))
     img = ph.image[: shape[0]].astype(np.float32) / 255
     return img, ph.pore_mask, ph.membrane_mask, dict(morph=morph, size=size, style=style,
                                                       source="membrane")
@@ -649,6 +671,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sparse-styles", choices=["both", "dark"], default="both",
                     help="which sparse renderings train the contrast classifier ('dark': the "
                          "topographic ones are collected but left out)")
+    ap.add_argument("--keep-contrast-from", default=None,
+                    help="write the contrast (style) stage of this model file instead of the "
+                         "one trained here (retrain the basin stages only)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     t0 = time.time()
@@ -772,6 +797,13 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(sx)} images; scikit-learn {sklearn.__version__}; basin CV pixel accuracy "
         f"{np.mean(acc):.3f}, with context stage {np.mean(acc2):.3f}, contrast CV weighted "
         f"accuracy {np.mean(sacc):.3f}")
+    if args.keep_contrast_from:
+        with np.load(args.keep_contrast_from, allow_pickle=False) as kept:
+            for key in kept.files:
+                if key.startswith("style_"):
+                    arrays[key] = kept[key]
+            arrays["meta"] = np.asarray(f"{arrays['meta']}; contrast stage kept from "
+                                        f"{Path(args.keep_contrast_from).name}: {kept['meta']}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **arrays)
