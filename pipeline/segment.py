@@ -2437,14 +2437,12 @@ def _pores_of_basins(basins: dict, model: dict | None, det: dict | None = None,
             probability[:] = 0.0
         return out
     p = classify_basins(basins, model)
+    plut = np.zeros(basins["n"] + 1)  # per label; 0 = outside the basins
+    plut[1:] = p
     if probability is not None:
-        plut = np.zeros(basins["n"] + 1, np.float32)
-        plut[1:] = p
         probability[:] = plut[labels]
     pore = p > 0.5
-    lut = np.zeros(basins["n"] + 1, bool)
-    lut[1:] = pore
-    out = lut[labels]
+    out = (plut > 0.5)[labels]
     if WALL_PASS_FRACTION > 0:
         walls = _wall_lines(basins, pore, WALL_PASS_FRACTION)
         out &= ~walls
@@ -2605,14 +2603,16 @@ def _distance_inside(mask: np.ndarray) -> np.ndarray:
                                  cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
 
 
-def _wide_pore_share(mask: np.ndarray, min_diameter_px: float) -> float:
+def _wide_pore_share(mask: np.ndarray, min_diameter_px: float,
+                     inside: np.ndarray | None = None) -> float:
     """Share of the pore pixels of ``mask`` covered by discs of diameter ``min_diameter_px`` that
-    fit inside it (its opening by that disc): how much of the pore area lies in wide pores."""
+    fit inside it (its opening by that disc): how much of the pore area lies in wide pores.
+    ``inside``: ``_distance_inside(mask)`` when the caller has it already."""
     n_pore = int(np.count_nonzero(mask))
     if n_pore == 0:
         return 0.0
     radius = float(min_diameter_px) / 2.0
-    centres = _distance_inside(mask) >= radius
+    centres = (_distance_inside(mask) if inside is None else inside) >= radius
     if not centres.any():
         return 0.0
     k = 2 * int(math.ceil(radius)) + 1
@@ -2735,7 +2735,7 @@ def fill_large_pores(image: np.ndarray, region: np.ndarray, mask: np.ndarray,
             break
         inscribed = 2.0 * np.asarray(ndi.maximum(dt, lab, np.arange(n)))
         inscribed[0] = 0.0
-        prev_share = _wide_pore_share(coarse, min_diameter_px)
+        prev_share = _wide_pore_share(coarse, min_diameter_px, dt)
         large = inscribed >= float(min_diameter_px)
         filled = 0
         h, w = coarse.shape

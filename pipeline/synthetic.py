@@ -683,9 +683,9 @@ def render(
         (px) of the pixel centre to the boundary of the polymer (against pores or background).
         The boundary (the truth) lies half a pixel outside the outermost pore pixels, so the rim
         peaks AT the truth boundary and falls off over ``rim_width_px`` on both sides,
-        symmetrically; a wall thinner than about
-        ``2 * rim_width_px`` is bright across its whole width. In ``topographic`` style the rim is
-        stronger on edges facing ``light_angle_deg`` (x1.3) than on the opposite side (x0.7).
+        symmetrically; a wall thinner than about ``2 * rim_width_px`` is bright across its whole
+        width. In ``topographic`` style the rim is stronger on edges facing ``light_angle_deg``
+        (x1.3) than on the opposite side (x0.7).
     blur_px : float
         Gaussian beam blur sigma (px), applied before the noise.
     shot_noise : float

@@ -774,14 +774,17 @@ def main(argv: list[str] | None = None) -> None:
           f"{sy[~data['rendered_topo']].mean():.0%} of the dark ones)")
     basin = fit_basin_model(bx[topo], by[topo], barea[topo])
     context = fit_context_model(bx2[topo], bpore[topo], barea[topo])
-    style = fit_style_model(sx[strain], sy[strain], sw[strain])
+    # (not fitted when another model's contrast stage is written instead)
+    style = (None if args.keep_contrast_from
+             else fit_style_model(sx[strain], sy[strain], sw[strain]))
     import sklearn
 
     arrays = seg.export_tree_model(basin, prefix="basin_")
     arrays["basin_feature_names"] = np.asarray(seg.FEATURE_NAMES)
     arrays.update(seg.export_tree_model(context, prefix="context_"))
     arrays["context_feature_names"] = np.asarray(seg.FEATURE_NAMES + seg.CONTEXT_FEATURE_NAMES)
-    arrays.update(seg.export_tree_model(style, prefix="style_"))
+    if style is not None:
+        arrays.update(seg.export_tree_model(style, prefix="style_"))
     arrays["style_feature_names"] = np.asarray(seg.STYLE_FEATURE_NAMES)
     arrays["basin_smoothing_px"] = np.asarray(args.smoothing_px, np.float64)
     arrays["basin_dynamics_k"] = np.asarray(args.dynamics_k, np.float64)
