@@ -886,8 +886,33 @@ def fit_rim_profile(x_px: np.ndarray, mean: np.ndarray) -> dict | None:
             "rim_px": width, "rim_fraction": rim * blur / width / contrast}
 
 
+def rim_fraction_at_blur(fit: dict, blur_px: float) -> float:
+    """The rim fraction a fit of :func:`fit_rim_profile` predicts at another beam blur.
+
+    A Gaussian rim of intrinsic width ``w`` blurred by ``b`` is seen ``sqrt(w**2 + b**2)`` wide
+    and lower by the same factor (its area is kept), so its height at the edge scales with
+    ``1 / sqrt(w**2 + b**2)``; the step's contrast does not change.
+
+    Parameters
+    ----------
+    fit : dict
+        From :func:`fit_rim_profile` (``rim_fraction``, ``rim_px``: the rim's width as seen,
+        ``blur_px``: the fitted blur), px.
+    blur_px : float
+        The other blur (Gaussian sigma, px).
+
+    Returns
+    -------
+    float
+        Rim height at the edge over the class contrast at ``blur_px``.
+    """
+    intrinsic2 = max(fit["rim_px"] ** 2 - fit["blur_px"] ** 2, 0.0)
+    return float(fit["rim_fraction"] * fit["rim_px"] / math.sqrt(intrinsic2 + blur_px ** 2))
+
+
 def _rim_correction(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: np.ndarray,
-                    m_poly: np.ndarray, f: int, out: np.ndarray, noise_s: float) -> dict:
+                    m_poly: np.ndarray, f: int, out: np.ndarray, noise_s: float,
+                    max_fraction: float | None = None) -> dict:
     """Move the threshold edges of a dark-contrast mask onto the edges under bright rims.
 
     A bright rim centred on a pore edge (the SEM edge effect) lifts the grey level at the edge
@@ -897,28 +922,39 @@ def _rim_correction(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: 
     the midpoint plus the rim's height, so the threshold is raised by the fitted rim height (as a
     fraction of the local class contrast, at most ``RIM_MAX_FRACTION`` and at least
     ``RIM_NOISE_MARGIN`` noise sigmas ``noise_s`` below the polymer level). Pixels the raised
-    threshold adds are kept only where the polymer they were taken from is thicker than twice
-    the rim's width: across a thinner wall the two rims merge and its pixels are polymer however
-    bright their surroundings.
+    threshold adds are kept only where the polymer they were taken from is thicker than the
+    rim's width (a thinner wall is rim across its whole width, polymer however bright its
+    surroundings) and where they do not join two pores of the midpoint mask: the correction
+    moves edges, it does not open walls.
+
+    ``max_fraction`` caps the fitted rim fraction: a deconvolved image rings at its edges, and
+    the ringing fits as a rim (rimless sponges blurred at 2.5 px and deconvolved read 0.14-0.57),
+    so there the rim is measured on the image before deconvolution and carried to the
+    deconvolved blur (:func:`rim_fraction_at_blur`).
     """
     x, mean, _ = edge_profile(s, out, region)
     fit = fit_rim_profile(x, mean)
     if fit is None:
         return {"rim_fraction": 0.0}
-    cap = min(RIM_MAX_FRACTION, 0.5 - RIM_NOISE_MARGIN * noise_s / fit["contrast"])
-    frac = min(max(fit["rim_fraction"], 0.0), cap)
-    info = {"rim_fraction": round(fit["rim_fraction"], 4),
+    rim_fraction = fit["rim_fraction"]
+    info = {"rim_fraction": round(rim_fraction, 4),
             "rim_width_px": round(fit["rim_px"], 3), "edge_blur_fit_px": round(fit["blur_px"], 3)}
+    if max_fraction is not None:
+        rim_fraction = min(rim_fraction, max_fraction)
+        info["rim_fraction_cap"] = round(max_fraction, 4)
+    cap = min(RIM_MAX_FRACTION, 0.5 - RIM_NOISE_MARGIN * noise_s / fit["contrast"])
+    frac = min(max(rim_fraction, 0.0), cap)
     if frac <= 0.01:
         return info
-    if fit["rim_fraction"] >= RIM_GROW_ABOVE:
+    if rim_fraction >= RIM_GROW_ABOVE:
         info.update(_grow_by_edge_offset(region, out, fit))
         return info
     old = out.copy()
     raised = (thr + frac * (m_poly - m_pore)).astype(np.float32)
     _dark_pass(s, region, raised, f, np.float32(0), False, True, out)
-    thick = local_thickness(region & ~old) > 2.0 * fit["rim_px"]
+    thick = local_thickness(region & ~old) > fit["rim_px"]
     out &= old | thick
+    out &= ~_joins_two_pores(old, out, 2.0 * fit["rim_px"])
     # the correction moves edges: pixels not connected to a pore of the midpoint mask are
     # polymer that the raised threshold caught (shading, dark grains), not edges
     lab, _ = ndi.label(out | old)
@@ -1002,10 +1038,11 @@ def _grow_by_edge_offset(region: np.ndarray, out: np.ndarray, fit: dict) -> dict
 def _dark_full(img: np.ndarray, region: np.ndarray, offsets: np.ndarray, smoothing_px: float,
                t0: float, bg_px: float, iterations: int, out: np.ndarray,
                deblur: tuple[float, float] | None = None, rim_correction: bool = True,
-               noise_s: float = 0.0) -> dict:
+               noise_s: float = 0.0, rim_cap: float | None = None) -> dict:
     """The local class-midpoint threshold on the whole image (band-wise deblurring and
     smoothing, then passes over the smoothed image with coarse class-level grids); writes the
-    pores into ``out``."""
+    pores into ``out``. ``rim_cap``: the largest rim fraction the rim correction may use on a
+    deconvolved image (None: no rim correction there)."""
     rows, cols = img.shape
     s = np.empty((rows, cols), np.float32)
     h = _halo_px(smoothing_px) + (_deblur_halo_px(deblur[0]) if deblur else 0)
@@ -1031,9 +1068,11 @@ def _dark_full(img: np.ndarray, region: np.ndarray, offsets: np.ndarray, smoothi
         thr = (0.5 * (m_pore + m_poly)).astype(np.float32)
         sums = _dark_pass(s, region, thr, f, np.float32(0), False, True, out)
     info = {"background_block_px": f}
-    # a deconvolved image rings at its edges, which the rim model would read as rims
-    if rim_correction and thr is not None and deblur is None:
-        info.update(_rim_correction(s, region, thr, m_pore, m_poly, f, out, noise_s))
+    # a deconvolved image rings at its edges, which the rim model would read as rims: there
+    # the rim measured before deconvolution (``rim_cap``) bounds it
+    if rim_correction and thr is not None and (deblur is None or rim_cap is not None):
+        info.update(_rim_correction(s, region, thr, m_pore, m_poly, f, out, noise_s,
+                                    None if deblur is None else rim_cap))
     return info
 
 
@@ -1126,11 +1165,18 @@ def _segment_dark(img, reg, offsets, sample_img, sample_reg, noise, smoothing_px
                   background_px, iterations, det, windows, deblur_enabled) -> np.ndarray:
     sm, t0, typical, contrast = _dark_sample_scales(sample_img, sample_reg, noise, smoothing_px)
     deblur = _dark_deblur(sample_img, sample_reg, sm, t0, noise, contrast, det, deblur_enabled)
+    rim_cap = None
     if deblur is not None:
+        # the rim as the image shows it before deconvolution (no ringing there)
+        smoothed = _gaussian(sample_img, sm)
+        x, mean, _ = edge_profile(smoothed, (smoothed < t0) & sample_reg, sample_reg)
+        plain_fit = fit_rim_profile(x, mean)
         # the method's scales are measured again on the deconvolved sample
         sample_img, sample_reg = _sample(img, reg, offsets, windows, deblur)
         noise = estimate_noise_sigma(sample_img, sample_reg)
         sm, t0, typical, _ = _dark_sample_scales(sample_img, sample_reg, noise, smoothing_px)
+        if plain_fit is not None:
+            rim_cap = rim_fraction_at_blur(plain_fit, math.hypot(DARK_TARGET_BLUR_PX, sm))
     det["deblur_sigma_px"] = round(deblur[0], 4) if deblur else 0.0
     if deblur:
         det["deblur_nsr"] = round(deblur[1], 6)
@@ -1139,7 +1185,7 @@ def _segment_dark(img, reg, offsets, sample_img, sample_reg, noise, smoothing_px
     # noise sigma of the smoothed image (white noise through the Gaussian)
     noise_s = noise / (2.0 * math.sqrt(math.pi) * max(sm, 0.5))
     info = _dark_full(img, reg, offsets, sm, t0, bg_px, iterations, out, deblur,
-                      noise_s=noise_s)
+                      noise_s=noise_s, rim_cap=rim_cap)
     det.update(noise_sigma=round(noise, 6), smoothing_px=round(sm, 4),
                otsu_threshold=round(t0, 6), typical_size_px=round(typical, 3),
                background_scale_px=round(bg_px, 3), **info)
