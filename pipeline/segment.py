@@ -956,8 +956,8 @@ def _rim_correction(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: 
     raised = (thr + frac * (m_poly - m_pore)).astype(np.float32)
     _dark_pass(s, region, raised, f, np.float32(0), False, True, out)
     poly = region & ~old
-    poly_px = local_thickness(poly)
-    out &= old | (poly_px > fit["rim_px"])
+    poly_thickness_px = local_thickness(poly)
+    out &= old | (poly_thickness_px > fit["rim_px"])
     out &= ~_joins_two_pores(old, out, 2.0 * fit["rim_px"])
     # a wall already breached somewhere in the midpoint mask has one pore on both sides, which
     # the join test cannot see: its medial line stays polymer, so edges move and walls thin but
