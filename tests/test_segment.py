@@ -26,7 +26,6 @@ from pipeline.segment import (
     RESOLUTION_LIMIT_PX,
     RING_FRACTION_TOPOGRAPHIC,
     Segmentation,
-    _cut_basins,
     bright_ring_fraction,
     classify_basins,
     context_features,
@@ -42,6 +41,7 @@ from pipeline.segment import (
     segment_pores,
     topographic_basins,
 )
+from pipeline.segment._basins import _cut_basins
 
 # ------------------------------------------------------------------------------------------------
 # held-out phantoms
@@ -203,7 +203,8 @@ def test_auto_judges_a_large_sample_cell_by_cell():
     """Samples of the classifier's training size are judged whole; larger ones in cells of
     about STYLE_CELL_PX that tile each stitched sample window, pooled in
     details["p_topographic_cells"]."""
-    from pipeline.segment import SAMPLE_GAP_PX, STYLE_CELL_PX, _style_cells
+    from pipeline.segment import SAMPLE_GAP_PX, STYLE_CELL_PX
+    from pipeline.segment._auto import _style_cells
 
     assert _style_cells([(0, 384, 0, 384)]) == [(0, 384, 0, 384)]
     cells = _style_cells([(0, 512, 0, 768)])
@@ -501,7 +502,7 @@ def test_orient_detector_axis_turns_a_wrong_sign_back():
     it leaves a right sign alone and turns a wrong one (simulated by turning the axis and the
     features over) back, restoring the pores."""
     from pipeline import synthetic
-    from pipeline.segment import _pores_of_basins
+    from pipeline.segment._topographic import _pores_of_basins
 
     model = load_models()["basin"]
     ph = synthetic.make_membrane_phantom(
@@ -589,7 +590,8 @@ def test_joins_two_pores_agrees_with_expand_labels(morphology, porosity):
     for a growth by 1.7 px (the dark method's edge offset) the same up to pixels next to one
     equidistant from two pores, whichever pore that one is given (measured: at most 1.2 % of the
     grown pixels)."""
-    from pipeline.segment import _joins_two_pores, translate_mask
+    from pipeline.segment import translate_mask
+    from pipeline.segment._dark import _joins_two_pores
     from pipeline.synthetic import pore_field
 
     pores = pore_field((384, 512), 12, porosity, morphology=morphology, seed=3)
@@ -622,7 +624,7 @@ def test_topographic_pores_are_moved_toward_the_bright_rims(monkeypatch, seed, l
     """Closed cells rendered with rims brighter toward ``light_angle_deg``: the crests sit
     displaced away from that side, and the half-pixel translation toward the measured detector
     direction raises Dice (measured 0.902 -> 0.915 and 0.885 -> 0.900); porosity unchanged."""
-    import pipeline.segment as seg
+    import pipeline.segment._topographic as seg
     from pipeline import synthetic
 
     ph = synthetic.make_membrane_phantom(
@@ -642,7 +644,7 @@ def test_topographic_pores_are_moved_toward_the_bright_rims(monkeypatch, seed, l
 
 
 def test_no_shift_without_a_measured_detector_direction():
-    from pipeline.segment import _shift_toward_detector
+    from pipeline.segment._topographic import _shift_toward_detector
 
     mask = np.zeros((20, 20), bool)
     mask[5:10, 5:10] = True
@@ -720,7 +722,7 @@ def test_train_segmenter_writes_a_model_the_pipeline_loads(tmp_path, monkeypatch
     models = load_models(str(out))
     assert models is not None and "context" in models["basin"]
     assert "--sparse-seed 1000 --sparse-styles dark" in models["meta"]
-    monkeypatch.setattr(seg, "MODEL_PATH", out)
+    monkeypatch.setattr(seg._classifier, "MODEL_PATH", out)
     img, _, region = _case("sponge", "topographic", 16, 1)
     result = seg.segment_pores(img, region, method="auto")
     assert 0.0 <= result.details["p_topographic"] <= 1.0
@@ -860,7 +862,7 @@ def test_deconvolved_bands_equal_one_pass(monkeypatch):
     """The dark method deconvolves row bands with context (bounded memory); forced into bands
     of 40 rows the mask equals the one-band run up to float32 rounding at the threshold
     (measured: 4 of 147 456 px)."""
-    import pipeline.segment as seg
+    import pipeline.segment._common as seg
 
     img, _, region = _case("sponge", "dark", 10, 2, shape=(384, 384), blur_px=2.5)
     whole = segment_pores(img, region, method="dark")
@@ -1033,7 +1035,8 @@ def test_auto_choice_holds_under_noise(kind):
 
 
 def test_fit_rim_profile_recovers_the_model():
-    from pipeline.segment import _edge_model, fit_rim_profile
+    from pipeline.segment import fit_rim_profile
+    from pipeline.segment._dark import _edge_model
 
     x = np.concatenate([np.arange(-5, 0), np.arange(1, 8)]) - 0.5 * np.sign(
         np.concatenate([np.arange(-5, 0), np.arange(1, 8)]))
@@ -1080,7 +1083,7 @@ def test_dark_edges_move_out_under_strong_rims(monkeypatch, morphology, seed):
     by the fitted edge offset (measured: Dice 0.85-0.86 -> 0.972 / 0.972 / 0.979; with the
     capped threshold shift instead 0.960 / 0.972 / 0.962, 0.94-0.95 while the shift kept away
     from polymer thinner than twice the rim's width)."""
-    import pipeline.segment as seg
+    import pipeline.segment._dark as seg
 
     img, truth, band = _dark_rim_phantom(morphology, 0.45, seed)
     corrected = segment_pores(img, band, method="dark")
@@ -1103,7 +1106,7 @@ def test_dark_edges_move_out_under_strong_rims(monkeypatch, morphology, seed):
 def test_growth_by_the_edge_offset_keeps_walls_and_thin_polymer():
     """_grow_by_edge_offset: pores grow by the offset into thick polymer, never into polymer
     thinner than twice the rim width, and two pores never meet."""
-    from pipeline.segment import _grow_by_edge_offset
+    from pipeline.segment._dark import _grow_by_edge_offset
 
     region = np.ones((60, 80), bool)
     pores = np.zeros_like(region)
@@ -1238,7 +1241,7 @@ def test_deconvolved_images_get_their_rims_corrected(seed, overrides, min_dice):
 def test_rim_correction_leaves_rimless_edges_alone():
     """Material contrast without rims (this file's renderer): the fitted rim is ~0 and the mask
     is the midpoint mask."""
-    import pipeline.segment as seg
+    import pipeline.segment._dark as seg
 
     img, pore, region = _case("sponge", "dark", 16, 3)
     got = segment_pores(img, region, method="dark")
@@ -1253,7 +1256,7 @@ def test_rim_correction_leaves_rimless_edges_alone():
 
 
 def test_basin_crest_quantile_matches_a_per_basin_loop():
-    from pipeline.segment import _basin_crest_quantile
+    from pipeline.segment._topographic import _basin_crest_quantile
 
     rng = np.random.default_rng(5)
     n = 30
@@ -1305,7 +1308,7 @@ def test_large_topographic_pores_are_not_cut_by_floor_crests(monkeypatch, morpho
     ratio, seg = size_ratio()
     assert abs(ratio - 1) <= 0.06, ratio
     assert _dice(seg.mask, ph.pore_mask, ph.membrane_mask) >= 0.96
-    monkeypatch.setattr(segment, "WALL_OF_RIM_FRACTION", 0.0)
+    monkeypatch.setattr(segment._topographic, "WALL_OF_RIM_FRACTION", 0.0)
     assert size_ratio()[0] < 0.93
 
 
@@ -1349,7 +1352,7 @@ def test_wide_pore_share_equals_the_opening_by_a_disc():
     rounding of the disc)."""
     from skimage.morphology import disk
 
-    from pipeline.segment import _wide_pore_share
+    from pipeline.segment._topographic import _wide_pore_share
 
     rng = np.random.default_rng(5)
     rows, cols = 300, 400
@@ -1429,7 +1432,7 @@ def test_the_basin_classifier_reads_a_dense_skin_as_polymer(skin_um, most_pore):
 def test_fill_one_pore_keeps_bright_walls_and_fills_dim_floor():
     """Inside a large pore's interior, a polymer component as dim as the floor is filled, one as
     bright as the rim (a wall the coarse level merged across) stays."""
-    from pipeline.segment import _fill_one_pore
+    from pipeline.segment._topographic import _fill_one_pore
 
     rows, cols = 120, 160
     yy, xx = np.mgrid[:rows, :cols]
