@@ -718,14 +718,26 @@ def test_train_segmenter_writes_a_model_the_pipeline_loads(tmp_path, monkeypatch
     out = tmp_path / "models.npz"
     train_segmenter.main(["--cases", "30", "--foam-cases", "0", "--blur-cases", "0",
                           "--sparse-cases", "6", "--sparse-seed", "1000",
-                          "--sparse-styles", "dark", "--folds", "2", "--out", str(out)])
+                          "--sparse-styles", "dark", "--folds", "2", "--out", str(out),
+                          "--image-features", "rim_score", "bright_fraction"])
     models = load_models(str(out))
     assert models is not None and "context" in models["basin"]
     assert "--sparse-seed 1000 --sparse-styles dark" in models["meta"]
+    # the basin classifier was trained to read two image-level features beside each basin's own
+    assert models["basin"]["image_features"] == ("rim_score", "bright_fraction")
+    assert models["basin"]["context"]["image_features"] == ("rim_score", "bright_fraction")
     monkeypatch.setattr(seg._classifier, "MODEL_PATH", out)
-    img, _, region = _case("sponge", "topographic", 16, 1)
+    img, pore, region = _case("sponge", "topographic", 16, 1)
     result = seg.segment_pores(img, region, method="auto")
     assert 0.0 <= result.details["p_topographic"] <= 1.0
+    topo = seg.segment_pores(img, region, method="topographic")
+    assert 0.2 < topo.mask[region].mean() < 0.8
+    basins = seg.topographic_basins(img, region)
+    p = classify_basins(basins, models["basin"])
+    assert p.shape == (basins["n"],) and np.all((p >= 0) & (p <= 1))
+    del basins["image_features"]
+    with pytest.raises(ValueError, match="image-level features"):
+        classify_basins(basins, models["basin"])
 
 
 def _constant_tree_model(raw: float) -> dict:

@@ -204,7 +204,9 @@ from ._classifier import (
     context_features,
     crest_levels,
     export_tree_model,
+    image_features_of,
     load_models,
+    reads_image_features,
     style_probability,
     tree_model_log_odds,
     tree_model_proba,
@@ -296,6 +298,8 @@ __all__ = [
     "edge_profile",
     "estimate_noise_sigma",
     "export_tree_model",
+    "image_features_of",
+    "reads_image_features",
     "FEATURE_NAMES",
     "fill_large_pores",
     "fit_rim_profile",
@@ -499,6 +503,11 @@ def segment_pores(
         if sigma > topo_sigma and not smoothing_px:
             # a noisy image: its basins again, from a smoother image
             sample = _sample_basins(img, region, prep, sigma, background_px, part["dynamics_k"])
+        if method == "auto" or reads_image_features(None if models is None
+                                                    else models["basin"]):
+            # what kind of image this is: auto's evidence, and context for a basin classifier
+            # trained to read it
+            sample["image_features"] = contrast_features(sample, prep["sample_reg"])
     used = (_choose_contrast(sample, prep["sample_reg"], details, prep["windows"],
                              part["dynamics_k"]) if method == "auto" else method)
     probability = None  # the topographic basins' pore probabilities

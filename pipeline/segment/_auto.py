@@ -141,7 +141,9 @@ def _choose_contrast(basins: dict, region: np.ndarray, details: dict,
                      windows: list[tuple[int, int, int, int]],
                      dynamics_k: float = BASIN_DYNAMICS_K) -> str:
     """``dark`` or ``topographic`` from the sample, recording the evidence in ``details``."""
-    feats = contrast_features(basins, region)
+    feats = basins.get("image_features")
+    if feats is None:
+        feats = contrast_features(basins, region)
     details["contrast_evidence"] = {k: round(float(v), 4)
                                     for k, v in zip(STYLE_FEATURE_NAMES, feats)}
     models = load_models()

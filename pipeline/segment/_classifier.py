@@ -106,14 +106,24 @@ def load_models(path: str | None = None) -> dict | None:
     if basin_names != FEATURE_NAMES or style_names != STYLE_FEATURE_NAMES:
         raise ValueError(f"{p}: classifiers were trained on other features than this version "
                          "computes; retrain with tools/train_segmenter.py")
+    image_names = tuple(str(x) for x in arrays.get("basin_image_feature_names", ()))
+    if not set(image_names) <= set(STYLE_FEATURE_NAMES):
+        raise ValueError(f"{p}: the basin classifier was trained on other image features than "
+                         "this version computes; retrain with tools/train_segmenter.py")
     basin = {k[len("basin_"):]: v for k, v in arrays.items() if k.startswith("basin_")}
+    # the image-level features (by name, a subset of STYLE_FEATURE_NAMES) it reads, if any
+    basin["image_features"] = image_names
     if "context_roots" in arrays:
         names = tuple(str(x) for x in arrays["context_feature_names"])
-        if names != FEATURE_NAMES + CONTEXT_FEATURE_NAMES:
+        context_image = names[len(FEATURE_NAMES):len(names) - len(CONTEXT_FEATURE_NAMES)]
+        if (names[:len(FEATURE_NAMES)] != FEATURE_NAMES
+                or names[len(FEATURE_NAMES) + len(context_image):] != CONTEXT_FEATURE_NAMES
+                or not set(context_image) <= set(STYLE_FEATURE_NAMES)):
             raise ValueError(f"{p}: the context classifier was trained on other features than "
                              "this version computes; retrain with tools/train_segmenter.py")
         basin["context"] = {k[len("context_"):]: v for k, v in arrays.items()
                             if k.startswith("context_")}
+        basin["context"]["image_features"] = context_image
     return {
         "basin": basin,
         "smoothing_px": float(arrays.get("basin_smoothing_px", BASIN_SMOOTHING_PX)),
@@ -210,10 +220,44 @@ def crest_levels(basins: dict) -> np.ndarray:
     return (basins["pairs"]["crest"] - cal["med_lc"]) / cal["contrast"]
 
 
+def image_features_of(basins: dict) -> np.ndarray:
+    """The image-level features (:func:`contrast_features`, ``STYLE_FEATURE_NAMES``) the basin
+    classifier reads beside each basin's own: ``basins["image_features"]``, set on the image's
+    sample (and handed to its tiles) by :func:`pipeline.segment.segment_pores` and by
+    :func:`topographic_basins`."""
+    x = basins.get("image_features")
+    if x is None:
+        raise ValueError("the basin classifier reads image-level features: set "
+                         "basins['image_features'] = contrast_features(sample, sample_region)")
+    return np.asarray(x, np.float64)
+
+
+def reads_image_features(model: dict | None) -> bool:
+    """Whether a basin classifier (``load_models()["basin"]``) or its context stage reads
+    image-level features (:func:`image_features_of`)."""
+    if not model:
+        return False
+    return bool(len(model.get("image_features", ()))
+                or len((model.get("context") or {}).get("image_features", ())))
+
+
+def _with_image_features(feats: np.ndarray, basins: dict, model: dict) -> np.ndarray:
+    """``feats`` (basins x FEATURE_NAMES) with the image-level features ``model`` reads
+    (``model["image_features"]``, names) appended to every row."""
+    names = model.get("image_features", ())
+    if not len(names):
+        return feats
+    image = image_features_of(basins)[[STYLE_FEATURE_NAMES.index(n) for n in names]]
+    return np.column_stack([feats, np.broadcast_to(image, (feats.shape[0], image.size))])
+
+
 def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
     """Pore probability of every basin of :func:`topographic_basins`.
 
-    With the trained model: its probability, combined with its context stage when it has one
+    With the trained model: its probability from the basin's features and the image's
+    (:func:`image_features_of`: what kind of image this is, e.g. whether its bright class is
+    thin rims or polymer plateaus, changes what a grey floor means), combined with its context
+    stage when it has one
     (a second ensemble that also sees the first stage's probabilities of the basin's neighbours
     across its crests, :func:`context_features`) by averaging the two log-odds. Without (file
     missing): a rule, the crest vote (a basin darker than most of the basins it shares crests
@@ -225,7 +269,7 @@ def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
     if model is None:
         vote = feats[:, FEATURE_NAMES.index("vote")]
         return 0.5 + 0.5 * np.clip(vote, -1, 1)
-    z = tree_model_log_odds(model, feats)
+    z = tree_model_log_odds(model, _with_image_features(feats, basins, model))
     p = expit(z)
     context = model.get("context")
     if context is None:
@@ -234,7 +278,8 @@ def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
     x = context_features(feats, p, pairs["a"].astype(np.int64) - 1,
                          pairs["b"].astype(np.int64) - 1, pairs["length"],
                          crest_levels(basins), basins["area"])
-    z2 = tree_model_log_odds(context, np.column_stack([feats, x]))
+    z2 = tree_model_log_odds(context, np.column_stack([_with_image_features(feats, basins,
+                                                                            context), x]))
     # the two stages' log-odds are averaged: alone, the context stage can turn a small shift of
     # the image calibration, which moves many first-stage probabilities together, into a
     # collective flip of the neighbourhood (one of 28 random topographic phantoms: porosity

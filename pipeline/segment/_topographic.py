@@ -11,7 +11,14 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._basins import BASIN_DYNAMICS_K, BASIN_SMOOTHING_PX, FEATURE_NAMES, _noise_q, basins_from_q
+from ._basins import (
+    BASIN_DYNAMICS_K,
+    BASIN_SMOOTHING_PX,
+    FEATURE_NAMES,
+    _noise_q,
+    basins_from_q,
+    contrast_features,
+)
 from ._classifier import classify_basins
 from ._common import (
     _bilinear_window,
@@ -545,6 +552,7 @@ def _segment_topographic_full(img, reg, offsets, level, f, sigma, nq, dynamics_k
             g0, g1 = max(0, c0 - overlap), min(cols, c1 + overlap)
             q = _q_window(img, offsets, level, f, sigma, e0, e1, g0, g1)
             b = basins_from_q(q, reg[e0:e1, g0:g1], nq, dynamics_k=dynamics_k, calibration=cal)
+            b["image_features"] = sample.get("image_features")
             del q
             tile_p = None if probability is None else np.zeros((e1 - e0, g1 - g0), np.float32)
             pores = _pores_of_basins(b, model, det, tile_p)
@@ -573,7 +581,8 @@ def topographic_basins(image: np.ndarray, region: np.ndarray, *,
     img, reg = _check_inputs(image, region, None)
     prep = _prepare(img, reg, whole=True)
     basins = _sample_basins(img, reg, prep, smoothing_px, background_px, dynamics_k)
-    basins.update(sample_region=prep["sample_reg"], sample_image=prep["sample_img"])
+    basins.update(sample_region=prep["sample_reg"], sample_image=prep["sample_img"],
+                  image_features=contrast_features(basins, prep["sample_reg"]))
     return basins
 
 
