@@ -1571,3 +1571,29 @@ def test_bright_ring_fraction_tells_rims_from_a_matrix_and_a_network():
     band = np.zeros((200, 260), bool)
     band[160:] = True
     assert bright_ring_fraction(_rings_image(), band) == 0.0
+
+
+def test_segment_package_exports_every_public_name_of_its_modules():
+    """``pipeline.segment`` is a package of stage modules; its public API is every public name of
+    those modules, re-exported as the same object (a function or constant added to a module
+    and not to ``__init__`` would be missing from ``from pipeline.segment import ...``)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import pipeline.segment as seg
+
+    checked = 0
+    for info in pkgutil.iter_modules(seg.__path__):
+        module = importlib.import_module(f"pipeline.segment.{info.name}")
+        for name, value in vars(module).items():
+            if name.startswith("_"):
+                continue
+            defined_here = ((inspect.isfunction(value) or inspect.isclass(value))
+                            and value.__module__ == module.__name__)
+            if defined_here or (name.isupper() and not inspect.ismodule(value)):
+                assert getattr(seg, name, None) is value, f"{info.name}.{name}"
+                assert name in seg.__all__, name
+                checked += 1
+    assert checked > 60
+    assert all(hasattr(seg, name) for name in seg.__all__)
