@@ -720,9 +720,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.sparse_cases > 0:
         data = merge(data, cached(args.sparse_cache, args.sparse_cases, sparse=True))
     bx, barea = data["bx"], data["barea"]
-    # every basin also carries its image's contrast features: whether the image's bright class
-    # is thin rims or polymer plateaus, its floors shaded or flat, ... changes what a grey basin
-    # means (cross-validated with them: pixel accuracy 0.819 -> 0.836, Dice 0.848 -> 0.862)
+    # with --image-features every basin also carries its image's contrast features (what kind
+    # of image it is changes what a grey basin means; see IMAGE_FEATURES for what they did)
     image_cols = [seg.STYLE_FEATURE_NAMES.index(n) for n in args.image_features]
     bxi = np.column_stack([bx, data["sx"][np.searchsorted(data["cases"], data["bcase"])]
                            [:, image_cols]])

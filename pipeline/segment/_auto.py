@@ -9,7 +9,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from ._basins import BASIN_DYNAMICS_K, STYLE_FEATURE_NAMES, basins_from_q, contrast_features
-from ._classifier import load_models, style_probability
+from ._classifier import image_features_of, load_models, style_probability
 from ._common import SAMPLE_GAP_PX
 
 #: Without the shipped style model: rim score (see :func:`rim_score`) above which ``auto``
@@ -140,10 +140,9 @@ def _cell_evidence(basins: dict, region: np.ndarray, windows: list[tuple[int, in
 def _choose_contrast(basins: dict, region: np.ndarray, details: dict,
                      windows: list[tuple[int, int, int, int]],
                      dynamics_k: float = BASIN_DYNAMICS_K) -> str:
-    """``dark`` or ``topographic`` from the sample, recording the evidence in ``details``."""
-    feats = basins.get("image_features")
-    if feats is None:
-        feats = contrast_features(basins, region)
+    """``dark`` or ``topographic`` from the sample (its ``image_features``, set by
+    :func:`pipeline.segment.segment_pores`), recording the evidence in ``details``."""
+    feats = image_features_of(basins)
     details["contrast_evidence"] = {k: round(float(v), 4)
                                     for k, v in zip(STYLE_FEATURE_NAMES, feats)}
     models = load_models()

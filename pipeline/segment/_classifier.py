@@ -254,10 +254,9 @@ def _with_image_features(feats: np.ndarray, basins: dict, model: dict) -> np.nda
 def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
     """Pore probability of every basin of :func:`topographic_basins`.
 
-    With the trained model: its probability from the basin's features and the image's
-    (:func:`image_features_of`: what kind of image this is, e.g. whether its bright class is
-    thin rims or polymer plateaus, changes what a grey floor means), combined with its context
-    stage when it has one
+    With the trained model: its probability from the basin's features (and, for a model trained
+    with ``--image-features``, the image's, :func:`image_features_of`; the shipped model reads
+    none), combined with its context stage when it has one
     (a second ensemble that also sees the first stage's probabilities of the basin's neighbours
     across its crests, :func:`context_features`) by averaging the two log-odds. Without (file
     missing): a rule, the crest vote (a basin darker than most of the basins it shares crests
