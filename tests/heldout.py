@@ -41,6 +41,10 @@ Contrast models (where the truth boundary lies)
   deeper network is seen; a two-component point-spread function (core + wide halo) and a detector
   gamma (0.6 or 1.6) applied after the noise. The truth boundary is the step of the un-blurred
   signal; with gamma != 1 the half-grey level is no longer at the boundary.
+* :func:`render_rim_position` — a plain pore field (no band, no data bar) whose bright rim lies
+  OUTSIDE the boundary (an edge glow starting on the polymer), centred on it, or INSIDE it (a
+  bright wall sloping into the pore), dark or topographic; for ``benchmarks/bench_rim_position.py``
+  and the dark method's rim-position tests.
 
 Frame and noise
 ---------------
@@ -322,6 +326,50 @@ def render_se(pore: np.ndarray, material: np.ndarray, rng: np.random.Generator, 
     glow = np.exp(-(np.minimum(d_poly, d_out) - 1.0) / edge_len_px)
     signal = signal + edge_gain * face * glow * polymer
     return np.where(material, signal, 0.0)
+
+
+#: Where :func:`render_rim_position` puts the rim relative to the truth boundary.
+RIM_POSITIONS = ("centred", "outside", "inside")
+
+
+def render_rim_position(pore: np.ndarray, rng: np.random.Generator, *, style: str = "dark",
+                        position: str = "outside", rim_width_px: float = 1.5,
+                        rim_level: float = 0.25, blur_px: float = 0.7, shot_noise: float = 0.04
+                        ) -> np.ndarray:
+    """A pore field (the whole frame membrane) with its bright rim at a chosen place (float32).
+
+    Where an SEM's bright pore rim lies relative to the pore's edge depends on the edge's shape:
+    an edge glow on the polymer starting at the edge (``outside``), a bright wall sloping down
+    into the pore (``inside``), or both in about equal parts (``centred``, how
+    :func:`pipeline.synthetic.render` draws it). The rim is ``rim_level * exp(-(d / w)**2)`` with
+    ``d`` the distance (px) from the first pixel on its side of the boundary (``outside``,
+    ``inside``) or from the boundary itself (``centred``: half a pixel less than the pixel
+    centre distance). ``style`` ``dark``: pores 0.12, polymer 0.6 with a fine texture;
+    ``topographic``: polymer face 0.42, floors darkening to 0.55 of it towards the pore middles.
+    Gaussian blur ``blur_px``, then noise of sd ``shot_noise * sqrt(I)``.
+    """
+    if position not in RIM_POSITIONS:
+        raise ValueError(f"position must be one of {RIM_POSITIONS}, got {position!r}")
+    pore = np.asarray(pore, bool)
+    d_poly = _edt(~pore)  # polymer pixels: distance to the nearest pore pixel
+    d_pore = _edt(pore)
+    if position == "outside":
+        d = np.where(pore, np.inf, d_poly - 1.0)
+    elif position == "inside":
+        d = np.where(pore, d_pore - 1.0, np.inf)
+    else:
+        d = np.where(pore, d_pore, d_poly) - 0.5
+    rim = np.exp(-((d / max(rim_width_px, 1e-3)) ** 2))
+    grain = ndi.gaussian_filter(rng.standard_normal(pore.shape), 1.0)
+    grain /= grain.std() + 1e-12
+    if style == "dark":
+        img = np.where(pore, 0.12, 0.6 * (1 + 0.04 * grain))
+    else:
+        floor = 0.42 * (1 - 0.45 * (1 - np.exp(-d_pore / (2.5 * rim_width_px))))
+        img = np.where(pore, floor, 0.42 * (1 + 0.04 * grain))
+    img = ndi.gaussian_filter(img + rim_level * rim, blur_px)
+    img = img + shot_noise * np.sqrt(np.clip(img, 0, None)) * rng.standard_normal(img.shape)
+    return np.clip(img, 0, 1).astype(np.float32)
 
 
 def render_bse(pore: np.ndarray, material: np.ndarray, rng: np.random.Generator, *,

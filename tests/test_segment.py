@@ -1062,6 +1062,63 @@ def test_fit_rim_profile_recovers_the_model():
     assert fit_rim_profile(x[:5], y[:5]) is None  # too short a profile
 
 
+def test_fit_rim_profile_with_a_free_offset_finds_where_the_rim_lies():
+    """The offset model recovers a rim on either side of the edge; the centred model cannot
+    explain a rim lying outside the edge (its residual is many times larger), and the level the
+    rim adds at the edge falls with the offset."""
+    from pipeline.segment import fit_rim_profile
+    from pipeline.segment._dark import _edge_model
+
+    x = np.concatenate([np.arange(-5, 0), np.arange(1, 8)]) - 0.5 * np.sign(
+        np.concatenate([np.arange(-5, 0), np.arange(1, 8)]))
+    rng = np.random.default_rng(1)
+    for offset in (-1.0, 0.0, 1.2):
+        y = _edge_model(x, 0.1, 0.5, 0.0, 0.7, 0.4, 1.0, offset) + rng.normal(0, 0.002, x.size)
+        free = fit_rim_profile(x, y, free_offset=True)
+        centred = fit_rim_profile(x, y)
+        assert free["rim_offset_px"] == pytest.approx(offset, abs=0.2)
+        assert free["edge_px"] == pytest.approx(0.0, abs=0.2)
+        assert centred["rim_offset_px"] == 0.0
+        assert centred["edge_level_fraction"] == centred["rim_fraction"]
+        if offset == 1.2:
+            assert free["rss"] < 0.05 * centred["rss"]
+            assert free["edge_level_fraction"] < 0.8 * free["rim_fraction"]
+
+
+@pytest.mark.parametrize("morphology,size_px,porosity,rim_width_px,seed",
+                         [("cells", 20, 0.7, 1.0, 0), ("spheres", 14, 0.5, 2.5, 1),
+                          ("sponge", 12, 0.5, 1.0, 2)])
+def test_a_rim_outside_the_pores_does_not_grow_them(morphology, size_px, porosity,
+                                                    rim_width_px, seed):
+    """A rim on the polymer side of the edges (tests/heldout.py ``render_rim_position``),
+    fitted as one centred on them, pushed the edges under the rim: without the offset check
+    porosity +2.5 to +7.4 %, Dice 0.964-0.987 on these renderings. The check takes the rim for
+    one outside the edges and raises the threshold only by what it adds there: porosity within
+    0.5 %, Dice 0.997-1.000."""
+    from pipeline.synthetic import pore_field
+
+    from heldout import render_rim_position
+
+    pore = pore_field((320, 448), size_px, porosity, morphology=morphology, seed=seed)
+    img = render_rim_position(pore, np.random.default_rng(seed), position="outside",
+                              rim_width_px=rim_width_px)
+    seg = segment_pores(img, None, 0.1, method="dark")
+    core = np.zeros_like(pore)
+    core[10:-10, 10:-10] = True
+    assert seg.details["rim_outside_edge"] is True
+    assert seg.details["rim_offset_px"] > 0.4
+    assert seg.mask[core].mean() / pore[core].mean() == pytest.approx(1.0, abs=0.02)
+    assert _dice(seg.mask, pore, core) > 0.99
+
+
+def test_rims_centred_on_the_edges_are_not_taken_for_rims_outside_them():
+    for morphology, seed in (("sponge", 0), ("cells", 1), ("spheres", 2)):
+        img, truth, band = _dark_rim_phantom(morphology, 0.25, seed)
+        det = segment_pores(img, band, method="dark").details
+        assert "rim_outside_edge" not in det, (morphology, det.get("rim_offset_px"),
+                                               det.get("rim_offset_rss_ratio"))
+
+
 def test_edge_profile_of_a_step_is_a_step():
     from pipeline.segment import edge_profile
 

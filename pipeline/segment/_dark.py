@@ -147,6 +147,16 @@ RIM_NOISE_MARGIN = 3.0
 #: -0.0075, size error -0.001, missing 7 -> 6; benchmarks/ACCURACY.md's kinds (rims below it)
 #: unchanged.
 RIM_GROW_ABOVE = 0.65
+#: A rim whose fitted centre lies more than this many px outside the corrected edges, with a
+#: fit whose residual is below ``RIM_OFFSET_RSS_RATIO`` times that of a rim centred on the edge,
+#: lies on the polymer side of the edge: the correction (threshold raise or growth) is redone as a
+#: threshold raise by the level the rim adds at the edge (:func:`_rim_correction`). On dark
+#: renderings whose rim lies wholly outside the pores (tests/heldout.py ``render_rim_position``;
+#: blur 0.7 px, rims 1-2.5 px wide, 0.15-0.3 above the polymer) such fits read
+#: offsets 0.5-1.6 px and ratios 0.004-0.08; on rims centred on the edge (pipeline.synthetic's)
+#: the offsets read -2.1 to +0.8 px and the ratios 0.13-1.0.
+RIM_OUTSIDE_MIN_PX = 0.4
+RIM_OFFSET_RSS_RATIO = 0.2
 
 
 def edge_profile(smoothed: np.ndarray, pore_mask: np.ndarray, region: np.ndarray,
@@ -196,22 +206,37 @@ def edge_profile(smoothed: np.ndarray, pore_mask: np.ndarray, region: np.ndarray
     return x[keep], sums[keep] / np.maximum(counts[keep], 1), counts[keep]
 
 
-def _edge_model(x, floor, contrast, edge, blur, rim, rim_width):
+def _edge_model(x, floor, contrast, edge, blur, rim, rim_width, offset=0.0):
     """A blurred step (pore level ``floor`` to ``floor + contrast`` at ``edge``) plus a rim of
-    height ``rim`` and intrinsic width ``rim_width`` centred on the edge, blurred by the same
-    Gaussian (so the rim seen is never narrower than the blur)."""
+    height ``rim`` and intrinsic width ``rim_width`` centred ``offset`` px outside the edge
+    (0: on it), blurred by the same Gaussian (so the rim seen is never narrower than the blur)."""
     width = np.sqrt(blur ** 2 + rim_width ** 2)
     return (floor + contrast * ndtr((x - edge) / blur)
-            + rim * (blur / width) * np.exp(-0.5 * ((x - edge) / width) ** 2))
+            + rim * (blur / width) * np.exp(-0.5 * ((x - edge - offset) / width) ** 2))
 
 
-def fit_rim_profile(x_px: np.ndarray, mean: np.ndarray) -> dict | None:
+def fit_rim_profile(x_px: np.ndarray, mean: np.ndarray, *, free_offset: bool = False
+                    ) -> dict | None:
     """Fit :func:`_edge_model` to an edge profile (:func:`edge_profile`).
 
-    Returns a dict with ``floor``, ``contrast``, ``edge_px`` (edge position relative to the
-    threshold edge), ``blur_px``, ``rim_px`` (the rim's width as seen, px), ``rim_fraction`` (the
-    height of the rim as seen at the edge over the contrast) or None when the profile is too short
-    or the fit fails.
+    Parameters
+    ----------
+    x_px, mean : ndarray of float
+        Positions (px, relative to the threshold edge; positive on the polymer side) and mean
+        grey levels, from :func:`edge_profile`.
+    free_offset : bool
+        Also fit where the rim lies relative to the edge (``rim_offset_px``, within +-2.5 px);
+        default: centred on the edge, as :func:`pipeline.synthetic.render` draws it.
+
+    Returns
+    -------
+    dict or None
+        ``floor``, ``contrast``, ``edge_px`` (edge position relative to the threshold edge),
+        ``blur_px``, ``rim_px`` (the rim's width as seen, px), ``rim_fraction`` (the height of the
+        rim as seen over the contrast), ``rim_offset_px`` (0 unless ``free_offset``),
+        ``edge_level_fraction`` (how far the rim lifts the level AT the edge, over the contrast:
+        ``rim_fraction`` for a centred rim) and ``rss`` (residual sum of squares); None when the
+        profile is too short or the fit fails.
     """
     from scipy.optimize import curve_fit
 
@@ -221,17 +246,24 @@ def fit_rim_profile(x_px: np.ndarray, mean: np.ndarray) -> dict | None:
     c0 = p0 - f0
     if not c0 > 0:
         return None
+    start = [f0, c0, 0.0, 1.0, 0.1 * c0, 1.0]
+    low = [f0 - c0, 0.1 * c0, -3.0, 0.3, 0.0, 0.0]
+    high = [f0 + c0, 3.0 * c0, 3.0, 5.0, 2.0 * c0, 4.0]
+    if free_offset:
+        start, low, high = start + [0.0], low + [-2.5], high + [2.5]
     try:
-        par, _ = curve_fit(_edge_model, x_px, mean, p0=[f0, c0, 0.0, 1.0, 0.1 * c0, 1.0],
-                           bounds=([f0 - c0, 0.1 * c0, -3.0, 0.3, 0.0, 0.0],
-                                   [f0 + c0, 3.0 * c0, 3.0, 5.0, 2.0 * c0, 4.0]),
-                           maxfev=4000)
+        par, _ = curve_fit(_edge_model, x_px, mean, p0=start, bounds=(low, high),
+                           maxfev=8000 if free_offset else 4000)
     except (RuntimeError, ValueError):
         return None
-    floor, contrast, edge, blur, rim, rim_width = (float(v) for v in par)
+    floor, contrast, edge, blur, rim, rim_width = (float(v) for v in par[:6])
+    offset = float(par[6]) if free_offset else 0.0
     width = math.hypot(blur, rim_width)
+    rim_fraction = rim * blur / width / contrast
     return {"floor": floor, "contrast": contrast, "edge_px": edge, "blur_px": blur,
-            "rim_px": width, "rim_fraction": rim * blur / width / contrast}
+            "rim_px": width, "rim_fraction": rim_fraction, "rim_offset_px": offset,
+            "edge_level_fraction": rim_fraction * math.exp(-0.5 * (offset / width) ** 2),
+            "rss": float(np.sum((_edge_model(x_px, *par) - mean) ** 2))}
 
 
 def rim_fraction_at_blur(fit: dict, blur_px: float) -> float:
@@ -277,6 +309,12 @@ def _rim_correction(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: 
     already breached somewhere: the correction moves edges and thins walls, it does not open
     them.
 
+    The corrected edges are then checked: a rim lying outside them (an edge glow starting on the
+    polymer, which the centred model explains only by pushing the edge under it) is refitted
+    with its position free, and when it lies more than ``RIM_OUTSIDE_MIN_PX`` outside with a
+    residual below ``RIM_OFFSET_RSS_RATIO`` of the centred fit's, the correction is redone as a
+    threshold raise by the level the rim adds at the edge (``info["rim_outside_edge"]``).
+
     ``max_fraction`` caps the fitted rim fraction: a deconvolved image rings at its edges, and
     the ringing fits as a rim (rimless sponges blurred at 2.5 px and deconvolved read 0.14-0.57),
     so there the rim is measured on the image before deconvolution and carried to the
@@ -296,16 +334,51 @@ def _rim_correction(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: 
     frac = min(max(rim_fraction, 0.0), cap)
     if frac <= 0.01:
         return info
-    if rim_fraction >= RIM_GROW_ABOVE:
-        info.update(_grow_by_edge_offset(region, out, fit))
-        return info
     old = out.copy()
+    grown = rim_fraction >= RIM_GROW_ABOVE
+    if grown:
+        info.update(_grow_by_edge_offset(region, out, fit))
+    else:
+        _raise_threshold(s, region, thr, m_pore, m_poly, f, out, old, frac, fit["rim_px"])
+    # Where does the rim lie? The fit above assumes it centred on the edge; a rim lying on the
+    # polymer side of the edge (edge glow) fits that model only with the edge pushed under the
+    # rim, so the edges went too far. Seen from the corrected edges, such a rim lies outside
+    # them, and a model with the rim's offset free explains the profile far better than a
+    # centred one: then the threshold is raised only by the level the rim adds AT the edge.
+    x2, mean2, _ = edge_profile(s, out, region)
+    centred = fit_rim_profile(x2, mean2)
+    offset = fit_rim_profile(x2, mean2, free_offset=True)
+    if centred is not None and offset is not None:
+        ratio = offset["rss"] / max(centred["rss"], 1e-30)
+        info["rim_offset_px"] = round(offset["rim_offset_px"], 3)
+        info["rim_offset_rss_ratio"] = round(ratio, 4)
+        if (offset["rim_offset_px"] > RIM_OUTSIDE_MIN_PX and ratio < RIM_OFFSET_RSS_RATIO
+                and (grown or offset["edge_level_fraction"] < frac)):
+            frac = min(max(offset["edge_level_fraction"], 0.0), cap)
+            out[:] = old
+            if frac > 0.01:
+                _raise_threshold(s, region, thr, m_pore, m_poly, f, out, old, frac,
+                                 fit["rim_px"])
+            info["rim_outside_edge"] = True
+            info.pop("rim_edge_offset_px", None)  # the growth is undone
+    if "rim_edge_offset_px" not in info:
+        info["rim_threshold_shift"] = round(frac, 4)
+    info["rim_pixels_added"] = int(out.sum() - old.sum())
+    return info
+
+
+def _raise_threshold(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: np.ndarray,
+                     m_poly: np.ndarray, f: int, out: np.ndarray, old: np.ndarray, frac: float,
+                     rim_px: float) -> None:
+    """The threshold raise of :func:`_rim_correction`: ``out`` (the midpoint mask ``old``) is
+    thresholded again at ``frac`` of the local class contrast above the midpoint, keeping only
+    the added pixels that move edges (see there); in place."""
     raised = (thr + frac * (m_poly - m_pore)).astype(np.float32)
     _dark_pass(s, region, raised, f, np.float32(0), False, True, out)
     poly = region & ~old
     poly_thickness_px = local_thickness(poly)
-    out &= old | (poly_thickness_px > fit["rim_px"])
-    out &= ~_joins_two_pores(old, out, 2.0 * fit["rim_px"])
+    out &= old | (poly_thickness_px > rim_px)
+    out &= ~_joins_two_pores(old, out, 2.0 * rim_px)
     # a wall already breached somewhere in the midpoint mask has one pore on both sides, which
     # the join test cannot see: its medial line stays polymer, so edges move and walls thin but
     # no wall is opened
@@ -317,9 +390,6 @@ def _rim_correction(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: 
     grown[lab[old]] = True
     grown[0] = False
     out[:] = grown[lab]
-    info["rim_threshold_shift"] = round(frac, 4)
-    info["rim_pixels_added"] = int(out.sum() - old.sum())
-    return info
 
 
 @numba.njit(cache=True, nogil=True)
