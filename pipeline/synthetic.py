@@ -662,6 +662,7 @@ def render(
     texture: float = 0.04,
     light_angle_deg: float = 45.0,
     background_level: float | None = None,
+    rim_offset_px: float = 0.0,
 ) -> np.ndarray:
     """Render a pore mask as a grey SEM-like image.
 
@@ -715,6 +716,10 @@ def render(
         Amplitude of the fine random texture of the polymer face.
     light_angle_deg : float
         Topographic: direction (CCW from +x) of the detector, whose facing edges are brighter.
+    rim_offset_px : float
+        Where the rim's crest lies relative to the polymer's boundary (px): 0 on it (the
+        default, described above), positive into the polymer (an edge glow starting at the
+        edge), negative into the pores or background (a bright wall sloping into the pore).
 
     Returns
     -------
@@ -739,7 +744,7 @@ def render(
     polymer = material & ~pore
     # The rims are edge effects of the polymer: at its pore walls and at its outline against the
     # background, but not across the mouth of a pore open to the background (no polymer there).
-    d_edge = np.abs(_signed_distance(polymer))
+    d_edge = np.abs(_signed_distance(polymer) - rim_offset_px)
     rim = np.exp(-((d_edge / max(rim_width_px, 1e-3)) ** 2))
     # How deep a pixel lies in its cavity: distance to the nearest polymer, so a pore open at the
     # membrane surface is as deep at its mouth as its walls make it, not shallow there

@@ -234,6 +234,26 @@ def test_render_dark_and_topographic_contrast():
     assert topo[middle].mean() < topo[face].mean()
 
 
+def test_render_rim_offset_moves_the_rim_crest_off_the_boundary():
+    """``rim_offset_px``: the rim's crest lies that far from the boundary, positive into the
+    polymer, negative into the pore; 0 is the default rendering."""
+    yy, xx = np.mgrid[:120, :120]
+    r = np.hypot(yy - 60, xx - 60)
+    pore = r < 30
+    clean = dict(shot_noise=0, scanline_noise=0, illumination_gradient=0, blur_px=0, texture=0,
+                 rim_width_px=1.5, style="dark", rim_strength=0.3)
+    base = syn.render(pore, **clean)
+    np.testing.assert_array_equal(base, syn.render(pore, rim_offset_px=0.0, **clean))
+    for offset in (-2.0, 0.0, 2.0):
+        img = syn.render(pore, rim_offset_px=offset, **clean)
+        # mean brightness of the rim against the distance to the boundary (pixel centres)
+        d = np.where(pore, -(30 - r), r - 30)
+        rings = np.arange(-5, 6)
+        rim = [float((img - np.where(pore, 0.12, 0.68))[np.abs(d - k) < 0.5].mean())
+               for k in rings]
+        assert rings[int(np.argmax(rim))] == pytest.approx(offset, abs=1.0)
+
+
 def test_render_leaves_the_mouth_of_a_pore_open_at_the_surface():
     """A pore cut by the membrane surface has bright rims on its walls only: none across its
     mouth (no polymer there), and its floor is as deep under the mouth as its walls make it."""
