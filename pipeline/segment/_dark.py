@@ -335,8 +335,8 @@ def _rim_correction(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: 
     if frac <= 0.01:
         return info
     old = out.copy()
-    grown = rim_fraction >= RIM_GROW_ABOVE
-    if grown:
+    by_growth = rim_fraction >= RIM_GROW_ABOVE
+    if by_growth:
         info.update(_grow_by_edge_offset(region, out, fit))
     else:
         _raise_threshold(s, region, thr, m_pore, m_poly, f, out, old, frac, fit["rim_px"])
@@ -347,14 +347,14 @@ def _rim_correction(s: np.ndarray, region: np.ndarray, thr: np.ndarray, m_pore: 
     # centred one: then the threshold is raised only by the level the rim adds AT the edge.
     x2, mean2, _ = edge_profile(s, out, region)
     centred = fit_rim_profile(x2, mean2)
-    offset = fit_rim_profile(x2, mean2, free_offset=True)
-    if centred is not None and offset is not None:
-        ratio = offset["rss"] / max(centred["rss"], 1e-30)
-        info["rim_offset_px"] = round(offset["rim_offset_px"], 3)
+    free = fit_rim_profile(x2, mean2, free_offset=True)
+    if centred is not None and free is not None:
+        ratio = free["rss"] / max(centred["rss"], 1e-30)
+        info["rim_offset_px"] = round(free["rim_offset_px"], 3)
         info["rim_offset_rss_ratio"] = round(ratio, 4)
-        if (offset["rim_offset_px"] > RIM_OUTSIDE_MIN_PX and ratio < RIM_OFFSET_RSS_RATIO
-                and (grown or offset["edge_level_fraction"] < frac)):
-            frac = min(max(offset["edge_level_fraction"], 0.0), cap)
+        if (free["rim_offset_px"] > RIM_OUTSIDE_MIN_PX and ratio < RIM_OFFSET_RSS_RATIO
+                and (by_growth or free["edge_level_fraction"] < frac)):
+            frac = min(max(free["edge_level_fraction"], 0.0), cap)
             out[:] = old
             if frac > 0.01:
                 _raise_threshold(s, region, thr, m_pore, m_poly, f, out, old, frac,
