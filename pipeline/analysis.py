@@ -29,6 +29,9 @@ SCHEMA_VERSION = "1.0"
 AUTO_UNCERTAIN_MARGIN = 0.25
 #: How that note begins (the CLI names the images whose notes hold it).
 UNCERTAIN_METHOD_NOTE = "segmentation method uncertain"
+#: Start of the note made when the dark method found its image's rims outside the pore edges
+#: (``details["rim_outside_edge"]``, :func:`pipeline.segment.fit_rim_profile`).
+RIM_OUTSIDE_NOTE = "rims outside the pore edges"
 
 #: Called as ``progress(stage_name, fraction_done)`` while an analysis runs.
 ProgressCallback = Callable[[str, float], None]
@@ -236,6 +239,11 @@ def analyze(
         notes.append(f"{UNCERTAIN_METHOD_NOTE}: auto chose {segmentation.method} with "
                      f"P(topographic) = {p_topo:.2f}; check overlay.png, or rerun with "
                      f"--method {other}")
+    if segmentation.details.get("rim_outside_edge"):
+        notes.append(f"{RIM_OUTSIDE_NOTE}: the bright pore rims lie "
+                     f"{segmentation.details['rim_offset_px']:.1f} px outside the pore edges (an "
+                     "edge glow on the polymer), so the pore edges were put at the foot of the "
+                     "rims, not under them; check overlay.png")
     sigma_px = segmentation.details.get("smoothing_px")
     if (segmentation.method == "topographic" and sigma_px is not None
             and sigma_px >= 1.1 * BASIN_SMOOTHING_PX and settings.segment.smoothing_um is None):

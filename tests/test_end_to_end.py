@@ -426,6 +426,26 @@ def test_uncertain_auto_choice_is_noted(monkeypatch, p_topographic, noted):
         assert f"--method {other}" in hits[0]
 
 
+def test_rims_outside_the_pore_edges_are_noted():
+    """The dark method's rim-position check (tests/test_segment.py) reaches the result's notes;
+    an image whose rims are centred on the edges gets no such note."""
+    from pipeline.analysis import RIM_OUTSIDE_NOTE
+    from pipeline.synthetic import pore_field
+
+    from heldout import render_rim_position
+
+    pore = pore_field((320, 448), 20, 0.7, morphology="cells", seed=0)
+    for position, noted in (("outside", True), ("centred", False)):
+        img = render_rim_position(pore, np.random.default_rng(0), position=position,
+                                  rim_width_px=1.0)
+        a = analyze(img, 0.1)
+        hits = [n for n in a.notes if n.startswith(RIM_OUTSIDE_NOTE)]
+        assert a.segmentation.method == "dark"
+        assert bool(hits) == noted, (position, a.notes)
+        if noted:
+            assert f"{a.segmentation.details['rim_offset_px']:.1f} px outside" in hits[0]
+
+
 def test_noisy_topographic_image_is_noted():
     """A topographic phantom at shot noise 0.3 (six times the benchmark's): its basins are cut
     after more smoothing (1.1-1.2 px), and the notes say so; at the benchmark's noise they do
