@@ -726,8 +726,7 @@ def test_train_segmenter_writes_a_model_the_pipeline_loads(tmp_path, monkeypatch
     # rim offsets (not in the shipped model): drawn for about that share of the cases, and
     # never for any case by default
     assert all(train_segmenter.rim_offset(seed) == 0.0 for seed in range(40))
-    monkeypatch.setattr(train_segmenter, "RIM_OFFSET_SHARE", 0.5)
-    offsets = [train_segmenter.rim_offset(seed) for seed in range(40)]
+    offsets = [train_segmenter.rim_offset(seed, 0.5) for seed in range(40)]
     assert 10 < sum(o != 0 for o in offsets) < 30 and max(map(abs, offsets)) <= 1.5
     # the basin classifier was trained to read two image-level features beside each basin's own
     assert models["basin"]["image_features"] == ("rim_score", "bright_fraction")

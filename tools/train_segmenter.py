@@ -267,19 +267,20 @@ RIM_OFFSET_SHARE = 0.0
 RIM_OFFSET_MAX_PX = 1.5
 
 
-def rim_offset(seed: int) -> float:
+def rim_offset(seed: int, share: float = RIM_OFFSET_SHARE) -> float:
     """Rim crest offset (px, positive into the polymer) of training case ``seed``: 0 for
-    ``1 - RIM_OFFSET_SHARE`` of the cases, else uniform within +-``RIM_OFFSET_MAX_PX``. Drawn from
-    its own generator, so every other draw of the case stays what it was."""
+    ``1 - share`` of the cases, else uniform within +-``RIM_OFFSET_MAX_PX``. Drawn from its own
+    generator, so every other draw of the case stays what it was."""
     rng = np.random.default_rng([seed, 5151])
-    shifted = rng.uniform() < RIM_OFFSET_SHARE
+    shifted = rng.uniform() < share
     value = rng.uniform(-RIM_OFFSET_MAX_PX, RIM_OFFSET_MAX_PX)
     return float(value) if shifted else 0.0
 
 
 def random_case(seed: int, shape: tuple[int, int] = (384, 384),
                 blur_range_px: tuple[float, float] | None = None,
-                porosity_range: tuple[float, float] | None = None):
+                porosity_range: tuple[float, float] | None = None,
+                rim_offset_share: float = RIM_OFFSET_SHARE):
     """One training image: (image, pore mask, region, info). ``blur_range_px``: the range the
     beam blur sigma is drawn from (default: each renderer's own, 0.4-1.8 px, whole membranes
     0.5-1.5 px). ``porosity_range``: draw the porosity from it instead (sponges and isolated
@@ -300,7 +301,7 @@ def random_case(seed: int, shape: tuple[int, int] = (384, 384),
     region = _random_region(rng, shape)
     pore &= region
     style = str(rng.choice(["dark", "topographic"]))
-    offset = rim_offset(seed)
+    offset = rim_offset(seed, rim_offset_share)
     if rng.uniform() < 0.55:
         kw = _render_kw(rng, blur_range_px)
         kw["charging_streaks"] = rng.uniform(0, 0.3) if rng.uniform() < 0.3 else 0.0
@@ -461,12 +462,14 @@ BLUR_CASE0 = 2_000_000
 BLUR_CASE_RANGE_PX = (1.8, 4.0)
 
 
-def blur_case(seed: int, shape: tuple[int, int] = (384, 384)):
+def blur_case(seed: int, shape: tuple[int, int] = (384, 384),
+              rim_offset_share: float = RIM_OFFSET_SHARE):
     """A :func:`random_case` (its own seeds) rendered with a beam blur of 1.8-4 px: images
     blurrier than the basin classifier's training set, for the contrast classifier only (with
     blur up to 1.8 px only, ``auto`` drifted toward ``topographic`` on blurrier dark images:
     pipeline.synthetic's dark fingers at sigma 2.5 px, P(topographic) 0.71)."""
-    return random_case(BLUR_CASE0 + seed, shape, BLUR_CASE_RANGE_PX)
+    return random_case(BLUR_CASE0 + seed, shape, BLUR_CASE_RANGE_PX,
+                       rim_offset_share=rim_offset_share)
 
 
 #: Case ids of the noisy cases (:func:`noise_case`) start here.
@@ -476,11 +479,13 @@ NOISE_CASE0 = 3_000_000
 NOISE_CASE_SHOT = (0.15, 0.35)
 
 
-def noise_case(seed: int, shape: tuple[int, int] = (384, 384)):
+def noise_case(seed: int, shape: tuple[int, int] = (384, 384),
+               rim_offset_share: float = RIM_OFFSET_SHARE):
     """A :func:`random_case` (its own seeds) with extra shot noise (:data:`NOISE_CASE_SHOT`):
     images noisier than the basin classifier's training set, for the contrast classifier only
     (``--noise-cases``; not in the shipped model, see the module docstring)."""
-    img, pore, region, info = random_case(NOISE_CASE0 + seed, shape)
+    img, pore, region, info = random_case(NOISE_CASE0 + seed, shape,
+                                          rim_offset_share=rim_offset_share)
     rng = np.random.default_rng([seed, 4343])
     shot = rng.uniform(*NOISE_CASE_SHOT)
     img = img + shot * np.sqrt(np.clip(img, 0, None)) * rng.standard_normal(img.shape)
@@ -494,24 +499,27 @@ SPARSE_CASE0 = 4_000_000
 SPARSE_CASE_POROSITY = (0.08, 0.3)
 
 
-def sparse_case(seed: int, shape: tuple[int, int] = (384, 384)):
+def sparse_case(seed: int, shape: tuple[int, int] = (384, 384),
+                rim_offset_share: float = RIM_OFFSET_SHARE):
     """A :func:`random_case` (its own seeds) of sponges or isolated pores at porosity 0.08-0.3,
     below the 0.25-0.7 of the other cases, for the contrast classifier only (``--sparse-cases``;
     not in the shipped model, see the module docstring)."""
-    return random_case(SPARSE_CASE0 + seed, shape, porosity_range=SPARSE_CASE_POROSITY)
+    return random_case(SPARSE_CASE0 + seed, shape, porosity_range=SPARSE_CASE_POROSITY,
+                       rim_offset_share=rim_offset_share)
 
 
-def _case(case: int):
-    """The training case of id ``case`` (every kind of case shares one id space)."""
+def _case(case: int, rim_offset_share: float = RIM_OFFSET_SHARE):
+    """The training case of id ``case`` (every kind of case shares one id space; the foams have
+    no rim offsets)."""
     if case >= SPARSE_CASE0:
-        return sparse_case(case - SPARSE_CASE0)
+        return sparse_case(case - SPARSE_CASE0, rim_offset_share=rim_offset_share)
     if case >= NOISE_CASE0:
-        return noise_case(case - NOISE_CASE0)
+        return noise_case(case - NOISE_CASE0, rim_offset_share=rim_offset_share)
     if case >= BLUR_CASE0:
-        return blur_case(case - BLUR_CASE0)
+        return blur_case(case - BLUR_CASE0, rim_offset_share=rim_offset_share)
     if case >= FOAM_CASE0:
         return foam_case(case - FOAM_CASE0)
-    return random_case(case)
+    return random_case(case, rim_offset_share=rim_offset_share)
 
 
 def case_basins(img: np.ndarray, region: np.ndarray, smoothing_px: float,
@@ -533,13 +541,13 @@ def case_basins(img: np.ndarray, region: np.ndarray, smoothing_px: float,
 
 def collect(n_cases: int, seed0: int = 0, smoothing_px: float = seg.BASIN_SMOOTHING_PX,
             dynamics_k: float = seg.BASIN_DYNAMICS_K, foam: bool = False,
-            blur: bool = False, noise: bool = False,
-            sparse: bool = False) -> dict[str, np.ndarray]:
+            blur: bool = False, noise: bool = False, sparse: bool = False,
+            rim_offset_share: float = RIM_OFFSET_SHARE) -> dict[str, np.ndarray]:
     """Basin features of every case (and, per basin, its truth pore pixels and area), the
     image-level contrast features and the Dice of the dark method on every case
     (``foam``: the cases of :func:`foam_case`, ids from ``FOAM_CASE0``; ``blur``: those of
     :func:`blur_case`, ids from ``BLUR_CASE0``; ``noise``: those of :func:`noise_case`, ids from
-    ``NOISE_CASE0``)."""
+    ``NOISE_CASE0``; ``rim_offset_share``: :func:`rim_offset`)."""
     rows: dict[str, list] = {k: [] for k in ("bx", "bpore", "barea", "bcase", "btopo", "pa",
                                               "pb", "plen", "pcrest", "btrain", "blabel")}
     offset = 0
@@ -547,7 +555,7 @@ def collect(n_cases: int, seed0: int = 0, smoothing_px: float = seg.BASIN_SMOOTH
     for k in range(n_cases):
         case = seed0 + k + (FOAM_CASE0 if foam else BLUR_CASE0 if blur
                             else NOISE_CASE0 if noise else SPARSE_CASE0 if sparse else 0)
-        img, pore, region, info = _case(case)
+        img, pore, region, info = _case(case, rim_offset_share)
         fixed, used = case_basins(img, region, smoothing_px, dynamics_k)
         if fixed["n"] == 0:
             continue
@@ -681,7 +689,6 @@ def fit_style_model(x, y, w=None):
 
 
 def main(argv: list[str] | None = None) -> None:
-    global RIM_OFFSET_SHARE  # read by rim_offset() in every case generator
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=2000)
     ap.add_argument("--foam-cases", type=int, default=500,
@@ -726,7 +733,6 @@ def main(argv: list[str] | None = None) -> None:
                     help="write the contrast (style) stage of this model file instead of the "
                          "one trained here (retrain the basin stages only)")
     args = ap.parse_args(argv)
-    RIM_OFFSET_SHARE = args.rim_offset_share
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     t0 = time.time()
 
@@ -739,7 +745,8 @@ def main(argv: list[str] | None = None) -> None:
                     raise SystemExit(f"{path}: a cache from an older train_segmenter; delete it")
                 return {k: c[k] for k in c.files}
         seed0 = args.sparse_seed if kind.get("sparse") else args.seed
-        out = collect(n, seed0, args.smoothing_px, args.dynamics_k, **kind)
+        out = collect(n, seed0, args.smoothing_px, args.dynamics_k,
+                      rim_offset_share=args.rim_offset_share, **kind)
         if path:
             np.savez(path, **out)
         return out
