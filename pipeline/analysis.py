@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .geometry import Membrane, MembraneNotFound, find_membrane
+from .burnin import fill_annotations
+from .geometry import Membrane, MembraneNotFound, find_membrane, membrane_without
 from .io import InputError, Micrograph, from_array, load_micrograph
 from .profile import depth_profile
-from .segment import BASIN_SMOOTHING_PX, Segmentation, segment_pores
+from .segment import BASIN_SMOOTHING_PX, Segmentation, edge_pore_mask, segment_pores
 from .settings import Settings
 from .size import local_thickness
 
@@ -32,6 +33,8 @@ UNCERTAIN_METHOD_NOTE = "segmentation method uncertain"
 #: Start of the note made when the dark method found its image's rims outside the pore edges
 #: (``details["rim_outside_edge"]``, :func:`pipeline.segment.fit_rim_profile`).
 RIM_OUTSIDE_NOTE = "rims outside the pore edges"
+#: Start of the note made for each label burned into the frame (``pipeline.burnin``).
+LABEL_NOTE = "label burned into the image"
 
 #: Called as ``progress(stage_name, fraction_done)`` while an analysis runs.
 ProgressCallback = Callable[[str, float], None]
@@ -118,8 +121,10 @@ def _resolve_micrograph(image_or_path: Any, pixel_size_um: float | None,
         return m
     if isinstance(image_or_path, (str, Path)):
         return load_micrograph(image_or_path, pixel_size_um, detect_bar=settings.io.detect_databar,
-                               max_pixels=settings.io.max_pixels)
-    return from_array(np.asarray(image_or_path), pixel_size_um)
+                               max_pixels=settings.io.max_pixels,
+                               detect_labels=settings.io.detect_labels)
+    return from_array(np.asarray(image_or_path), pixel_size_um,
+                      detect_labels=settings.io.detect_labels)
 
 
 def analyze(
@@ -193,6 +198,13 @@ def analyze(
                             "to analyse")
 
     geo = settings.geometry
+    labels = list(micrograph.annotations_px)
+    unknown = micrograph.label_mask()
+    if unknown is not None:
+        # what the membrane finder and the segmentation see: the labels replaced by a mirror
+        # image of the micrograph beside them (no drawn edges); their pixels are left out below
+        image = fill_annotations(image, labels, along="columns" if geo.surface in ("left", "right")
+                                 else "rows")
     if membrane is None:
         try:
             membrane = step("membrane", lambda: find_membrane(
@@ -203,6 +215,8 @@ def analyze(
                                 "material use --surface none") from exc
     else:
         timings["membrane"] = 0.0
+    if unknown is not None:
+        membrane = membrane_without(membrane, unknown)
 
     seg = settings.segment
     if pore_mask is None:
@@ -212,13 +226,13 @@ def analyze(
             min_pore_diameter_um=seg.min_pore_diameter_um, smoothing_um=seg.smoothing_um,
             max_untiled_px=seg.max_untiled_px, tile_px=seg.tile_px, deblur=seg.deblur,
             large_pores=seg.large_pores))
+        if unknown is not None:
+            segmentation.edge_pores = edge_pore_mask(segmentation.mask, unknown=unknown)
     else:
-        from .segment import edge_pore_mask
-
         given = pore_mask if isinstance(pore_mask, Segmentation) else None
         mask = np.asarray(pore_mask.mask if given else pore_mask, bool) & membrane.mask
         segmentation = Segmentation(mask=mask, method=given.method if given else "given",
-                                    edge_pores=edge_pore_mask(mask),
+                                    edge_pores=edge_pore_mask(mask, unknown=unknown),
                                     details=dict(given.details) if given else {},
                                     # the classifier's view of the unedited basins, kept
                                     pore_probability=given.pore_probability if given else None)
@@ -230,9 +244,13 @@ def analyze(
         lt_px = np.where(segmentation.mask, local_thickness_px, 0).astype(np.float32)
         timings["local_thickness"] = 0.0
     else:
-        lt_px = step("local_thickness", lambda: local_thickness(segmentation.mask))
+        lt_px = step("local_thickness", lambda: local_thickness(segmentation.mask,
+                                                                unknown=unknown))
 
     notes = list(micrograph.warnings) + list(membrane.notes)
+    for r0, r1, c0, c1 in labels:
+        notes.append(f"{LABEL_NOTE}: rows {r0}-{r1 - 1}, columns {c0}-{c1 - 1} left out of the "
+                     "analysis (pores running into it are flagged as cut); check overlay.png")
     p_topo = segmentation.details.get("p_topographic")
     if p_topo is not None and abs(p_topo - 0.5) < AUTO_UNCERTAIN_MARGIN:
         other = "dark" if segmentation.method == "topographic" else "topographic"

@@ -52,6 +52,7 @@ background (saturated) the edge is found where the material becomes visible.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from dataclasses import dataclass, field
@@ -275,6 +276,17 @@ def perpendicular_distance(line_a: np.ndarray, line_b: np.ndarray) -> np.ndarray
     pb = np.column_stack([b[okb], x[okb]])
     out[okb] = cKDTree(pa).query(pb)[0]
     return out
+
+
+def membrane_without(membrane: Membrane, excluded: np.ndarray | None) -> Membrane:
+    """The membrane less ``excluded`` pixels (e.g. labels burned into the frame): they leave the
+    mask and their depth becomes NaN. Returns ``membrane`` itself when nothing is excluded."""
+    if excluded is None or not np.any(excluded & membrane.mask):
+        return membrane
+    depth = membrane.depth_px
+    if depth is not None:
+        depth = np.where(excluded, np.float32(np.nan), depth).astype(np.float32, copy=False)
+    return dataclasses.replace(membrane, mask=membrane.mask & ~excluded, depth_px=depth)
 
 
 def membrane_from_surfaces(

@@ -62,6 +62,10 @@ class Micrograph:
         The file it came from.
     warnings : list of str
         Things the user should know (e.g. "multi-page TIFF: first page used").
+    annotations_px : list of (row0, row1, col0, col1)
+        Labels burned into the frame (scale bars, text boxes; half-open pixel rectangles of
+        ``image``, see :func:`pipeline.burnin.detect_annotations`); the analysis leaves them
+        out. Empty when none were found or detection was off.
     """
 
     image: np.ndarray
@@ -73,6 +77,16 @@ class Micrograph:
     metadata: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     warnings: list[str] = field(default_factory=list)
+    annotations_px: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def label_mask(self) -> np.ndarray | None:
+        """Bool mask (``image``'s shape) of :attr:`annotations_px`, or None when there are none:
+        the pixels the analysis treats as of unknown phase."""
+        if not self.annotations_px:
+            return None
+        from .burnin import annotation_mask
+
+        return annotation_mask(self.image.shape, self.annotations_px)
 
     def info(self) -> dict[str, Any]:
         """What ``sempore info`` prints for this file."""
@@ -85,6 +99,7 @@ class Micrograph:
             "pixel_size_source": self.pixel_size_source,
             "databar_rows": self.databar_rows,
             "databar_source": self.databar_source,
+            "annotations_px": [list(b) for b in self.annotations_px],
             "instrument": self.metadata.get("instrument"),
             "metadata": self.metadata.get("instrument_metadata", {}),
             "warnings": list(self.warnings),
@@ -505,6 +520,7 @@ def load_micrograph(
     *,
     detect_bar: bool = True,
     max_pixels: int = 400_000_000,
+    detect_labels: bool = True,
 ) -> Micrograph:
     """Load an SEM micrograph, its pixel size and its data bar.
 
@@ -519,6 +535,9 @@ def load_micrograph(
         Detect a data bar when no metadata says where it is.
     max_pixels : int
         Refuse files whose header declares more pixels than this, before allocating.
+    detect_labels : bool
+        Find labels burned into the frame (scale bars, text boxes) so the analysis can leave
+        them out (:func:`pipeline.burnin.detect_annotations`).
 
     Returns
     -------
@@ -595,6 +614,7 @@ def load_micrograph(
     if databar_rows >= rows:
         databar_rows, bar_source = 0, "none"
     image = np.ascontiguousarray(grey[: rows - databar_rows])
+    labels = _labels(image, detect_labels, lossy=raw_meta.get("lossy", False))
     return Micrograph(
         image=image,
         pixel_size_um=px,
@@ -605,7 +625,17 @@ def load_micrograph(
         metadata=metadata,
         path=str(path),
         warnings=notes,
+        annotations_px=labels,
     )
+
+
+def _labels(image: np.ndarray, detect: bool, *, lossy: bool = False
+            ) -> list[tuple[int, int, int, int]]:
+    if not detect:
+        return []
+    from .burnin import detect_annotations
+
+    return detect_annotations(image, lossy=lossy)
 
 
 def from_array(
@@ -613,10 +643,12 @@ def from_array(
     pixel_size_um: float | None = None,
     *,
     databar_rows: int | None = 0,
+    detect_labels: bool = True,
 ) -> Micrograph:
     """Wrap an in-memory array as a :class:`Micrograph`.
 
     ``databar_rows=None`` detects a data bar; an int removes that many bottom rows.
+    ``detect_labels`` finds labels burned into the frame (see :func:`load_micrograph`).
     """
     grey = to_grey(image)
     rows = grey.shape[0]
@@ -628,8 +660,9 @@ def from_array(
         source = "caller"
     if pixel_size_um is not None and not _valid_pixel_size(float(pixel_size_um)):
         raise InputError(f"<array>: pixel size {pixel_size_um} µm is not plausible")
+    kept = np.ascontiguousarray(grey[: rows - int(databar_rows)])
     return Micrograph(
-        image=np.ascontiguousarray(grey[: rows - int(databar_rows)]),
+        image=kept,
         pixel_size_um=None if pixel_size_um is None else float(pixel_size_um),
         pixel_size_source="caller" if pixel_size_um is not None else "unknown",
         databar_rows=int(databar_rows),
@@ -637,6 +670,7 @@ def from_array(
         raw_shape=grey.shape,
         metadata={"dtype": str(np.asarray(image).dtype)},
         path=None,
+        annotations_px=_labels(kept, detect_labels),
     )
 
 

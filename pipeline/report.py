@@ -41,6 +41,7 @@ _PORE_RGB = (0, 170, 255)
 _SURFACE_RGB = (255, 215, 0)
 _OPPOSITE_RGB = (0, 255, 160)
 _LAYER_RGB = (255, 0, 200)
+_LABEL_RGB = (255, 60, 60)
 
 
 class ResultExists(FileExistsError):
@@ -151,6 +152,8 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
             "pixel_size_source": m.pixel_size_source,
             "databar_rows": m.databar_rows,
             "databar_source": m.databar_source,
+            # labels burned into the frame, left out: [row0, row1, col0, col1], half-open px
+            "annotations_px": [list(map(int, b)) for b in m.annotations_px],
             "instrument": m.metadata.get("instrument"),
             "warnings": list(m.warnings),
         },
@@ -325,7 +328,8 @@ def min_layer_range_um(structure: Mapping[str, Any] | None) -> tuple[float, floa
 
 def overlay_image(analysis: Analysis, *, max_side_px: int | None = None,
                   skeleton: bool = False) -> np.ndarray:
-    """RGB uint8 picture: micrograph, pore outlines and tint, surfaces, minimum-pore layer.
+    """RGB uint8 picture: micrograph, pore outlines and tint, surfaces, minimum-pore layer,
+    labels left out of the analysis (red frames).
 
     Parameters
     ----------
@@ -383,6 +387,8 @@ def overlay_image(analysis: Analysis, *, max_side_px: int | None = None,
             np.copyto(channel, cv2.addWeighted(channel, 0.75, channel, 0.0, 0.25 * value),
                       where=band)
             np.copyto(channel, value, where=edge)
+    for r0, r1, c0, c1 in a.micrograph.annotations_px:  # labels left out of the analysis
+        cv2.rectangle(out, (int(c0), int(r0)), (int(c1) - 1, int(r1) - 1), _LABEL_RGB, thickness)
     skel = a.extras.get("skeleton") if skeleton else None
     if isinstance(skel, np.ndarray) and skel.shape == pores.shape:
         out[skel.astype(bool)] = (255, 80, 0)

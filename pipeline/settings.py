@@ -29,6 +29,9 @@ class IOSettings:
     max_pixels: int = 400_000_000
     #: Detect and remove an instrument data bar when no metadata says where it is.
     detect_databar: bool = True
+    #: Find labels burned into the frame (scale bars, text boxes) and leave them out of the
+    #: analysis (pipeline.burnin).
+    detect_labels: bool = True
 
 
 @dataclass(frozen=True)

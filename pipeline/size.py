@@ -508,7 +508,8 @@ def _neighbour_vectors(reach: int = _REACH) -> tuple[np.ndarray, np.ndarray, np.
     return arrays
 
 
-def local_thickness(mask: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+def local_thickness(mask: np.ndarray, *, unknown: np.ndarray | None = None,
+                    threads: int | None = None) -> np.ndarray:
     """Local thickness (diameter, px) of the True phase of a 2-D mask, exact.
 
     ``tau(p) = 2 * max{dt(x) : |p - x| < dt(x)}`` over pore pixels x, with ``dt`` the real-valued
@@ -519,6 +520,10 @@ def local_thickness(mask: np.ndarray, *, threads: int | None = None) -> np.ndarr
     ----------
     mask : ndarray of bool, shape (rows, cols)
         True = pore. Non-bool arrays are read as ``mask != 0``. Sides under 32768 px.
+    unknown : ndarray of bool, shape (rows, cols), optional
+        Pixels whose phase is not known (e.g. under a label burned into the micrograph): like
+        the space outside the array they are not walls, and like it they hold no disk centre and
+        get 0. ``dt`` is then the distance to the nearest pixel that is neither pore nor unknown.
     threads : int, optional
         Threads to use; default: the CPUs available (capped by ``NUMBA_NUM_THREADS``). Masks
         under 2**18 pixels per thread use fewer.
@@ -532,12 +537,22 @@ def local_thickness(mask: np.ndarray, *, threads: int | None = None) -> np.ndarr
     mask = _as_mask(mask)
     threads = _thread_count(mask, threads)
     n_pore = np.count_nonzero(mask)
+    if unknown is not None:
+        unknown = _as_mask(unknown)
+        if unknown.shape != mask.shape:
+            raise ValueError(f"unknown has shape {unknown.shape}, the mask {mask.shape}")
+        unknown = unknown & ~mask
+        if not unknown.any():
+            unknown = None
     if n_pore == 0:
         return np.zeros(mask.shape, np.float32)
-    if n_pore == mask.size:
-        return np.full(mask.shape, np.inf, np.float32)
+    open_phase = mask if unknown is None else mask | unknown
+    if np.count_nonzero(open_phase) == mask.size:
+        return np.where(mask, np.float32(np.inf), np.float32(0)).astype(np.float32)
     rows, cols = mask.shape
-    sq = _squared_distance_transform(mask, threads)
+    sq = _squared_distance_transform(open_phase, threads)
+    if unknown is not None:
+        sq[unknown] = 0  # no disk is centred where the phase is unknown
 
     vectors, vector_class, classes = _neighbour_vectors()  # cached: read-only constants
     n_near = int(np.count_nonzero((vectors**2).sum(axis=1) <= _NEAR_LENGTH2))
@@ -557,4 +572,6 @@ def local_thickness(mask: np.ndarray, *, threads: int | None = None) -> np.ndarr
     out = np.zeros((rows, cols), np.float32)
     args = (keys, band_offsets, members, sq.reshape(-1), out.reshape(-1), cols, band_rows)
     _split(_paint_bands, args, len(band_offsets) - 1, threads)
+    if unknown is not None:
+        out[unknown] = 0.0
     return out

@@ -547,6 +547,72 @@ class HeldOutImage:
 
 #: The held-out kinds. Each names its geometry, contrast, background, surfaces, data bar, file
 #: format and pixel size (sizes are in px; the pixel sizes span 0.01-0.5 µm/px).
+# ------------------------------------------------------------------------------------------------
+# labels burned into the frame (scale bars, text boxes)
+
+#: What :func:`burn_label` draws: ``box`` a filled box holding the text and a bar (instrument
+#: overlays, ImageJ's scale bar with a background); ``bar`` a bar with its text above it and no box
+#: (ImageJ's default).
+LABEL_STYLES = ("box", "bar")
+
+
+def burn_label(image: np.ndarray, rng: np.random.Generator, *, style: str = "box",
+               corner: str = "br", scale: float = 1.0, box_level: int = 0,
+               ink: int | None = None, font: str = "pil", origin: tuple[int, int] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Burn a scale-bar label into an 8-bit micrograph (a copy), in one corner.
+
+    ``corner`` is two letters: ``t``/``b`` and ``l``/``r``. ``scale`` scales the text height
+    (16 px at 1), the bar and the paddings; ``font`` ``pil`` draws antialiased FreeType text
+    (Pillow's bundled font), ``hershey`` OpenCV's stroke font. ``ink`` defaults to the
+    opposite of ``box_level``. ``origin`` (row, col) puts the label's top-left corner there
+    instead of in the corner. Returns the image and the mask of the pixels the label changed or
+    covers (the box, or the text and bar strokes).
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    if style not in LABEL_STYLES:
+        raise ValueError(f"style must be one of {LABEL_STYLES}")
+    ink = (255 if box_level < 128 else 0) if ink is None else int(ink)
+    rows, cols = image.shape
+    text = f"{rng.choice([1, 2, 5, 10, 20, 50])} um"
+    text_px = max(8, int(round(16 * scale)))
+    bar_len = int(rng.integers(60, 160) * scale)
+    bar_h = max(3, int(round(5 * scale)))
+    pad = max(2, int(round(6 * scale)))
+    if font == "pil":
+        face = ImageFont.load_default(size=text_px)
+        x0, y0, x1, y1 = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=face)
+        tw, th = x1 - x0, y1 - y0
+    else:
+        fs = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_SIMPLEX, text_px, 1)
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, max(1, text_px // 10))
+    w = max(bar_len, tw) + 2 * pad
+    h = th + bar_h + 3 * pad
+    margin = int(rng.integers(0, 20))
+    r0 = rows - h - margin if corner[0] == "b" else margin
+    c0 = cols - w - margin if corner[1] == "r" else margin
+    if origin is not None:
+        r0, c0 = origin
+    out = image.copy()
+    if style == "box":
+        out[r0:r0 + h, c0:c0 + w] = box_level
+    tx, ty = c0 + (w - tw) // 2, r0 + pad
+    if font == "pil":
+        pic = Image.fromarray(out)
+        ImageDraw.Draw(pic).text((tx - x0, ty - y0), text, fill=ink, font=face)
+        out = np.asarray(pic).copy()
+    else:
+        cv2.putText(out, text, (tx, ty + th), cv2.FONT_HERSHEY_SIMPLEX, fs, ink,
+                    max(1, text_px // 10), cv2.LINE_AA)
+    by, bx = r0 + 2 * pad + th, c0 + (w - bar_len) // 2
+    out[by:by + bar_h, bx:bx + bar_len] = ink
+    drawn = out != image
+    if style == "box":
+        drawn[r0:r0 + h, c0:c0 + w] = True
+    return out, drawn
+
+
 HELDOUT_KINDS: dict[str, dict[str, Any]] = {
     "foam-se-charging-both-hitachi": dict(
         geometry="foam", contrast="se", background="charging", surfaces="both",

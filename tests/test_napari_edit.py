@@ -255,3 +255,84 @@ def test_recompute_2048x1536_under_one_second():
           f"surface {t_surface:.3f} s (full {t_surface_full:.3f} s)")
     assert t_brush <= 1.0 and t_surface <= 1.0
     assert t_brush < t_brush_full
+
+
+@pytest.fixture(scope="module")
+def labelled_analysis():
+    """membrane_analysis' kind of image, with shot noise and a black label box burned into its
+    bottom-right corner (tests/heldout.py burn_label): the label is found and left out."""
+    from heldout import burn_label
+
+    rng = np.random.default_rng(12)
+    rows, cols = 300, 400
+    pores = _random_mask(rng, (rows, cols), 3, 0.55)
+    img = np.where(pores, 0.25, 0.8) + rng.normal(0, 0.04, (rows, cols))
+    img8 = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+    img8, drawn = burn_label(img8, rng, style="box", corner="br")
+    membrane = membrane_from_surfaces((rows, cols), np.full(cols, 40.0), np.full(cols, 299.0),
+                                      reference_surface="top")
+    a = analyze(from_array(img8, 0.1), membrane=membrane, pore_mask=pores)
+    assert len(a.micrograph.annotations_px) == 1 and not (a.membrane.mask & drawn).any()
+    return a
+
+
+def test_windowed_local_thickness_with_a_label_equals_full():
+    """Pixels of unknown phase (a label) inside and at the side of the edit window: exact."""
+    rng = np.random.default_rng(3)
+    mask = _random_mask(rng, (120, 160), 3, 0.5)
+    unknown = np.zeros(mask.shape, bool)
+    unknown[80:120, 100:160] = True
+    mask &= ~unknown
+    old = local_thickness(mask, unknown=unknown)
+    for box in [(70, 90, 80, 110), (10, 30, 10, 40), (60, 100, 90, 140)]:
+        new = mask.copy()
+        r0, r1, c0, c1 = box
+        new[r0:r1, c0:c1] = ~new[r0:r1, c0:c1]
+        new &= ~unknown
+        got, _ = update_local_thickness(new, mask, old, unknown=unknown)
+        np.testing.assert_array_equal(got, local_thickness(new, unknown=unknown))
+
+
+def test_recompute_keeps_labels_out(labelled_analysis):
+    """A mask edit next to the label and a surface move: the label stays out of the membrane
+    and the result equals a fresh analysis of the edited inputs."""
+    a = labelled_analysis
+    (r0, r1, c0, c1), = a.micrograph.annotations_px
+    mask = a.segmentation.mask.copy()
+    mask[r0 - 12:r0, c0 - 20:c1] = True  # a pore running into the label
+    b, _ = recompute(a, pore_mask=mask)
+    fresh = analyze(a.micrograph, settings=a.settings, membrane=a.membrane, pore_mask=mask)
+    np.testing.assert_array_equal(b.local_thickness_px, fresh.local_thickness_px)
+    np.testing.assert_array_equal(b.segmentation.edge_pores, fresh.segmentation.edge_pores)
+    assert b.segmentation.edge_pores[r0 - 5, c0 + 5]  # cut by the label
+    pd.testing.assert_frame_equal(b.profile, fresh.profile[b.profile.columns])
+
+    moved = membrane_with_line(a.membrane, "reference", a.membrane.top_px + 8)
+    assert moved.mask[r0:r1, c0:c1].any()  # rebuilt from the lines: the label is back in ...
+    c, _ = recompute(b, membrane=moved)
+    assert not c.membrane.mask[r0:r1, c0:c1].any()  # ... and recompute takes it out again
+    fresh = analyze(a.micrograph, settings=a.settings, membrane=moved, pore_mask=mask)
+    np.testing.assert_array_equal(c.membrane.mask, fresh.membrane.mask)
+    np.testing.assert_array_equal(c.local_thickness_px, fresh.local_thickness_px)
+    pd.testing.assert_frame_equal(c.profile, fresh.profile[c.profile.columns])
+
+
+def test_saved_labelled_result_reloads_the_same(labelled_analysis, tmp_path):
+    """analysis_from_saved on a labelled result: the labels from result.json, the membrane
+    without them, the same local thickness and edge flags."""
+    import cv2
+
+    from plugins.napari_sempore._edit import analysis_from_saved
+
+    a = labelled_analysis
+    image = np.round(a.micrograph.image * 255).astype(np.uint8)
+    path = tmp_path / "labelled.png"
+    cv2.imwrite(str(path), image)
+    a = analyze(path, pixel_size_um=0.1, membrane=a.membrane,
+                pore_mask=a.segmentation.mask)
+    a.save(tmp_path / "out")
+    b, _ = analysis_from_saved(tmp_path / "out")
+    assert b.micrograph.annotations_px == a.micrograph.annotations_px
+    np.testing.assert_array_equal(b.membrane.mask, a.membrane.mask)
+    np.testing.assert_array_equal(b.local_thickness_px, a.local_thickness_px)
+    np.testing.assert_array_equal(b.segmentation.edge_pores, a.segmentation.edge_pores)

@@ -26,15 +26,17 @@ def _squared_dt_brute(points: np.ndarray, walls: np.ndarray) -> np.ndarray:
     return out
 
 
-def _local_thickness_brute(mask: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+def _local_thickness_brute(mask: np.ndarray, at: np.ndarray | None = None,
+                           unknown: np.ndarray | None = None) -> np.ndarray:
     """The definition, over all pore pixels x, at every pore pixel (or only at ``at``).
 
     Returns a float64 image (0 off the evaluated pixels) when ``at`` is None, else the values
-    at the (row, col) rows of ``at``.
+    at the (row, col) rows of ``at``. ``unknown`` pixels are neither walls nor pores.
     """
     mask = np.asarray(mask, bool)
+    unknown = np.zeros(mask.shape, bool) if unknown is None else unknown & ~mask
     pores = np.argwhere(mask).astype(np.int64)
-    walls = np.argwhere(~mask).astype(np.int64)
+    walls = np.argwhere(~mask & ~unknown).astype(np.int64)
     targets = pores if at is None else np.asarray(at, np.int64)
     if len(walls) == 0:
         values = np.full(len(targets), np.inf)
@@ -92,6 +94,26 @@ CASES = [
 @pytest.mark.parametrize(("shape", "porosity", "sigma", "seed"), CASES)
 def test_random_masks_match_the_definition_exactly(shape, porosity, sigma, seed):
     _assert_matches_definition(_random_mask(shape, porosity, sigma, seed))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unknown_pixels_are_neither_walls_nor_disk_centres(seed):
+    """A rectangle of unknown phase (a label burned into the micrograph) inside random masks:
+    exact against the definition with those pixels taken out of both the walls and the pores."""
+    mask = _random_mask((50, 70), 0.55, 2.0, seed)
+    unknown = np.zeros(mask.shape, bool)
+    unknown[30:50, 40:65] = True  # a corner label, touching the frame
+    unknown[5:12, 5:20] = seed % 2 == 0  # and one inside the picture
+    pore = mask & ~unknown
+    ours = local_thickness(pore, unknown=unknown)
+    truth = _local_thickness_brute(pore, unknown=unknown)
+    assert np.all(ours[~pore] == 0)
+    assert np.abs(ours[pore] - truth[pore]).max() < EXACT_PX
+    # the unknown pixels are not walls: pores reaching the label are thicker than when it is
+    # polymer, never thinner
+    as_polymer = local_thickness(pore)
+    assert np.all(ours[pore] >= as_polymer[pore] - EXACT_PX)
+    assert (ours[pore] > as_polymer[pore] + 0.5).any()
 
 
 def test_special_masks():

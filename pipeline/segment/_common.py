@@ -26,8 +26,9 @@ def _components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, np.nda
     return labels, stats[:, cv2.CC_STAT_AREA].astype(np.int64)
 
 
-def edge_pore_mask(mask: np.ndarray, membrane_mask: np.ndarray | None = None) -> np.ndarray:
-    """Pore pixels of pores that touch the image frame.
+def edge_pore_mask(mask: np.ndarray, membrane_mask: np.ndarray | None = None, *,
+                   unknown: np.ndarray | None = None) -> np.ndarray:
+    """Pore pixels of pores that touch the image frame (or a region of unknown phase).
 
     Parameters
     ----------
@@ -36,12 +37,15 @@ def edge_pore_mask(mask: np.ndarray, membrane_mask: np.ndarray | None = None) ->
     membrane_mask : ndarray of bool, optional
         Unused for the decision (a pore ending on the membrane's own surface is a real, complete
         surface pore); accepted for symmetry with :func:`segment_pores`.
+    unknown : ndarray of bool, shape (rows, cols), optional
+        Pixels whose phase is unknown (a label burned into the micrograph): pores running into
+        them are cut like pores running out of the frame.
 
     Returns
     -------
     ndarray of bool, shape (rows, cols)
         True on every pixel of an 8-connected pore that has a pixel in the first or last row or
-        column.
+        column, or 8-adjacent to an ``unknown`` pixel.
     """
     mask = np.asarray(mask, bool)
     if mask.ndim != 2:
@@ -49,7 +53,11 @@ def edge_pore_mask(mask: np.ndarray, membrane_mask: np.ndarray | None = None) ->
     if not mask.any():
         return np.zeros(mask.shape, bool)
     lab, sizes = _components(mask, 8)
-    edge_labels = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    touching = [lab[0], lab[-1], lab[:, 0], lab[:, -1]]
+    if unknown is not None and np.any(unknown):
+        near = cv2.dilate(np.asarray(unknown, np.uint8), np.ones((3, 3), np.uint8)) > 0
+        touching.append(lab[near])
+    edge_labels = np.unique(np.concatenate(touching))
     edge_labels = edge_labels[edge_labels > 0]
     if edge_labels.size == 0:
         return np.zeros(mask.shape, bool)

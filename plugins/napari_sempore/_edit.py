@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline.geometry import Membrane, membrane_from_surfaces
+from pipeline.geometry import Membrane, membrane_from_surfaces, membrane_without
 from pipeline.profile import depth_profile
 from pipeline.segment import Segmentation, edge_pore_mask
 from pipeline.size import local_thickness
@@ -64,6 +64,8 @@ def update_local_thickness(
     new_mask: np.ndarray,
     old_mask: np.ndarray,
     old_local_thickness_px: np.ndarray,
+    *,
+    unknown: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Exact local thickness of ``new_mask``, recomputed only near where it differs from
     ``old_mask``.
@@ -83,7 +85,10 @@ def update_local_thickness(
     new_mask, old_mask : ndarray of bool, shape (rows, cols)
         Pore masks after and before the edit.
     old_local_thickness_px : ndarray of float32, shape (rows, cols)
-        ``local_thickness(old_mask)`` (diameters in px).
+        ``local_thickness(old_mask, unknown=unknown)`` (diameters in px).
+    unknown : ndarray of bool, shape (rows, cols), optional
+        Pixels of unknown phase (labels burned into the frame), as
+        :func:`pipeline.size.local_thickness` takes them; the same before and after the edit.
 
     Returns
     -------
@@ -100,26 +105,29 @@ def update_local_thickness(
             "window": None, "updated": None, "full": False}
     old_max = float(np.max(old_local_thickness_px)) if old_local_thickness_px.size else 0.0
     if not math.isfinite(old_max):
-        return local_thickness(new_mask), {"window": (0, shape[0], 0, shape[1]),
-                                           "updated": (0, shape[0], 0, shape[1]), "full": True}
+        return local_thickness(new_mask, unknown=unknown), {
+            "window": (0, shape[0], 0, shape[1]), "updated": (0, shape[0], 0, shape[1]),
+            "full": True}
     radius = max(old_max / 2.0, 1.0)
     while True:
         window = _grow(box, 4 * radius + 2, shape)
         if window == (0, shape[0], 0, shape[1]):
-            return local_thickness(new_mask), {"window": window, "updated": window,
-                                               "full": True}
+            return local_thickness(new_mask, unknown=unknown), {
+                "window": window, "updated": window, "full": True}
         r0, r1, c0, c1 = window
         sub = new_mask[r0:r1, c0:c1].copy()
+        open_sub = None if unknown is None else np.asarray(unknown, bool)[r0:r1, c0:c1].copy()
         # walls on the window's sides that lie inside the image
-        if r0 > 0:
-            sub[0] = False
-        if r1 < shape[0]:
-            sub[-1] = False
-        if c0 > 0:
-            sub[:, 0] = False
-        if c1 < shape[1]:
-            sub[:, -1] = False
-        lt_sub = local_thickness(sub)
+        for part in (sub,) if open_sub is None else (sub, open_sub):
+            if r0 > 0:
+                part[0] = False
+            if r1 < shape[0]:
+                part[-1] = False
+            if c0 > 0:
+                part[:, 0] = False
+            if c1 < shape[1]:
+                part[:, -1] = False
+        lt_sub = local_thickness(sub, unknown=open_sub)
         # tau(x) >= 2 dt(x) for every pore pixel x: bound the radii of disks centred within 3R
         q0, q1, p0, p1 = _grow(box, 3 * radius, shape)
         near = lt_sub[q0 - r0:q1 - r0, p0 - c0:p1 - c0]
@@ -460,7 +468,9 @@ def recompute(
 
     timings: dict[str, Any] = {}
     t0 = time.perf_counter()
-    membrane = membrane if membrane is not None else analysis.membrane
+    unknown = analysis.micrograph.label_mask()  # labels burned into the frame stay out
+    membrane = (membrane_without(membrane, unknown) if membrane is not None
+                else analysis.membrane)
     raw = analysis.segmentation.mask if pore_mask is None else np.asarray(pore_mask) != 0
     if raw.shape != membrane.mask.shape:
         raise ValueError(f"pore mask of shape {raw.shape} does not match the image "
@@ -468,12 +478,12 @@ def recompute(
     mask = raw & membrane.mask
     t = time.perf_counter()
     lt_px, info = update_local_thickness(mask, analysis.segmentation.mask,
-                                         analysis.local_thickness_px)
+                                         analysis.local_thickness_px, unknown=unknown)
     timings["local_thickness"] = time.perf_counter() - t
     timings["local_thickness_window"] = info["window"]
     timings["local_thickness_full"] = info["full"]
     t = time.perf_counter()
-    edge = edge_pore_mask(mask)
+    edge = edge_pore_mask(mask, unknown=unknown)
     seg = analysis.segmentation
     details = dict(seg.details)
     details["edited_in_napari"] = True
@@ -679,6 +689,8 @@ def analysis_from_saved(folder: str | Path) -> tuple[Analysis, Any]:
         micrograph.image = np.ascontiguousarray(full.image[:shape[0]])
         micrograph.databar_rows = full.image.shape[0] - shape[0]
         micrograph.databar_source = img.get("databar_source") or "result.json"
+    if "annotations_px" in img:  # the labels the analysis left out, as it found them
+        micrograph.annotations_px = [tuple(int(v) for v in b) for b in img["annotations_px"]]
     if img.get("sha256"):
         try:
             if file_sha256(path) != img["sha256"]:
@@ -689,9 +701,11 @@ def analysis_from_saved(folder: str | Path) -> tuple[Analysis, Any]:
         raise FileNotFoundError(f"{folder.name}: pores.png missing")
     settings = settings_from_result(r)
     membrane = membrane_from_result(r, saved.membrane_mask, shape)
+    unknown = micrograph.label_mask()
+    membrane = membrane_without(membrane, unknown)
     mask = np.asarray(saved.pore_mask, bool) & membrane.mask
-    lt_px = local_thickness(mask)
-    edge = edge_pore_mask(mask)
+    lt_px = local_thickness(mask, unknown=unknown)
+    edge = edge_pore_mask(mask, unknown=unknown)
     seg_info = r.get("segmentation") or {}
     segmentation = Segmentation(mask=mask, method=seg_info.get("method") or "saved",
                                 edge_pores=edge, details=dict(seg_info.get("details") or {}))

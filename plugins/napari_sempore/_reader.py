@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.burnin import detect_annotations
 from pipeline.io import IMAGE_SUFFIXES, InputError, Micrograph, from_array, load_micrograph
 
 #: Key of the sempore block in a layer's ``metadata``.
@@ -51,6 +52,7 @@ def micrograph_metadata(micrograph: Micrograph) -> dict[str, Any]:
         "raw_shape": tuple(micrograph.raw_shape),
         "metadata": micrograph.metadata,
         "warnings": list(micrograph.warnings),
+        "annotations_px": [list(b) for b in micrograph.annotations_px],
     }
 
 
@@ -130,7 +132,9 @@ def micrograph_from_layer(layer: Any, pixel_size_um: float | None = None) -> Mic
             databar_source=meta.get("databar_source", "none"),
             raw_shape=tuple(meta.get("raw_shape") or data.shape),
             metadata=dict(meta.get("metadata") or {}), path=meta.get("path"),
-            warnings=list(meta.get("warnings") or []))
+            warnings=list(meta.get("warnings") or []),
+            annotations_px=[tuple(int(v) for v in b) for b in meta["annotations_px"]]
+            if "annotations_px" in meta else detect_annotations(data))
     px = pixel_size_um if pixel_size_um is not None else px_layer
     micrograph = from_array(data, px)
     if px is not None and pixel_size_um is None:
