@@ -56,13 +56,26 @@ MIN_BAR_FRACTION = 0.04
 MAX_LABELS = 8
 
 
-def _flat_pixels(img: np.ndarray, tol: float) -> np.ndarray:
-    """Pixels whose 3 x 3 neighbourhood spans at most ``tol`` grey levels."""
-    from scipy import ndimage as ndi
+def _flat_pixels(img: np.ndarray, tol: float, *, median: bool = False,
+                 band_rows: int = 1024) -> np.ndarray:
+    """Pixels whose 3 x 3 neighbourhood spans at most ``tol`` grey levels (after a 3 x 3 median
+    when ``median``), computed in bands of rows to bound the memory on large frames."""
+    import cv2
 
-    spread = ndi.maximum_filter(img, 3, mode="nearest") - ndi.minimum_filter(img, 3,
-                                                                              mode="nearest")
-    return spread <= tol
+    rows = img.shape[0]
+    out = np.empty(img.shape, bool)
+    kernel = np.ones((3, 3), np.uint8)
+    halo = 2 if median else 1
+    for r0 in range(0, rows, band_rows):
+        r1 = min(r0 + band_rows, rows)
+        a0, a1 = max(r0 - halo, 0), min(r1 + halo, rows)
+        part = np.ascontiguousarray(img[a0:a1], dtype=np.float32)
+        if median:
+            part = cv2.medianBlur(part, 3)
+        hi = cv2.dilate(part, kernel, borderType=cv2.BORDER_REPLICATE)
+        hi -= cv2.erode(part, kernel, borderType=cv2.BORDER_REPLICATE)
+        out[r0:r1] = hi[r0 - a0:r1 - a0] <= tol
+    return out
 
 
 def _merge(boxes: list[list[int]]) -> list[list[int]]:
@@ -159,7 +172,7 @@ def detect_annotations(
         return []
     tol = LOSSY_TOLERANCE * (hi - lo) if lossy else 0.0
     # lossy compression rings around a label's marks: the median takes the isolated spikes out
-    flat = _flat_pixels(ndi.median_filter(img, 3, mode="nearest") if lossy else img, tol)
+    flat = _flat_pixels(img, tol, median=lossy)
     unclipped = (img > lo + tol) & (img < hi - tol)
     if unclipped.any() and flat[unclipped].mean() > MAX_FLAT_SHARE:
         return []
