@@ -496,3 +496,58 @@ def test_analysis_dock_checkboxes_reach_the_settings(make_napari_viewer, box):
     getattr(dock, box).setChecked(False)
     assert getattr(dock.settings().segment, box) is False
 
+
+
+def test_labels_left_out_are_shown_and_can_be_redrawn(make_napari_viewer, qtbot, phantom):
+    """A micrograph with a scale-bar box burned into its corner: the run leaves the box out and
+    shows it as a rectangle; a rectangle the user draws over another region is stored with the
+    image layer, and the next run leaves that region out too."""
+    from heldout import burn_label
+
+    from plugins.napari_sempore._edit import boxes_from_shapes, rectangles_from_boxes
+    from plugins.napari_sempore._reader import micrograph_from_layer
+    from plugins.napari_sempore._session import LABELS_CHANGED_STATUS
+
+    grey = np.round(phantom.grey * 255).astype(np.uint8)
+    labelled, drawn = burn_label(grey, np.random.default_rng(0), style="box", corner="br",
+                                 scale=0.8)
+    viewer = make_napari_viewer()
+    data, kwargs, _ = micrograph_layer_data(from_array(labelled, PX), name="labelled")
+    layer = viewer.add_image(data, **kwargs)
+    dock = AnalysisWidget(viewer)
+    session = get_session(viewer)
+    dock.run()
+    qtbot.waitUntil(lambda: session.analysis is not None, timeout=WAIT_MS)
+    _settle(qtbot, session)
+    a = session.analysis
+    (box,) = a.micrograph.annotations_px
+    shapes = session.layers["labels"]
+    assert boxes_from_shapes(shapes.data, a.micrograph.image.shape) == [box]
+    assert not (a.membrane.mask & drawn).any()
+
+    extra = (60, 90, 40, 100)  # an artefact the user wants left out
+    shapes.add_rectangles(rectangles_from_boxes([extra]))
+    qtbot.waitUntil(lambda: session.labels_pending, timeout=WAIT_MS)
+    assert session.status == LABELS_CHANGED_STATUS
+    stored = micrograph_from_layer(layer).annotations_px
+    assert sorted(stored) == sorted([box, extra])
+    first = session.analysis
+    dock.run()
+    qtbot.waitUntil(lambda: session.analysis is not first, timeout=WAIT_MS)
+    _settle(qtbot, session)
+    b = session.analysis
+    assert sorted(b.micrograph.annotations_px) == sorted([box, extra])
+    r0, r1, c0, c1 = extra
+    assert not b.membrane.mask[r0:r1, c0:c1].any() and a.membrane.mask[r0:r1, c0:c1].any()
+    assert not session.labels_pending
+
+
+def test_label_rectangles_round_trip():
+    from plugins.napari_sempore._edit import boxes_from_shapes, rectangles_from_boxes
+
+    boxes = [(0, 5, 3, 9), (10, 30, 0, 40)]
+    assert boxes_from_shapes(rectangles_from_boxes(boxes), (30, 40)) == boxes
+    # a hand-drawn shape: the pixels whose centres it holds, clipped to the frame
+    assert boxes_from_shapes([np.array([[2.2, -4.0], [2.2, 5.7], [7.9, 5.7], [7.9, -4.0]])],
+                             (30, 40)) == [(3, 8, 0, 6)]
+    assert boxes_from_shapes([np.array([[2.2, 3.2], [2.8, 3.8]])], (30, 40)) == []

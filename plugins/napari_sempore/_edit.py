@@ -142,6 +142,39 @@ def update_local_thickness(
 
 
 # --------------------------------------------------------------------------------------------
+# labels burned into the frame, as napari rectangles
+
+
+def rectangles_from_boxes(boxes: Any) -> list[np.ndarray]:
+    """napari rectangle vertices ((4, 2) row, col in pixel coordinates) of label boxes
+    (row0, row1, col0, col1; half-open): the rectangle's sides lie on the pixel edges."""
+    out = []
+    for r0, r1, c0, c1 in boxes:
+        a, b, c, d = r0 - 0.5, r1 - 0.5, c0 - 0.5, c1 - 0.5
+        out.append(np.array([[a, c], [a, d], [b, d], [b, c]], float))
+    return out
+
+
+def boxes_from_shapes(shapes: Any, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Label boxes (row0, row1, col0, col1; half-open) of napari shapes in pixel coordinates:
+    the pixels whose centres lie within each shape's bounding box, clipped to ``shape``; shapes
+    holding no pixel centre are dropped. Inverse of :func:`rectangles_from_boxes`."""
+    rows, cols = shape
+    out = []
+    for verts in shapes:
+        v = np.asarray(verts, float)[:, -2:]
+        if v.size == 0 or not np.all(np.isfinite(v)):
+            continue
+        r0 = max(int(math.ceil(v[:, 0].min())), 0)
+        r1 = min(int(math.floor(v[:, 0].max())) + 1, rows)
+        c0 = max(int(math.ceil(v[:, 1].min())), 0)
+        c1 = min(int(math.floor(v[:, 1].max())) + 1, cols)
+        if r1 > r0 and c1 > c0:
+            out.append((r0, r1, c0, c1))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # surface lines and polylines
 
 

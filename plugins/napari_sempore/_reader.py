@@ -98,7 +98,10 @@ def micrograph_from_layer(layer: Any, pixel_size_um: float | None = None) -> Mic
     """A :class:`~pipeline.io.Micrograph` for an image layer (what the analysis runs on).
 
     A layer opened by the sempore reader keeps its file, data bar and metadata; any other 2-D
-    grey or RGB layer is converted with :func:`pipeline.io.from_array`.
+    grey or RGB layer is converted with :func:`pipeline.io.from_array`. Labels left out of the
+    analysis (``annotations_px``) come from the layer's sempore metadata when it holds them
+    (found when the file was read, or edited in the viewer's "labels left out" layer), else
+    they are detected.
 
     Parameters
     ----------
@@ -139,4 +142,6 @@ def micrograph_from_layer(layer: Any, pixel_size_um: float | None = None) -> Mic
     micrograph = from_array(data, px)
     if px is not None and pixel_size_um is None:
         micrograph.pixel_size_source = "napari_layer_scale"
+    if meta and "annotations_px" in meta:  # labels drawn or edited in the viewer
+        micrograph.annotations_px = [tuple(int(v) for v in b) for b in meta["annotations_px"]]
     return micrograph

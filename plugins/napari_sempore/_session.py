@@ -3,8 +3,9 @@
 One :class:`Session` per viewer (:func:`get_session`) is shared by the dock widgets: the analysis
 widget and the batch reviewer put an analysis in it, the profile and results docks listen to
 :attr:`Session.analysis_changed`. The session owns the sempore layers (pores, local thickness,
-membrane region, surfaces, minimum layer), watches the pore mask (Labels) and the surface paths
-(Shapes) for edits and, after a short pause in editing, recomputes in a thread worker:
+membrane region, surfaces, minimum layer, labels left out), watches the pore mask (Labels) and
+the surface paths (Shapes) for edits and, after a short pause in editing, recomputes in a thread
+worker:
 
 1. fast (:func:`._edit.recompute`): membrane and depth map if a surface moved, exact local
    thickness in a window around the edit, depth profile; the plot updates;
@@ -27,6 +28,7 @@ from qtpy.QtCore import QTimer
 
 from ._edit import (
     band_polygon,
+    boxes_from_shapes,
     changed_box,
     line_from_polyline,
     membrane_with_line,
@@ -34,8 +36,10 @@ from ._edit import (
     polyline_from_line,
     reanalyze,
     recompute,
+    rectangles_from_boxes,
     surface_lines,
 )
+from ._reader import METADATA_KEY
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -50,6 +54,11 @@ MEMBRANE_RGBA = (0.2, 1.0, 0.4, 1.0)
 SURFACE_COLOURS = {"reference": "yellow", "opposite": "#00ffa0"}
 LAYER_RGBA_FACE = "#ff00cc2e"
 LAYER_RGBA_EDGE = "#ff00cc"
+LABEL_RGBA_FACE = "#ff3c3c26"
+LABEL_RGBA_EDGE = "#ff3c3c"
+#: Status shown after the labels-left-out rectangles were edited.
+LABELS_CHANGED_STATUS = ("labels left out changed: run the analysis again to measure with "
+                         "them")
 
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -112,6 +121,10 @@ class Session:
         self.result_dir: Path | None = None
         #: True when structure/criteria/isotropy are not yet recomputed after an edit.
         self.stale = False
+        #: True when the labels-left-out rectangles differ from the analysis' (a new run needed).
+        self.labels_pending = False
+        #: The last status line shown.
+        self.status = ""
         self.last_timings: dict[str, Any] = {}
         self.last_error: str | None = None
         self._saved_edited = False
@@ -175,6 +188,7 @@ class Session:
         return "image"
 
     def _set_status(self, text: str) -> None:
+        self.status = text
         self.status_changed.emit(text)
 
     def _emit_busy(self) -> None:
@@ -198,6 +212,7 @@ class Session:
         self.image_layer = image_layer
         self.result_dir = Path(result_dir) if result_dir is not None else None
         self.stale = False
+        self.labels_pending = False
         self._saved_edited = bool(saved_edited)
         self._dirty = False
         self.last_error = None
@@ -243,10 +258,11 @@ class Session:
         for name in ("paint", "data", "set_data"):
             ev = getattr(layer.events, name, None)
             if ev is not None:
-                try:
-                    ev.disconnect(self._on_edit)
-                except (TypeError, ValueError, RuntimeError):
-                    pass
+                for callback in (self._on_edit, self._on_labels_edit):
+                    try:
+                        ev.disconnect(callback)
+                    except (TypeError, ValueError, RuntimeError):
+                        pass
 
     def _build_layers(self) -> None:
         viewer = self.viewer
@@ -284,6 +300,14 @@ class Session:
             edge_color=LAYER_RGBA_EDGE, edge_width=max(1.0, max(a.membrane.mask.shape) / 800),
             **kw)
         self.layers["min_layer"].editable = False
+        # labels burned into the frame (found, or drawn here by the user over an artefact):
+        # what the next run leaves out
+        self.layers["labels"] = viewer.add_shapes(
+            rectangles_from_boxes(a.micrograph.annotations_px), shape_type="rectangle",
+            name=f"{stem} labels left out", face_color=LABEL_RGBA_FACE,
+            edge_color=LABEL_RGBA_EDGE, edge_width=max(1.0, max(a.membrane.mask.shape) / 800),
+            **kw)
+        self.layers["labels"].events.data.connect(self._on_labels_edit)
         self._update_band()
         self._base_lines = surface_lines(a.membrane)
         self._base_vertices, self._applied_vertices = {}, {}
@@ -358,6 +382,24 @@ class Session:
 
     # ---------------------------------------------------------------------------------------
     # edits
+
+    def _on_labels_edit(self, event: Any = None) -> None:
+        """The labels-left-out rectangles changed: store them with the image layer (what the
+        next run reads, :func:`._reader.micrograph_from_layer`); the current analysis stays
+        as measured until then."""
+        action = getattr(event, "action", None)
+        if action is not None and str(action) in ("adding", "changing", "removing"):
+            return
+        layer, a = self.layers.get("labels"), self.analysis
+        if layer is None or a is None:
+            return
+        boxes = boxes_from_shapes(layer.data, a.micrograph.image.shape)
+        if self.image_layer is not None:
+            meta = self.image_layer.metadata.setdefault(METADATA_KEY, {})
+            meta["annotations_px"] = [list(b) for b in boxes]
+        self.labels_pending = boxes != [tuple(b) for b in a.micrograph.annotations_px]
+        if self.labels_pending:
+            self._set_status(LABELS_CHANGED_STATUS)
 
     def _on_edit(self, event: Any = None) -> None:
         action = getattr(event, "action", None)
