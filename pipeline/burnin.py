@@ -33,8 +33,10 @@ MIN_RECTANGULARITY = 0.92
 #: Flatness tolerance on lossy (JPEG) images, as a share of the grey range (after a 3 x 3 median).
 LOSSY_TOLERANCE = 10 / 255
 #: A bar's text is antialiased: its strokes are taken within this share of the grey range of the
-#: bar's level.
+#: bar's level, and only when at most ``MAX_TEXT_LEVEL_SHARE`` of the rest of the frame is that
+#: bright (or dark): otherwise the picture's own saturated pixels cannot be told from the text.
 TEXT_TOLERANCE = 0.1
+MAX_TEXT_LEVEL_SHARE = 0.002
 #: Margin added around every label, px: antialiased text and lossy compression smear the label's
 #: edge over a pixel or two.
 ANNOTATION_MARGIN_PX = 2
@@ -98,17 +100,23 @@ def _merge(boxes: list[list[int]]) -> list[list[int]]:
     return boxes
 
 
-def _bar_text(img: np.ndarray, box: list[int], level: float, tol: float,
-              rare: np.ndarray) -> list[int]:
+def _bar_shaped(h: int, w: int) -> bool:
+    """A rectangle of h x w px shaped like a scale bar: long and thin."""
+    long_side, short_side = max(h, w), min(h, w)
+    return long_side >= 4 * short_side and short_side <= max(3, long_side // 8)
+
+
+def _bar_text(box: list[int], rare: np.ndarray) -> list[int]:
     """Grow a bar's rectangle over the marks of its own grey level next to it (its text).
 
     Marks are searched within half the bar's length across it and a quarter along it; a mark
-    counts when it lies wholly inside that window. ``rare`` holds the pixels of the bar's level
-    that the search may use (the caller checked that the level is rare elsewhere)."""
+    counts when it lies wholly inside that window. ``rare`` (the frame's shape) holds the pixels
+    of the bar's level that the search may use (the caller checked that the level is rare
+    elsewhere)."""
     import cv2
 
     r0, r1, c0, c1 = box
-    rows, cols = img.shape
+    rows, cols = rare.shape
     horizontal = (c1 - c0) >= (r1 - r0)
     length = max(c1 - c0, r1 - r0)
     across, along = length // 2, length // 4
@@ -213,9 +221,8 @@ def detect_annotations(
         inside = img[y:y + h, x:x + w]
         marks = int(np.count_nonzero(holes & (np.abs(inside - level) > MARK_CONTRAST * (hi - lo))))
         marked = marks >= max(10, 0.005 * hh * ww)  # text or a bar drawn inside it
-        long_side = max(hh, ww)
-        bar = (long_side >= 4 * min(hh, ww) and min(hh, ww) <= max(3, long_side // 8)
-               and long_side >= MIN_BAR_FRACTION * (cols if ww >= hh else rows))
+        bar = (_bar_shaped(hh, ww)
+               and max(hh, ww) >= MIN_BAR_FRACTION * (cols if ww >= hh else rows))
         # plain flat rectangles are clipped backgrounds more often than labels; a box holding
         # marks may lie partly over a background of its own level (a black box over vacuum)
         if not ((marked and ring_share >= MIN_RING_CONTRAST_SHARE_MARKED)
@@ -226,17 +233,13 @@ def detect_annotations(
     if not boxes or len(boxes) > MAX_LABELS:
         return []
     for k, (box, level) in enumerate(zip(boxes, levels)):
-        h, w = box[1] - box[0], box[3] - box[2]
-        if not (max(h, w) >= 4 * min(h, w) and min(h, w) <= max(3, max(h, w) // 8)):
+        if not _bar_shaped(box[1] - box[0], box[3] - box[2]):
             continue  # a box: its text lies inside it
         same = np.abs(img - level) <= max(tol, TEXT_TOLERANCE * (hi - lo))
-        covered = np.zeros_like(same)
-        for b in boxes:
-            covered[b[0]:b[1], b[2]:b[3]] = True
-        elsewhere = same & ~covered
-        if elsewhere.mean() > 0.002:
+        same &= ~annotation_mask(same.shape, boxes)
+        if same.mean() > MAX_TEXT_LEVEL_SHARE:
             continue  # the level is common in the picture (saturated rims): text not separable
-        boxes[k] = _bar_text(img, box, level, tol, same & ~covered)
+        boxes[k] = _bar_text(box, same)
     m = ANNOTATION_MARGIN_PX
     boxes = [[max(b[0] - m, 0), min(b[1] + m, rows), max(b[2] - m, 0), min(b[3] + m, cols)]
              for b in boxes]
