@@ -95,6 +95,21 @@ class Analysis:
         """Local pore diameter in µm (float32, 0 outside pores)."""
         return (self.local_thickness_px * np.float32(self.pixel_size_um)).astype(np.float32)
 
+    def pore_table(self) -> pd.DataFrame:
+        """One row per pore (4-connected) in µm: area, equivalent diameter, ellipse axes and
+        orientation, largest inscribed disk, depth, cut or not (:func:`pipeline.pores.pore_table`;
+        what ``pores.csv`` holds). Computed once per pore mask."""
+        from .pores import pore_table
+
+        cached = self.extras.get("_pore_table")
+        mask = self.segmentation.mask
+        if cached is not None and cached[0] is mask and cached[1] is self.local_thickness_px:
+            return cached[2]
+        table = pore_table(mask, self.pixel_size_um, local_thickness_px=self.local_thickness_px,
+                           depth_px=self.membrane.depth_px, cut=self.segmentation.edge_pores)
+        self.extras["_pore_table"] = (mask, self.local_thickness_px, table)
+        return table
+
     def to_dict(self) -> dict[str, Any]:
         """The result.json content (see DESIGN.md)."""
         from .report import result_dict

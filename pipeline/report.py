@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .pores import pore_summary
 from .profile import grouped_quantiles, resolution_limited_ranges_um
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -191,6 +192,7 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
             "definition": "local thickness (diameter of the largest inscribed disk covering each "
                           "pore pixel), statistics over pore pixels",
         },
+        "pores": pore_summary(a.pore_table(), n_membrane * px * px),
         "profile": profile_block,
         "profile_reason": None if profile_block is not None else
         "no reference surface in view: depth profile not measured",
@@ -608,6 +610,7 @@ def write_results(
     put("membrane.png", _png_bytes(full_frame(a.membrane.mask, raw_shape).astype(np.uint8) * 255))
     _write_local_thickness(out / "local_thickness.tif", a.local_thickness_px, px, raw_shape)
     written["local_thickness.tif"] = out / "local_thickness.tif"
+    put("pores.csv", a.pore_table().to_csv(index=False, float_format="%.6g").encode())
     if a.profile is not None:
         put("profile.csv", a.profile.to_csv(index=False, float_format="%.6g").encode())
     else:
@@ -678,6 +681,7 @@ def load_results(image_result_dir: str | os.PathLike) -> LoadedResult:
 SUMMARY_COLUMNS = (
     "image", "status", "reason", "pixel_size_um", "pixel_size_source", "reference_surface",
     "thickness_um", "visible_span_um", "porosity", "mean_pore_size_um", "median_pore_size_um",
+    "n_pores", "median_equivalent_diameter_um",
     "structure_kind", "gradient_direction", "min_layer_depth_um", "min_layer_pore_size_um",
     "min_layer_thickness_um", "min_layer_at_resolution_limit", "structure_confidence",
     "surface_zone_pore_size_um",
@@ -710,6 +714,9 @@ def summary_row(result: Mapping[str, Any] | None, *, image: str, status: str = "
         reference_surface=mem.get("reference_surface"), thickness_um=mem.get("thickness_um"),
         visible_span_um=mem.get("visible_span_um"), porosity=mem.get("porosity"),
         mean_pore_size_um=size.get("mean_um"), median_pore_size_um=size.get("median_um"),
+        n_pores=(result.get("pores") or {}).get("n_pores"),
+        median_equivalent_diameter_um=((result.get("pores") or {}).get("equivalent_diameter_um")
+                                       or {}).get("median"),
         structure_kind=s.get("kind"), gradient_direction=s.get("gradient_direction"),
         min_layer_depth_um=s.get("min_layer_depth_um"),
         min_layer_pore_size_um=s.get("min_layer_pore_size_um"),
@@ -856,6 +863,8 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
                 ("porosity", row.get("porosity")),
                 ("segmentation", method_label(result)),
                 ("mean pore size (µm)", row.get("mean_pore_size_um")),
+                ("pores", row.get("n_pores")),
+                ("median equivalent diameter (µm)", row.get("median_equivalent_diameter_um")),
                 ("structure", row.get("structure_kind")),
                 ("gradient", row.get("gradient_direction")),
                 ("min layer depth (µm)", row.get("min_layer_depth_um")),

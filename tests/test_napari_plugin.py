@@ -502,11 +502,11 @@ def test_labels_left_out_are_shown_and_can_be_redrawn(make_napari_viewer, qtbot,
     """A micrograph with a scale-bar box burned into its corner: the run leaves the box out and
     shows it as a rectangle; a rectangle the user draws over another region is stored with the
     image layer, and the next run leaves that region out too."""
-    from heldout import burn_label
-
     from plugins.napari_sempore._edit import boxes_from_shapes, rectangles_from_boxes
     from plugins.napari_sempore._reader import micrograph_from_layer
     from plugins.napari_sempore._session import LABELS_CHANGED_STATUS
+
+    from heldout import burn_label
 
     grey = np.round(phantom.grey * 255).astype(np.uint8)
     labelled, drawn = burn_label(grey, np.random.default_rng(0), style="box", corner="br",

@@ -490,6 +490,7 @@ def results_html(result: dict[str, Any], *, stale: bool = False, edited: bool = 
     img = result.get("image") or {}
     mem = result.get("membrane") or {}
     size = result.get("pore_size") or {}
+    pores = result.get("pores") or {}
     from pipeline.report import method_label
 
     parts = []
@@ -512,7 +513,10 @@ def results_html(result: dict[str, Any], *, stale: bool = False, edited: bool = 
         ("visible span (µm)", mem.get("visible_span_um")),
         ("porosity", mem.get("porosity")),
         ("mean pore size (µm)", size.get("mean_um")),
-        ("median pore size (µm)", size.get("median_um"))]))
+        ("median pore size (µm)", size.get("median_um")),
+        ("pores (cut by the frame)", f"{pores['n_pores']} ({pores['n_cut']})" if pores else None),
+        ("median equivalent diameter (µm)",
+         (pores.get("equivalent_diameter_um") or {}).get("median") if pores else None)]))
     pending = "updating…" if stale else None
     for key in ("structure", "criteria", "isotropy", "network"):
         block = result.get(key)
