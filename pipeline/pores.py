@@ -9,9 +9,10 @@ local-thickness size) and the mean local thickness, the mean depth below the ref
 and whether the pore is cut by the frame or a label left out (then its measures are lower
 bounds). :func:`pore_summary` condenses it for result.json.
 
-Everything is computed with per-label sums over bands of rows (no per-pore Python loop, no
-full-size float64 temporaries), so a 200-megapixel mask with a million pores is measured in
-seconds; the moments are tested against :func:`skimage.measure.regionprops`.
+Everything is computed with per-label sums and maxima over bands of rows (no per-pore Python
+loop, no full-size float64 temporaries): 0.3 s for a 2048 x 1536 mask of 900 pores, 0.9 s for
+4096 x 3072 and 3600 pores (about twice :func:`pipeline.size.local_thickness` on the same mask);
+the moments are tested against :func:`skimage.measure.regionprops`.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ PORE_CONNECTIVITY = 4
 _BAND_ROWS = 1024
 
 
-def _label_sums(labels: np.ndarray, n: int, values: list[np.ndarray | str]) -> list[np.ndarray]:
-    """Per label (0..n-1) sums of each value over its pixels, in bands of rows. A value is an
-    array of the labels' shape or one of ``"r"``, ``"c"``, ``"rr"``, ``"cc"``, ``"rc"`` (pixel
-    row / column coordinates and their products)."""
+def _label_sums(labels: np.ndarray, n: int, values: list[np.ndarray | str],
+                maxima: list[np.ndarray] = ()) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per label (0..n-1) sums of each of ``values`` and maxima of each of ``maxima`` over its
+    pixels, in bands of rows. A value is an array of the labels' shape or one of ``"r"``,
+    ``"c"``, ``"rr"``, ``"cc"``, ``"rc"`` (pixel row / column coordinates and their products)."""
     rows, cols = labels.shape
-    out = [np.zeros(n, np.float64) for _ in values]
+    sums = [np.zeros(n, np.float64) for _ in values]
+    tops = [np.full(n, -np.inf) for _ in maxima]
     col = np.arange(cols, dtype=np.float64)
     for r0 in range(0, rows, _BAND_ROWS):
         r1 = min(r0 + _BAND_ROWS, rows)
@@ -53,8 +56,10 @@ def _label_sums(labels: np.ndarray, n: int, values: list[np.ndarray | str]) -> l
                 w = {"r": r, "c": c, "rr": r * r, "cc": c * c, "rc": r * c}[v]
             else:
                 w = np.asarray(v[r0:r1], np.float64)[keep]
-            out[k] += np.bincount(idx, weights=w, minlength=n)
-    return out
+            sums[k] += np.bincount(idx, weights=w, minlength=n)
+        for k, v in enumerate(maxima):
+            np.maximum.at(tops[k], idx, np.asarray(v[r0:r1], np.float64)[keep])
+    return sums, tops
 
 
 def pore_table(
@@ -95,12 +100,11 @@ def pore_table(
         mean local thickness, ``cut``.
     """
     import cv2
-    from scipy import ndimage as ndi
 
     mask = np.ascontiguousarray(np.asarray(mask, bool))
     px = float(pixel_size_um)
-    n, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=PORE_CONNECTIVITY,
-                                        ltype=cv2.CV_32S)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.view(np.uint8), connectivity=PORE_CONNECTIVITY, ltype=cv2.CV_32S)
     if n <= 1:
         return pd.DataFrame({c: pd.Series(dtype=bool if c == "cut" else float)
                              for c in PORE_COLUMNS})
@@ -109,10 +113,14 @@ def pore_table(
         depth = np.asarray(depth_px, np.float32)
         valid = np.isfinite(depth)
         values += [np.where(valid, depth, 0), valid]
+    maxima: list[np.ndarray] = []
     if local_thickness_px is not None:
         values.append(np.asarray(local_thickness_px, np.float32))
-    area = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
-    sums = _label_sums(labels, n, values)
+        maxima.append(np.asarray(local_thickness_px, np.float32))
+    if cut is not None and np.any(cut):
+        maxima.append(np.asarray(cut, np.uint8))
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    sums, tops = _label_sums(labels, n, values, maxima)
     sr, sc, srr, scc, src = sums[:5]
     a = area[1:]
     r_bar, c_bar = sr[1:] / a, sc[1:] / a
@@ -148,13 +156,11 @@ def pore_table(
             table["depth_um"] = np.where(sums[k + 1][1:] > 0,
                                          sums[k][1:] / sums[k + 1][1:], np.nan) * px
         k += 2
-    index = np.arange(1, n)
     if local_thickness_px is not None:
         table["mean_local_thickness_um"] = sums[k][1:] / a * px
-        table["max_local_thickness_um"] = np.asarray(
-            ndi.maximum(local_thickness_px, labels, index), np.float64) * px
+        table["max_local_thickness_um"] = tops[0][1:] * px
     if cut is not None and np.any(cut):
-        table["cut"] = np.asarray(ndi.maximum(np.asarray(cut, np.uint8), labels, index)) > 0
+        table["cut"] = tops[-1][1:] > 0
     return pd.DataFrame(table, columns=list(PORE_COLUMNS))
 
 
