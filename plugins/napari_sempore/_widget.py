@@ -541,9 +541,10 @@ class ResultsWidget(QWidget):
         self.browser = QTextBrowser()
         self.browser.setOpenExternalLinks(False)
         self.export_button = QPushButton("Export…")
-        self.export_button.setToolTip("Write result.json, profile.csv, pores.png, membrane.png, "
-                                      "local_thickness.tif, overlay.png and profile.png into "
-                                      "FOLDER/<image name>/, as `sempore analyze` does")
+        self.export_button.setToolTip("Write result.json, profile.csv, pores.csv, pores.png, "
+                                      "membrane.png, local_thickness.tif, overlay.png and "
+                                      "profile.png into FOLDER/<image name>/, as `sempore "
+                                      "analyze` does")
         self.export_button.clicked.connect(self._export_clicked)
         self.status = QLabel("")
         self.status.setWordWrap(True)
