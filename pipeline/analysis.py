@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,8 +106,10 @@ class Analysis:
         mask = self.segmentation.mask
         if cached is not None and cached[0] is mask and cached[1] is self.local_thickness_px:
             return cached[2]
+        d_min_px = float(self.segmentation.details.get("min_pore_diameter_px") or 2.0)
         table = pore_table(mask, self.pixel_size_um, local_thickness_px=self.local_thickness_px,
-                           depth_px=self.membrane.depth_px, cut=self.segmentation.edge_pores)
+                           depth_px=self.membrane.depth_px, cut=self.segmentation.edge_pores,
+                           min_area_px=math.pi * (d_min_px / 2) ** 2)
         self.extras["_pore_table"] = (mask, self.local_thickness_px, table)
         return table
 

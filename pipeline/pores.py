@@ -69,6 +69,7 @@ def pore_table(
     local_thickness_px: np.ndarray | None = None,
     depth_px: np.ndarray | None = None,
     cut: np.ndarray | None = None,
+    min_area_px: float = 0.0,
 ) -> pd.DataFrame:
     """One row per pore of ``mask``, in µm.
 
@@ -86,6 +87,11 @@ def pore_table(
     cut : ndarray of bool, shape (rows, cols), optional
         Pixels of pores cut by the frame or a label left out
         (:attr:`pipeline.segment.Segmentation.edge_pores`); a pore holding one is ``cut``.
+    min_area_px : float
+        Components smaller than this are not listed (fragments: a pixel or two that touch a
+        pore only diagonally, cut off by a wall line); ``table.attrs["n_fragments"]`` counts
+        them. :meth:`pipeline.analysis.Analysis.pore_table` passes the segmentation's smallest
+        pore.
 
     Returns
     -------
@@ -106,8 +112,10 @@ def pore_table(
     n, labels, stats, _ = cv2.connectedComponentsWithStats(
         mask.view(np.uint8), connectivity=PORE_CONNECTIVITY, ltype=cv2.CV_32S)
     if n <= 1:
-        return pd.DataFrame({c: pd.Series(dtype=bool if c == "cut" else float)
-                             for c in PORE_COLUMNS})
+        empty = pd.DataFrame({c: pd.Series(dtype=bool if c == "cut" else float)
+                              for c in PORE_COLUMNS})
+        empty.attrs["n_fragments"] = 0
+        return empty
     values: list[np.ndarray | str] = ["r", "c", "rr", "cc", "rc"]
     if depth_px is not None:
         depth = np.asarray(depth_px, np.float32)
@@ -161,7 +169,13 @@ def pore_table(
         table["max_local_thickness_um"] = tops[0][1:] * px
     if cut is not None and np.any(cut):
         table["cut"] = tops[-1][1:] > 0
-    return pd.DataFrame(table, columns=list(PORE_COLUMNS))
+    out = pd.DataFrame(table, columns=list(PORE_COLUMNS))
+    small = a < min_area_px
+    if small.any():
+        out = out[~small].reset_index(drop=True)
+        out["pore"] = np.arange(1, len(out) + 1)
+    out.attrs["n_fragments"] = int(small.sum())
+    return out
 
 
 def pore_summary(table: pd.DataFrame, membrane_area_um2: float | None = None) -> dict:
@@ -183,12 +197,14 @@ def pore_summary(table: pd.DataFrame, membrane_area_um2: float | None = None) ->
     return {
         "n_pores": n,
         "n_cut": int(n - len(whole)),
+        "n_fragments": int(table.attrs.get("n_fragments", 0)),
         "connectivity": PORE_CONNECTIVITY,
         "number_per_um2": (n / membrane_area_um2 if membrane_area_um2 else None),
         "equivalent_diameter_um": stats(whole["equivalent_diameter_um"]),
         "max_local_thickness_um": stats(whole["max_local_thickness_um"]),
         "aspect_ratio": stats(whole["aspect_ratio"]),
         "area_um2_total": float(table["area_um2"].sum()),
-        "definition": "4-connected pores of the pore mask; statistics over the pores not cut by "
-                      "the frame or a label left out (pores.csv holds every pore)",
+        "definition": "4-connected pores of the pore mask (fragments smaller than the smallest "
+                      "pore kept by the segmentation are counted apart); statistics over the pores "
+                      "not cut by the frame or a label left out (pores.csv holds every pore)",
     }

@@ -401,6 +401,51 @@ def overlay_image(analysis: Analysis, *, max_side_px: int | None = None,
     return out
 
 
+def size_distribution_figure(analysis: Analysis):
+    """Matplotlib figure of the pore-size distributions: the local thickness of every pore pixel
+    (area-weighted: which share of the pore space lies in pores of each size) and the
+    equivalent-circle diameter of each pore not cut by the frame (number-weighted, as a pore
+    count in ImageJ gives it). None when there is no pore."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    a = analysis
+    px = a.pixel_size_um
+    lt_um = a.local_thickness_px[a.segmentation.mask].astype(np.float64) * px
+    lt_um = lt_um[np.isfinite(lt_um) & (lt_um > 0)]
+    if lt_um.size == 0:
+        return None
+    table = a.pore_table()
+    ecd = table.loc[~table["cut"].astype(bool), "equivalent_diameter_um"].to_numpy(np.float64)
+    fig = Figure(figsize=(8.0, 3.6), dpi=100)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.86, wspace=0.22)
+    ax_lt, ax_n = fig.subplots(1, 2)
+    lo = max(min(lt_um.min(), ecd.min() if ecd.size else np.inf), px)
+    hi = max(lt_um.max(), ecd.max() if ecd.size else 0.0, lo * 1.5)
+    bins = np.geomspace(lo, hi * 1.001, 40)
+    ax_lt.hist(lt_um, bins=bins, weights=np.full(lt_um.size, 1.0 / lt_um.size),
+               color="tab:orange")
+    ax_lt.axvline(np.median(lt_um), color="tab:brown", ls="--", lw=1.0,
+                  label=f"median {np.median(lt_um):.3g} µm")
+    ax_lt.set_xscale("log")
+    ax_lt.set_xlabel("local pore size, diameter (µm)")
+    ax_lt.set_ylabel("share of the pore area")
+    ax_lt.legend(fontsize=7, frameon=False)
+    if ecd.size:
+        ax_n.hist(ecd, bins=bins, color="tab:blue")
+        ax_n.axvline(np.median(ecd), color="navy", ls="--", lw=1.0,
+                     label=f"median {np.median(ecd):.3g} µm")
+        ax_n.legend(fontsize=7, frameon=False)
+    ax_n.set_xscale("log")
+    ax_n.set_xlabel("equivalent-circle diameter (µm)")
+    ax_n.set_ylabel(f"pores ({ecd.size} whole, {int(table['cut'].sum())} cut not shown)")
+    name = Path(a.micrograph.path).name if a.micrograph.path else "image"
+    fig.suptitle(f"{name} — pore sizes", fontsize=10)
+    return fig
+
+
 def profile_figure(analysis: Analysis):
     """Matplotlib figure: porosity and pore size against depth, band and minimum layer marked."""
     import matplotlib
@@ -623,6 +668,9 @@ def write_results(
         if isinstance(a.extras.get("skeleton"), np.ndarray):
             put("network.png", _png_bytes(overlay_image(a, skeleton=True), compression=1))
         put("profile.png", _figure_png(profile_figure(a)))
+        sizes = size_distribution_figure(a)
+        if sizes is not None:
+            put("size_distribution.png", _figure_png(sizes))
     result = result_dict(a, edited=edited, input_sha256=input_sha256, job_digest=job_digest)
     put("result.json", json.dumps(result, indent=1, allow_nan=False).encode())
     return written
@@ -851,6 +899,7 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
         results.append((name, result))
         pics = []
         for fname, alt in (("overlay.png", "overlay"), ("profile.png", "profile"),
+                           ("size_distribution.png", "pore size distributions"),
                            ("isotropy.png", "isotropy rose plots"),
                            ("network.png", "network skeleton")):
             png = _thumbnail_png(folder / fname, thumbnail_px) if (folder / fname).is_file() \

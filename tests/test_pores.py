@@ -80,6 +80,19 @@ def test_disks_of_known_size():
         np.median(whole["equivalent_diameter_um"]))
 
 
+def test_fragments_are_counted_apart():
+    """A pixel touching a pore only diagonally is its own 4-connected component: below the
+    smallest pore it is a fragment, counted but not listed."""
+    mask = np.zeros((40, 40), bool)
+    mask[10:20, 10:20] = True
+    mask[20, 20] = True  # diagonal to the square's corner
+    assert len(pore_table(mask, 1.0)) == 2
+    table = pore_table(mask, 1.0, min_area_px=np.pi)
+    assert len(table) == 1 and table.attrs["n_fragments"] == 1
+    assert table["pore"].tolist() == [1] and table["area_um2"].iloc[0] == 100
+    assert pore_summary(table)["n_fragments"] == 1
+
+
 def test_empty_mask_gives_an_empty_table():
     table = pore_table(np.zeros((20, 30), bool), 0.1)
     assert list(table.columns) == list(PORE_COLUMNS) and len(table) == 0
@@ -108,3 +121,4 @@ def test_pore_counts_and_sizes_against_phantom_truth(rendering, tmp_path):
     assert list(csv.columns) == list(PORE_COLUMNS) and len(csv) == len(found)
     block = json.loads((tmp_path / "out" / "result.json").read_text())["pores"]
     assert block["n_pores"] == len(found) and block["n_cut"] == int(found["cut"].sum())
+    assert (tmp_path / "out" / "size_distribution.png").stat().st_size > 10_000
