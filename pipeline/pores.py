@@ -27,7 +27,7 @@ import pandas as pd
 PORE_COLUMNS = (
     "pore", "row_px", "col_px", "depth_um", "area_um2", "equivalent_diameter_um",
     "major_axis_um", "minor_axis_um", "aspect_ratio", "orientation_deg",
-    "max_local_thickness_um", "mean_local_thickness_um", "cut",
+    "orientation_to_surface_deg", "max_local_thickness_um", "mean_local_thickness_um", "cut",
 )
 #: Pores are 4-connected: diagonal neighbours across a one-pixel wall line stay apart.
 PORE_CONNECTIVITY = 4
@@ -70,6 +70,7 @@ def pore_table(
     depth_px: np.ndarray | None = None,
     cut: np.ndarray | None = None,
     min_area_px: float = 0.0,
+    surface_angle_deg: float | None = None,
 ) -> pd.DataFrame:
     """One row per pore of ``mask``, in µm.
 
@@ -92,6 +93,9 @@ def pore_table(
         pore only diagonally, cut off by a wall line); ``table.attrs["n_fragments"]`` counts
         them. :meth:`pipeline.analysis.Analysis.pore_table` passes the segmentation's smallest
         pore.
+    surface_angle_deg : float, optional
+        Display angle of the reference surface (:func:`pipeline.isotropy.surface_angle_deg`);
+        gives ``orientation_to_surface_deg`` (NaN without it).
 
     Returns
     -------
@@ -102,8 +106,10 @@ def pore_table(
         ``minor_axis_um`` (the ellipse of the same second moments, as
         :func:`skimage.measure.regionprops` defines them), ``aspect_ratio`` (major / minor;
         inf for a one-pixel-wide line), ``orientation_deg`` (the major axis, degrees in
-        [0, 180) counter-clockwise from the image's +x axis as displayed), the largest and the
-        mean local thickness, ``cut``.
+        [0, 180) counter-clockwise from the image's +x axis as displayed;
+        ``orientation_to_surface_deg`` the same from the surface line: 90 is a pore elongated
+        across the membrane, like a finger-like macrovoid), the largest and the mean local
+        thickness, ``cut``.
     """
     import cv2
 
@@ -154,6 +160,8 @@ def pore_table(
         "minor_axis_um": minor * px,
         "aspect_ratio": aspect,
         "orientation_deg": angle,
+        "orientation_to_surface_deg": (np.full(n - 1, np.nan) if surface_angle_deg is None
+                                       else (angle - float(surface_angle_deg)) % 180.0),
         "max_local_thickness_um": np.full(n - 1, np.nan),
         "mean_local_thickness_um": np.full(n - 1, np.nan),
         "cut": np.zeros(n - 1, bool),

@@ -50,6 +50,25 @@ def test_orientation_follows_the_contract():
     table = pore_table(mask, 1.0).sort_values("col_px")
     np.testing.assert_allclose(table["orientation_deg"], [30, 90, 150], atol=0.5)
     assert (table["aspect_ratio"] > 3).all()
+    assert table["orientation_to_surface_deg"].isna().all()
+    # a surface line rising 10 degrees: the angles counted from it
+    tilted = pore_table(mask, 1.0, surface_angle_deg=10.0).sort_values("col_px")
+    np.testing.assert_allclose(tilted["orientation_to_surface_deg"], [20, 80, 140], atol=0.5)
+
+
+def test_analysis_counts_orientations_from_its_surface():
+    """Analysis.pore_table measures orientations to the reference surface it found (a 6 degree
+    tilt: the surface's display angle read back within 0.5 degrees)."""
+    from pipeline.isotropy import surface_angle_deg
+
+    ph = make_membrane_phantom((384, 512), morphology="cells", rendering="dark",
+                               pore_size_um=2.0, tilt_deg=6.0, seed=2)
+    a = analyze(ph.grey, pixel_size_um=ph.pixel_size_um)
+    angle = surface_angle_deg(a.membrane.top_px)
+    assert min(abs(angle - 6.0), abs(angle - 174.0)) < 0.5
+    table = a.pore_table()
+    expected = (table["orientation_deg"] - angle) % 180
+    np.testing.assert_allclose(table["orientation_to_surface_deg"], expected, atol=1e-9)
 
 
 def test_disks_of_known_size():
