@@ -108,7 +108,8 @@ def pore_table(
         inf for a one-pixel-wide line), ``orientation_deg`` (the major axis, degrees in
         [0, 180) counter-clockwise from the image's +x axis as displayed;
         ``orientation_to_surface_deg`` the same from the surface line: 90 is a pore elongated
-        across the membrane, like a finger-like macrovoid), the largest and the mean local
+        across the membrane, like a finger-like macrovoid; both are noise for near-round pores,
+        read them where ``aspect_ratio`` is well above 1), the largest and the mean local
         thickness, ``cut``.
     """
     import cv2
