@@ -110,9 +110,9 @@ class Analysis:
 
         d_min_px = float(self.segmentation.details.get("min_pore_diameter_px") or 2.0)
         m = self.membrane
-        line = m.reference_line_px
-        angle = (None if line is None else surface_angle_deg(
-            m.top_px if m.reference_surface in ("top", "left") else m.bottom_px, m.orientation))
+        ref = m.reference_surface
+        angle = (None if ref == "none" else surface_angle_deg(
+            m.top_px if ref in ("top", "left") else m.bottom_px, m.orientation))
         table = pore_table(mask, self.pixel_size_um, local_thickness_px=self.local_thickness_px,
                            depth_px=m.depth_px, cut=self.segmentation.edge_pores,
                            min_area_px=math.pi * (d_min_px / 2) ** 2, surface_angle_deg=angle)

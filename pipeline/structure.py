@@ -1456,6 +1456,12 @@ def analyze_structure(analysis: Analysis) -> dict[str, Any]:
     micrograph = getattr(analysis, "micrograph", None)
     if s.get("min_layer_at_resolution_limit") and micrograph is not None:
         image = micrograph.image
+        labels = getattr(micrograph, "annotations_px", None)
+        if labels:  # burned-in labels: no drawn edges in the texture measure near them
+            from .burnin import fill_annotations
+
+            image = fill_annotations(image, labels, along="rows" if membrane.orientation ==
+                                     "horizontal" else "columns")
         if image.shape == membrane.mask.shape:
             _relocate_at_resolution_limit(s, image, membrane.mask, membrane.depth_px, px,
                                           out["extras"].get("profile_band"))
