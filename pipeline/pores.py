@@ -34,11 +34,13 @@ PORE_CONNECTIVITY = 4
 _BAND_ROWS = 1024
 
 
-def _label_sums(labels: np.ndarray, n: int, values: list[np.ndarray | str],
+def _label_sums(labels: np.ndarray, n: int, values: list[np.ndarray | str | tuple],
                 maxima: list[np.ndarray] = ()) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per label (0..n-1) sums of each of ``values`` and maxima of each of ``maxima`` over its
     pixels, in bands of rows. A value is an array of the labels' shape or one of ``"r"``,
-    ``"c"``, ``"rr"``, ``"cc"``, ``"rc"`` (pixel row / column coordinates and their products)."""
+    ``"c"``, ``"rr"``, ``"cc"``, ``"rc"`` (pixel row / column coordinates and their products);
+    a value array's NaN pixels are left out of its sum (count them with ``isfinite`` of it:
+    pass ``("finite", array)``)."""
     rows, cols = labels.shape
     sums = [np.zeros(n, np.float64) for _ in values]
     tops = [np.full(n, -np.inf) for _ in maxima]
@@ -54,8 +56,10 @@ def _label_sums(labels: np.ndarray, n: int, values: list[np.ndarray | str],
         for k, v in enumerate(values):
             if isinstance(v, str):
                 w = {"r": r, "c": c, "rr": r * r, "cc": c * c, "rc": r * c}[v]
+            elif isinstance(v, tuple):  # ("finite", array): count of the finite pixels
+                w = np.isfinite(v[1][r0:r1][keep]).astype(np.float64)
             else:
-                w = np.asarray(v[r0:r1], np.float64)[keep]
+                w = np.nan_to_num(np.asarray(v[r0:r1], np.float64)[keep], nan=0.0)
             sums[k] += np.bincount(idx, weights=w, minlength=n)
         for k, v in enumerate(maxima):
             np.maximum.at(tops[k], idx, np.asarray(v[r0:r1], np.float64)[keep])
@@ -123,11 +127,10 @@ def pore_table(
                               for c in PORE_COLUMNS})
         empty.attrs["n_fragments"] = 0
         return empty
-    values: list[np.ndarray | str] = ["r", "c", "rr", "cc", "rc"]
+    values: list[np.ndarray | str | tuple] = ["r", "c", "rr", "cc", "rc"]
     if depth_px is not None:
         depth = np.asarray(depth_px, np.float32)
-        valid = np.isfinite(depth)
-        values += [np.where(valid, depth, 0), valid]
+        values += [depth, ("finite", depth)]
     maxima: list[np.ndarray] = []
     if local_thickness_px is not None:
         values.append(np.asarray(local_thickness_px, np.float32))
