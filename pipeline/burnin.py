@@ -259,6 +259,12 @@ def detect_annotations(
     return sorted((int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in boxes)
 
 
+def as_boxes(values) -> list[tuple[int, int, int, int]]:
+    """Label rectangles as int 4-tuples (row0, row1, col0, col1), from any sequence of 4-sequences
+    (e.g. the lists result.json or a napari layer's metadata hold)."""
+    return [tuple(int(v) for v in b) for b in values]
+
+
 def annotation_mask(shape: tuple[int, int], boxes) -> np.ndarray:
     """Bool mask (shape) of the rectangles ``boxes`` (row0, row1, col0, col1; half-open)."""
     out = np.zeros(shape, bool)

@@ -760,14 +760,14 @@ def summary_row(result: Mapping[str, Any] | None, *, image: str, status: str = "
     c = result.get("criteria") or {}
     iso = result.get("isotropy") or {}
     net = result.get("network") or {}
+    pores = result.get("pores") or {}
     row.update(
         pixel_size_um=img.get("pixel_size_um"), pixel_size_source=img.get("pixel_size_source"),
         reference_surface=mem.get("reference_surface"), thickness_um=mem.get("thickness_um"),
         visible_span_um=mem.get("visible_span_um"), porosity=mem.get("porosity"),
         mean_pore_size_um=size.get("mean_um"), median_pore_size_um=size.get("median_um"),
-        n_pores=(result.get("pores") or {}).get("n_pores"),
-        median_equivalent_diameter_um=((result.get("pores") or {}).get("equivalent_diameter_um")
-                                       or {}).get("median"),
+        n_pores=pores.get("n_pores"),
+        median_equivalent_diameter_um=(pores.get("equivalent_diameter_um") or {}).get("median"),
         structure_kind=s.get("kind"), gradient_direction=s.get("gradient_direction"),
         min_layer_depth_um=s.get("min_layer_depth_um"),
         min_layer_pore_size_um=s.get("min_layer_pore_size_um"),

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipeline.burnin import as_boxes
 from pipeline.geometry import Membrane, membrane_from_surfaces, membrane_without
 from pipeline.profile import depth_profile
 from pipeline.segment import Segmentation, edge_pore_mask
@@ -723,7 +724,7 @@ def analysis_from_saved(folder: str | Path) -> tuple[Analysis, Any]:
         micrograph.databar_rows = full.image.shape[0] - shape[0]
         micrograph.databar_source = img.get("databar_source") or "result.json"
     if "annotations_px" in img:  # the labels the analysis left out, as it found them
-        micrograph.annotations_px = [tuple(int(v) for v in b) for b in img["annotations_px"]]
+        micrograph.annotations_px = as_boxes(img["annotations_px"])
     if img.get("sha256"):
         try:
             if file_sha256(path) != img["sha256"]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.burnin import detect_annotations
+from pipeline.burnin import as_boxes, detect_annotations
 from pipeline.io import IMAGE_SUFFIXES, InputError, Micrograph, from_array, load_micrograph
 
 #: Key of the sempore block in a layer's ``metadata``.
@@ -121,6 +121,8 @@ def micrograph_from_layer(layer: Any, pixel_size_um: float | None = None) -> Mic
                          "2-D grey or RGB image")
     meta = (layer.metadata or {}).get(METADATA_KEY)
     px_layer = layer_pixel_size_um(layer)
+    # labels found when the file was read, or drawn / edited in the viewer; else detected here
+    labels = as_boxes(meta["annotations_px"]) if meta and "annotations_px" in meta else None
     if meta and not rgb and data.dtype == np.float32 and float(data.min(initial=0)) >= 0 and \
             float(data.max(initial=0)) <= 1:
         px = pixel_size_um if pixel_size_um is not None else px_layer
@@ -136,12 +138,11 @@ def micrograph_from_layer(layer: Any, pixel_size_um: float | None = None) -> Mic
             raw_shape=tuple(meta.get("raw_shape") or data.shape),
             metadata=dict(meta.get("metadata") or {}), path=meta.get("path"),
             warnings=list(meta.get("warnings") or []),
-            annotations_px=[tuple(int(v) for v in b) for b in meta["annotations_px"]]
-            if "annotations_px" in meta else detect_annotations(data))
+            annotations_px=labels if labels is not None else detect_annotations(data))
     px = pixel_size_um if pixel_size_um is not None else px_layer
-    micrograph = from_array(data, px)
+    micrograph = from_array(data, px, detect_labels=labels is None)
     if px is not None and pixel_size_um is None:
         micrograph.pixel_size_source = "napari_layer_scale"
-    if meta and "annotations_px" in meta:  # labels drawn or edited in the viewer
-        micrograph.annotations_px = [tuple(int(v) for v in b) for b in meta["annotations_px"]]
+    if labels is not None:
+        micrograph.annotations_px = labels
     return micrograph

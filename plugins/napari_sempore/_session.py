@@ -26,6 +26,8 @@ import numpy as np
 from psygnal import Signal
 from qtpy.QtCore import QTimer
 
+from pipeline.burnin import as_boxes
+
 from ._edit import (
     band_polygon,
     boxes_from_shapes,
@@ -61,6 +63,13 @@ LABELS_CHANGED_STATUS = ("labels left out changed: run the analysis again to mea
                          "them")
 
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _mid_edit(event: Any) -> bool:
+    """A Shapes data event sent while a shape is still being added, moved or removed (napari
+    sends another when the action is done)."""
+    action = getattr(event, "action", None)
+    return action is not None and str(action) in ("adding", "changing", "removing")
 
 
 def get_session(viewer: napari.Viewer) -> Session:
@@ -387,8 +396,7 @@ class Session:
         """The labels-left-out rectangles changed: store them with the image layer (what the
         next run reads, :func:`._reader.micrograph_from_layer`); the current analysis stays
         as measured until then."""
-        action = getattr(event, "action", None)
-        if action is not None and str(action) in ("adding", "changing", "removing"):
+        if _mid_edit(event):
             return
         layer, a = self.layers.get("labels"), self.analysis
         if layer is None or a is None:
@@ -397,13 +405,12 @@ class Session:
         if self.image_layer is not None:
             meta = self.image_layer.metadata.setdefault(METADATA_KEY, {})
             meta["annotations_px"] = [list(b) for b in boxes]
-        self.labels_pending = boxes != [tuple(b) for b in a.micrograph.annotations_px]
+        self.labels_pending = boxes != as_boxes(a.micrograph.annotations_px)
         if self.labels_pending:
             self._set_status(LABELS_CHANGED_STATUS)
 
     def _on_edit(self, event: Any = None) -> None:
-        action = getattr(event, "action", None)
-        if action is not None and str(action) in ("adding", "changing", "removing"):
+        if _mid_edit(event):
             return
         if self.analysis is None:
             return
