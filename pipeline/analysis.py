@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .burnin import fill_annotations
+from .burnin import fill_annotations, region_boxes
 from .geometry import Membrane, MembraneNotFound, find_membrane, membrane_without
 from .io import InputError, Micrograph, from_array, load_micrograph
 from .profile import depth_profile
@@ -36,6 +37,8 @@ UNCERTAIN_METHOD_NOTE = "segmentation method uncertain"
 RIM_OUTSIDE_NOTE = "rims outside the pore edges"
 #: Start of the note made for each label burned into the frame (``pipeline.burnin``).
 LABEL_NOTE = "label burned into the image"
+#: Start of the note for each rectangle left out by hand (settings ``[io] exclude``).
+EXCLUDED_NOTE = "region excluded by hand"
 
 #: Called as ``progress(stage_name, fraction_done)`` while an analysis runs.
 ProgressCallback = Callable[[str, float], None]
@@ -136,6 +139,24 @@ class Analysis:
         return write_results(self, out_dir, force=force, edited=edited)
 
 
+def _with_excluded(micrograph: Micrograph, specs: tuple[str, ...]) -> Micrograph:
+    """A copy of ``micrograph`` whose labels include the rectangles given by hand (``[io]
+    exclude``), recorded in ``excluded_px``; a spec outside the image is noted and ignored."""
+    shape = micrograph.image.shape
+    boxes = list(micrograph.excluded_px)
+    warnings = list(micrograph.warnings)
+    for spec in specs:
+        found = region_boxes([spec], shape)
+        if not found:
+            warnings.append(f"exclude region {spec!r} holds no pixel of the "
+                            f"{shape[1]} x {shape[0]} px image above the data bar: ignored")
+        boxes.extend(b for b in found if b not in boxes)
+    labels = list(micrograph.annotations_px)
+    labels.extend(b for b in boxes if b not in labels)
+    return dataclasses.replace(micrograph, annotations_px=labels, excluded_px=boxes,
+                               warnings=warnings)
+
+
 def _resolve_micrograph(image_or_path: Any, pixel_size_um: float | None,
                         settings: Settings) -> Micrograph:
     if isinstance(image_or_path, Micrograph):
@@ -211,6 +232,8 @@ def analyze(
     except InputError as exc:
         raise AnalysisError(str(exc)) from exc
     name = micrograph.path or name
+    if settings.io.exclude:
+        micrograph = _with_excluded(micrograph, settings.io.exclude)
     if micrograph.pixel_size_um is None:
         raise AnalysisError(
             f"{name}: pixel size unknown (no instrument metadata found); give it with "
@@ -272,8 +295,10 @@ def analyze(
                                                                 unknown=unknown))
 
     notes = list(micrograph.warnings) + list(membrane.notes)
-    for r0, r1, c0, c1 in labels:
-        notes.append(f"{LABEL_NOTE}: rows {r0}-{r1 - 1}, columns {c0}-{c1 - 1} left out of the "
+    for box in labels:
+        r0, r1, c0, c1 = box
+        what = EXCLUDED_NOTE if tuple(box) in micrograph.excluded_px else LABEL_NOTE
+        notes.append(f"{what}: rows {r0}-{r1 - 1}, columns {c0}-{c1 - 1} left out of the "
                      "analysis (pores running into it are flagged as cut); check overlay.png")
     p_topo = segmentation.details.get("p_topographic")
     if p_topo is not None and abs(p_topo - 0.5) < AUTO_UNCERTAIN_MARGIN:

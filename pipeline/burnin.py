@@ -265,6 +265,23 @@ def as_boxes(values) -> list[tuple[int, int, int, int]]:
     return [tuple(int(v) for v in b) for b in values]
 
 
+def region_boxes(specs, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Rectangles (row0, row1, col0, col1; half-open) of the ``"ROWS,COLS"`` specs (see
+    :func:`pipeline.settings.parse_region`) on an image of ``shape``; a spec that holds no pixel
+    of it is left out (the caller can tell by the count)."""
+    from .settings import parse_region
+
+    rows, cols = shape
+    boxes = []
+    for spec in specs:
+        rs, cs = parse_region(spec)
+        r0, r1, _ = rs.indices(rows)
+        c0, c1, _ = cs.indices(cols)
+        if r1 > r0 and c1 > c0:
+            boxes.append((r0, r1, c0, c1))
+    return boxes
+
+
 def annotation_mask(shape: tuple[int, int], boxes) -> np.ndarray:
     """Bool mask (shape) of the rectangles ``boxes`` (row0, row1, col0, col1; half-open)."""
     out = np.zeros(shape, bool)

@@ -2,7 +2,7 @@
 
     sempore analyze PATH [PATH ...] --out DIR [--pixel-size UM] [--config FILE]
                     [--surface auto|top|bottom|left|right|none] [--workers N]
-                    [--scheduler ADDRESS] [--force]
+                    [--scheduler ADDRESS] [--exclude ROWS,COLS ...] [--force]
     sempore info PATH [PATH ...]
     sempore config --default
     sempore view [RESULTS_DIR]
@@ -40,6 +40,8 @@ def _settings_from_args(args: argparse.Namespace):
         changes["segment"] = {"method": args.method}
     if getattr(args, "no_figures", False):
         changes["report"] = {"figures": False}
+    if getattr(args, "exclude", None):
+        changes["io"] = {"exclude": [*settings.io.exclude, *args.exclude]}
     return settings.replace(**changes) if changes else settings
 
 
@@ -149,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--surface", choices=SURFACES, help="reference surface (default auto)")
     a.add_argument("--method", choices=("auto", "dark", "topographic"),
                    help="segmentation method (default auto)")
+    a.add_argument("--exclude", action="append", metavar="ROWS,COLS",
+                   help="leave a rectangle out of every image, as numpy slices of the image above "
+                        "the data bar, e.g. --exclude=-60:,-250: (a logo in the bottom-right "
+                        "corner; write = before a leading minus); repeatable")
     a.add_argument("--workers", "-j", type=int, metavar="N",
                    help="parallel worker processes (default: number of cores)")
     a.add_argument("--scheduler", metavar="ADDRESS",

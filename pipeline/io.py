@@ -65,7 +65,11 @@ class Micrograph:
     annotations_px : list of (row0, row1, col0, col1)
         Labels burned into the frame (scale bars, text boxes; half-open pixel rectangles of
         ``image``, see :func:`pipeline.burnin.detect_annotations`); the analysis leaves them
-        out. Empty when none were found or detection was off.
+        out. Empty when none were found or detection was off. Rectangles left out by hand
+        (``[io] exclude``) are added here by :func:`pipeline.analyze` and also listed in
+        :attr:`excluded_px`.
+    excluded_px : list of (row0, row1, col0, col1)
+        The rectangles of :attr:`annotations_px` that were given by hand, not found.
     """
 
     image: np.ndarray
@@ -78,6 +82,7 @@ class Micrograph:
     path: str | None = None
     warnings: list[str] = field(default_factory=list)
     annotations_px: list[tuple[int, int, int, int]] = field(default_factory=list)
+    excluded_px: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     def label_mask(self) -> np.ndarray | None:
         """Bool mask (``image``'s shape) of :attr:`annotations_px`, or None when there are none:

@@ -155,6 +155,8 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
             "databar_source": m.databar_source,
             # labels burned into the frame, left out: [row0, row1, col0, col1], half-open px
             "annotations_px": [list(map(int, b)) for b in m.annotations_px],
+            # those of them given by hand (settings [io] exclude)
+            "excluded_px": [list(map(int, b)) for b in m.excluded_px],
             "instrument": m.metadata.get("instrument"),
             "warnings": list(m.warnings),
         },

@@ -21,6 +21,38 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 
+def parse_region(spec: str) -> tuple[slice, slice]:
+    """Parse a rectangle given by hand as ``"ROWS,COLS"`` in numpy slice notation.
+
+    Each side is ``start:stop`` in pixels of the image as analysed (above the data bar, the frame
+    of ``annotations_px``), half-open; either end may be left out, and negative numbers count
+    from the bottom or right edge, as in Python: ``"-60:,-250:"`` is the last 60 rows of the last
+    250 columns, ``"0:120,:"`` the top 120 rows.
+
+    Raises
+    ------
+    ValueError
+        One line naming the spec and what is wrong with it.
+    """
+    text = str(spec).strip()
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ValueError(f"region {spec!r}: expected ROWS,COLS such as 0:120,-300: "
+                         "(numpy slices of the image above the data bar)")
+    out = []
+    for part in parts:
+        ends = part.strip().split(":")
+        if len(ends) != 2:
+            raise ValueError(f"region {spec!r}: {part.strip()!r} is not START:STOP")
+        try:
+            lo, hi = (int(e) if e.strip() else None for e in ends)
+        except ValueError:
+            raise ValueError(f"region {spec!r}: {part.strip()!r} holds something other than "
+                             "whole pixel numbers") from None
+        out.append(slice(lo, hi))
+    return out[0], out[1]
+
+
 @dataclass(frozen=True)
 class IOSettings:
     """Loading and calibration."""
@@ -32,6 +64,19 @@ class IOSettings:
     #: Find labels burned into the frame (scale bars, text boxes) and leave them out of the
     #: analysis (pipeline.burnin).
     detect_labels: bool = True
+    #: Rectangles left out of every image by hand, as "ROWS,COLS" numpy slices of the image
+    #: above the data bar (negative numbers count from the bottom or right edge), e.g.
+    #: ["-60:,-250:"] for a logo in the bottom-right corner; measured like detected labels.
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        specs = (self.exclude,) if isinstance(self.exclude, str) else tuple(self.exclude)
+        for spec in specs:
+            try:
+                parse_region(spec)
+            except ValueError as exc:
+                raise ValueError(f"[io] exclude: {exc}") from None
+        object.__setattr__(self, "exclude", tuple(str(s) for s in specs))
 
 
 @dataclass(frozen=True)
@@ -205,6 +250,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(value)
 
 

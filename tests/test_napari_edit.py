@@ -336,3 +336,30 @@ def test_saved_labelled_result_reloads_the_same(labelled_analysis, tmp_path):
     np.testing.assert_array_equal(b.membrane.mask, a.membrane.mask)
     np.testing.assert_array_equal(b.local_thickness_px, a.local_thickness_px)
     np.testing.assert_array_equal(b.segmentation.edge_pores, a.segmentation.edge_pores)
+
+
+def test_saved_result_keeps_regions_excluded_by_hand(labelled_analysis, tmp_path):
+    """A rectangle given by hand ([io] exclude) beside the detected label: after a reload it is
+    still left out and still known as given by hand (its note, result.json excluded_px)."""
+    import cv2
+
+    from pipeline.analysis import EXCLUDED_NOTE
+    from plugins.napari_sempore._edit import analysis_from_saved
+
+    a = labelled_analysis
+    path = tmp_path / "labelled.png"
+    cv2.imwrite(str(path), np.round(a.micrograph.image * 255).astype(np.uint8))
+    settings = a.settings.replace(io={"exclude": ["100:140,50:90"]})
+    a = analyze(path, pixel_size_um=0.1, settings=settings, membrane=a.membrane,
+                pore_mask=a.segmentation.mask)
+    assert a.micrograph.excluded_px == [(100, 140, 50, 90)]
+    assert len(a.micrograph.annotations_px) == 2
+    assert not a.membrane.mask[100:140, 50:90].any()
+    a.save(tmp_path / "out")
+    b, _ = analysis_from_saved(tmp_path / "out")
+    assert b.micrograph.excluded_px == a.micrograph.excluded_px
+    assert b.micrograph.annotations_px == a.micrograph.annotations_px
+    np.testing.assert_array_equal(b.membrane.mask, a.membrane.mask)
+    c, _ = recompute(b, pore_mask=b.segmentation.mask)
+    assert sum(n.startswith(EXCLUDED_NOTE) for n in c.notes) == 1
+    assert not c.membrane.mask[100:140, 50:90].any()

@@ -725,6 +725,7 @@ def analysis_from_saved(folder: str | Path) -> tuple[Analysis, Any]:
         micrograph.databar_source = img.get("databar_source") or "result.json"
     if "annotations_px" in img:  # the labels the analysis left out, as it found them
         micrograph.annotations_px = as_boxes(img["annotations_px"])
+        micrograph.excluded_px = as_boxes(img.get("excluded_px") or [])
     if img.get("sha256"):
         try:
             if file_sha256(path) != img["sha256"]:
