@@ -3,6 +3,7 @@
     sempore analyze PATH [PATH ...] --out DIR [--pixel-size UM] [--config FILE]
                     [--surface auto|top|bottom|left|right|none] [--workers N]
                     [--scheduler ADDRESS] [--exclude ROWS,COLS ...] [--force]
+    sempore combine RESULT_DIR [RESULT_DIR ...] --out DIR [--force]
     sempore info PATH [PATH ...]
     sempore config --default
     sempore view [RESULTS_DIR]
@@ -106,6 +107,28 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_combine(args: argparse.Namespace) -> int:
+    from .combine import CombineError, combine_result_dirs
+
+    try:
+        combined = combine_result_dirs(args.results)
+        written = combined.save(args.out, force=args.force)
+    except (CombineError, FileExistsError) as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"{args.out}: cannot write results ({exc.strerror or exc})")
+    if not args.quiet:
+        for note in combined.notes:
+            print(f"sempore: note: {note}", file=sys.stderr)
+        c = combined.criteria
+        ratio = c.get("top_to_bottom_pore_size_ratio")
+        ratio_text = f"; top/bottom pore size ratio {ratio:.3g}" if ratio else ""
+        print(f"sempore: {len(combined.profile)} depth bins from {len(combined.sources)} images"
+              f"{ratio_text}; written {', '.join(p.name for p in written)} to {args.out}",
+              file=sys.stderr)
+    return 0
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from .settings import default_toml, load_settings
 
@@ -165,6 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show the progress bar even when stderr is not a terminal")
     a.add_argument("--quiet", "-q", action="store_true", help="only print errors")
     a.set_defaults(func=_cmd_analyze)
+
+    m = sub.add_parser("combine", help="one depth profile from images at several magnifications",
+                       description="Combine the depth profiles of result folders of one membrane "
+                                   "imaged at several magnifications: at every depth the finest "
+                                   "image that resolves the pores is used (pipeline.combine).")
+    m.add_argument("results", nargs="+", metavar="RESULT_DIR",
+                   help="per-image result folders written by `sempore analyze`")
+    m.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
+    m.add_argument("--force", action="store_true", help="overwrite existing files")
+    m.add_argument("--quiet", "-q", action="store_true", help="only print errors")
+    m.set_defaults(func=_cmd_combine)
 
     i = sub.add_parser("info", help="print what sempore reads from files (JSON)")
     i.add_argument("paths", nargs="+", metavar="PATH")
