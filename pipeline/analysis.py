@@ -122,6 +122,44 @@ class Analysis:
         self.extras["_pore_table"] = (mask, self.local_thickness_px, table)
         return table
 
+    def macrovoids(self) -> tuple[pd.DataFrame, dict] | None:
+        """Macrovoids (voids at least 2.5 matrix pores wide, :func:`pipeline.macrovoids.
+        find_macrovoids`): the table ``macrovoids.csv`` holds and result.json's ``macrovoids``
+        block; None without a reference surface (no depth). Computed once per pore mask."""
+        if self.profile is None or self.membrane.depth_px is None:
+            return None
+        cached = self.extras.get("_macrovoids")
+        mask = self.segmentation.mask
+        if cached is not None and cached[0] is mask and cached[1] is self.local_thickness_px:
+            return cached[2]
+        from .isotropy import surface_angle_deg
+        from .macrovoids import find_macrovoids, macrovoid_summary
+
+        m = self.membrane
+        px = self.pixel_size_um
+        span_px = m.thickness_px if m.thickness_px is not None else m.visible_span_px
+        if not span_px:
+            return None
+        ref = m.reference_surface
+        table, info = find_macrovoids(
+            mask, m.depth_px, self.local_thickness_px, px, span_px=float(span_px),
+            unknown=self.micrograph.label_mask(),
+            surface_angle_deg=surface_angle_deg(m.top_px if ref in ("top", "left")
+                                                else m.bottom_px, m.orientation))
+        summary = macrovoid_summary(table, info, span_um=float(span_px) * px,
+                                    membrane_area_um2=float(np.count_nonzero(m.mask)) * px * px,
+                                    thickness_known=m.thickness_px is not None)
+        self.extras["_macrovoids"] = (mask, self.local_thickness_px, (table, summary),
+                                      info["labels"])
+        return table, summary
+
+    def macrovoid_labels(self) -> np.ndarray | None:
+        """Integer map (the image's shape) of the macrovoids numbered as in :meth:`macrovoids`
+        (0 elsewhere); None when there are none or no depth."""
+        if self.macrovoids() is None:
+            return None
+        return self.extras["_macrovoids"][3]
+
     def to_dict(self) -> dict[str, Any]:
         """The result.json content (see DESIGN.md)."""
         from .report import result_dict

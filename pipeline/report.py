@@ -43,6 +43,7 @@ _SURFACE_RGB = (255, 215, 0)
 _OPPOSITE_RGB = (0, 255, 160)
 _LAYER_RGB = (255, 0, 200)
 _LABEL_RGB = (255, 60, 60)
+_MACROVOID_RGB = (255, 140, 0)
 
 
 class ResultExists(FileExistsError):
@@ -106,6 +107,7 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
     pores = a.segmentation.mask
     n_membrane = int(membrane.mask.sum())
     n_pore = int(pores.sum())
+    macrovoids = a.macrovoids()
     lt_px = a.local_thickness_px[pores]
     size_q = grouped_quantiles(np.zeros(lt_px.size, np.int32), lt_px, 1,
                                (0.5, 0.1, 0.9, 0.99))[0] * px
@@ -195,6 +197,7 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
                           "pore pixel), statistics over pore pixels",
         },
         "pores": pore_summary(a.pore_table(), n_membrane * px * px),
+        "macrovoids": macrovoids[1] if macrovoids is not None else None,
         "profile": profile_block,
         "profile_reason": None if profile_block is not None else
         "no reference surface in view: depth profile not measured",
@@ -218,6 +221,8 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
             "python": platform.python_version(),
         },
     }
+    if macrovoids is None:
+        result["macrovoids_reason"] = "no reference surface in view"
     for key in ("structure", "criteria", "isotropy", "network"):
         if result[key] is None:
             result[f"{key}_reason"] = (
@@ -333,7 +338,7 @@ def min_layer_range_um(structure: Mapping[str, Any] | None) -> tuple[float, floa
 def overlay_image(analysis: Analysis, *, max_side_px: int | None = None,
                   skeleton: bool = False) -> np.ndarray:
     """RGB uint8 picture: micrograph, pore outlines and tint, surfaces, minimum-pore layer,
-    labels left out of the analysis (red frames).
+    labels left out of the analysis (red frames), macrovoids (orange outlines).
 
     Parameters
     ----------
@@ -391,6 +396,13 @@ def overlay_image(analysis: Analysis, *, max_side_px: int | None = None,
             np.copyto(channel, cv2.addWeighted(channel, 0.75, channel, 0.0, 0.25 * value),
                       where=band)
             np.copyto(channel, value, where=edge)
+    voids = a.macrovoid_labels() if a.membrane.depth_px is not None else None
+    if voids is not None:  # macrovoids outlined
+        v = (voids > 0).view(np.uint8)
+        k = 2 * thickness + 3  # a 2 px ring on small images, more on large ones
+        ring = cv2.dilate(v, np.ones((k, k), np.uint8)).astype(bool) & ~v.view(bool)
+        for ch, value in enumerate(_MACROVOID_RGB):
+            np.copyto(out[..., ch], value, where=ring)
     for r0, r1, c0, c1 in a.micrograph.annotations_px:  # labels left out of the analysis
         cv2.rectangle(out, (int(c0), int(r0)), (int(c1) - 1, int(r1) - 1), _LABEL_RGB, thickness)
     skel = a.extras.get("skeleton") if skeleton else None
@@ -661,6 +673,9 @@ def write_results(
     _write_local_thickness(out / "local_thickness.tif", a.local_thickness_px, px, raw_shape)
     written["local_thickness.tif"] = out / "local_thickness.tif"
     put("pores.csv", a.pore_table().to_csv(index=False, float_format="%.6g").encode())
+    macrovoids = a.macrovoids()
+    if macrovoids is not None:
+        put("macrovoids.csv", macrovoids[0].to_csv(index=False, float_format="%.6g").encode())
     if a.profile is not None:
         put("profile.csv", a.profile.to_csv(index=False, float_format="%.6g").encode())
     else:
@@ -734,7 +749,7 @@ def load_results(image_result_dir: str | os.PathLike) -> LoadedResult:
 SUMMARY_COLUMNS = (
     "image", "status", "reason", "pixel_size_um", "pixel_size_source", "reference_surface",
     "thickness_um", "visible_span_um", "porosity", "mean_pore_size_um", "median_pore_size_um",
-    "n_pores", "median_equivalent_diameter_um",
+    "n_pores", "median_equivalent_diameter_um", "n_macrovoids", "macrovoid_median_length_um",
     "structure_kind", "gradient_direction", "min_layer_depth_um", "min_layer_pore_size_um",
     "min_layer_thickness_um", "min_layer_at_resolution_limit", "structure_confidence",
     "surface_zone_pore_size_um",
@@ -763,6 +778,7 @@ def summary_row(result: Mapping[str, Any] | None, *, image: str, status: str = "
     iso = result.get("isotropy") or {}
     net = result.get("network") or {}
     pores = result.get("pores") or {}
+    macrovoids = result.get("macrovoids") or {}
     row.update(
         pixel_size_um=img.get("pixel_size_um"), pixel_size_source=img.get("pixel_size_source"),
         reference_surface=mem.get("reference_surface"), thickness_um=mem.get("thickness_um"),
@@ -770,6 +786,8 @@ def summary_row(result: Mapping[str, Any] | None, *, image: str, status: str = "
         mean_pore_size_um=size.get("mean_um"), median_pore_size_um=size.get("median_um"),
         n_pores=pores.get("n_pores"),
         median_equivalent_diameter_um=(pores.get("equivalent_diameter_um") or {}).get("median"),
+        n_macrovoids=macrovoids.get("n_macrovoids"),
+        macrovoid_median_length_um=macrovoids.get("median_length_um"),
         structure_kind=s.get("kind"), gradient_direction=s.get("gradient_direction"),
         min_layer_depth_um=s.get("min_layer_depth_um"),
         min_layer_pore_size_um=s.get("min_layer_pore_size_um"),
@@ -919,6 +937,8 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
                 ("mean pore size (µm)", row.get("mean_pore_size_um")),
                 ("pores", row.get("n_pores")),
                 ("median equivalent diameter (µm)", row.get("median_equivalent_diameter_um")),
+                ("macrovoids", row.get("n_macrovoids")),
+                ("macrovoid median length (µm)", row.get("macrovoid_median_length_um")),
                 ("structure", row.get("structure_kind")),
                 ("gradient", row.get("gradient_direction")),
                 ("min layer depth (µm)", row.get("min_layer_depth_um")),

@@ -1069,8 +1069,10 @@ def _perpendicular_distance(line_a: np.ndarray, line_b: np.ndarray) -> np.ndarra
 
 def _fingers(shape: tuple[int, int], membrane: np.ndarray, depth_px: np.ndarray,
              size_px: np.ndarray, porosity: float, skin_px: float, span_px: float,
-             rng: np.random.Generator) -> np.ndarray:
-    """NIPS-like structure: sponge with finger-like, tear-drop macrovoids hanging below a skin."""
+             rng: np.random.Generator, designed: list | None = None) -> np.ndarray:
+    """NIPS-like structure: sponge with finger-like, tear-drop macrovoids hanging below a skin.
+    ``designed``, when given, receives one dict per macrovoid (px): its axis column ``col``,
+    top depth ``top``, length ``length`` and widest width ``width`` (no random draw added)."""
     rows, cols = shape
     sponge = _sponge(shape, size_px, porosity, 1.0, 0.0, rng)
     length = 0.6 * span_px
@@ -1091,6 +1093,9 @@ def _fingers(shape: tuple[int, int], membrane: np.ndarray, depth_px: np.ndarray,
         lower = np.sqrt(np.clip(1 - ((t - tc) / (1 - tc)) ** 2, 0, 1))
         half = wd / 2 * np.where(t < tc, upper, lower)
         voids |= (t >= 0) & (t <= 1) & (np.abs(cc - c0) < half) & membrane
+        if designed is not None:
+            designed.append({"col": float(c0), "top": float(d0), "length": float(ln),
+                             "width": float(wd)})
     del rr
     return sponge | voids
 
@@ -1284,10 +1289,11 @@ def make_membrane_phantom(
 
     # --- pores
     skin_px = skin_um / pixel_size_um
+    designed_voids: list[dict] = []
     if morphology == "fingers":
         skin_px = skin_px or 3.0
         pores = _fingers((rows, cols), membrane, np.asarray(depth_all), size_px, porosity,
-                         skin_px, deepest_px, rng)
+                         skin_px, deepest_px, rng, designed_voids)
     else:
         pores = pore_field((rows, cols), size_px, porosity, morphology=morphology,
                            anisotropy=anisotropy, angle_deg=angle_deg, seed=rng)
@@ -1365,6 +1371,11 @@ def make_membrane_phantom(
         "tilt_deg": float(tilt_deg),
         "skin_um": float(skin_px * pixel_size_um),
         "debris_box_px": debris_box,
+        # fingers: the designed macrovoids (depth from the reference surface, before the skin
+        # and the frame clip them): axis column px, top depth, length, widest width in µm
+        "macrovoids": [{"col_px": v["col"], "top_depth_um": v["top"] * pixel_size_um,
+                        "length_um": v["length"] * pixel_size_um,
+                        "width_um": v["width"] * pixel_size_um} for v in designed_voids],
         "designed_depth_um": [round(float(v), 5) for v in sample_depth],
         "designed_pore_size_um": [round(float(v), 5) for v in
                                   designed_pore_size_um(sample_depth, **design_kw)],

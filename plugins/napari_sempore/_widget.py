@@ -491,6 +491,7 @@ def results_html(result: dict[str, Any], *, stale: bool = False, edited: bool = 
     mem = result.get("membrane") or {}
     size = result.get("pore_size") or {}
     pores = result.get("pores") or {}
+    voids = result.get("macrovoids") or {}
     from pipeline.report import method_label
 
     parts = []
@@ -516,7 +517,10 @@ def results_html(result: dict[str, Any], *, stale: bool = False, edited: bool = 
         ("median pore size (µm)", size.get("median_um")),
         ("pores (cut by the frame)", f"{pores['n_pores']} ({pores['n_cut']})" if pores else None),
         ("median equivalent diameter (µm)",
-         (pores.get("equivalent_diameter_um") or {}).get("median") if pores else None)]))
+         (pores.get("equivalent_diameter_um") or {}).get("median") if pores else None),
+        ("macrovoids (finger-like)", f"{voids['n_macrovoids']} ({voids['n_finger_like']})"
+         if voids else None),
+        ("macrovoid median length (µm)", voids.get("median_length_um") if voids else None)]))
     pending = "updating…" if stale else None
     for key in ("structure", "criteria", "isotropy", "network"):
         block = result.get(key)
