@@ -31,6 +31,7 @@ the 99th-percentile maximum pore size (a profile keeps p90 only).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -276,8 +277,13 @@ def combine_profiles(sources: Iterable[ProfileSource | Any]) -> CombinedProfile:
             for s in sources]
     if not srcs:
         raise CombineError("no profiles to combine")
-    for s in srcs:
+    seen: dict[str, int] = {}
+    for k, s in enumerate(srcs):
         _check(s)
+        # two result folders of the same name (from different parents) stay apart
+        seen[s.name] = seen.get(s.name, 0) + 1
+        if seen[s.name] > 1:
+            srcs[k] = dataclasses.replace(s, name=f"{s.name} ({seen[s.name]})")
     surfaces = {s.reference_surface for s in srcs if s.reference_surface}
     notes: list[str] = []
     if len(surfaces) > 1:

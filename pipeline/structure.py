@@ -1468,4 +1468,43 @@ def analyze_structure(analysis: Analysis) -> dict[str, Any]:
     if not opposite:
         span = membrane.visible_span_px
         s["visible_span_um"] = span * px if span is not None else s["d_um"]
+    out["criteria"].update(skin_criteria(analysis.segmentation.mask, membrane, px,
+                                         out["criteria"].get("interior_porosity")))
+    return out
+
+
+SKIN_DEFINITION = ("depth below the surface line where the porosity of 1-px layers (measured "
+                   "perpendicular to the line) first reaches half the interior porosity; 0 when "
+                   "that is under 3 px (no skin resolved), null when it is not reached within a "
+                   "quarter of the span")
+
+
+def skin_criteria(pore_mask: np.ndarray, membrane: Any, pixel_size_um: float,
+                  interior_porosity: float | None) -> dict[str, Any]:
+    """``skin_thickness_um`` at the reference surface and ``opposite_skin_thickness_um`` (None
+    when the opposite surface is not in view), by :func:`pipeline.profile.skin_thickness_px`
+    (see :data:`SKIN_DEFINITION`)."""
+    from .profile import skin_thickness_px, surface_layer_porosity
+
+    out: dict[str, Any] = {"skin_thickness_um": None, "opposite_skin_thickness_um": None,
+                           "skin_definition": SKIN_DEFINITION}
+    ref = membrane.reference_surface
+    if interior_porosity is None or ref not in ("top", "bottom", "left", "right"):
+        return out
+    span = membrane.thickness_px or membrane.visible_span_px
+    if not span:
+        return out
+    horizontal = membrane.orientation == "horizontal"
+    first = ref in ("top", "left")  # the reference line is the upper / left one
+    sides = [("skin_thickness_um", membrane.top_px if first else membrane.bottom_px, first)]
+    if len(membrane.surfaces_in_view) == 2:
+        sides.append(("opposite_skin_thickness_um",
+                      membrane.bottom_px if first else membrane.top_px, not first))
+    for key, line, below in sides:
+        if line is None:
+            continue
+        layers = surface_layer_porosity(pore_mask, membrane.mask, line, horizontal=horizontal,
+                                        below=below, max_depth_px=max(8.0, float(span) / 4))
+        t = skin_thickness_px(layers, float(interior_porosity))
+        out[key] = None if t is None else t * float(pixel_size_um)
     return out

@@ -151,3 +151,11 @@ def test_cli_combines_result_folders(membrane, tmp_path, capsys):
                  str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sempore: error:") and "\n" not in err
+
+
+def test_sources_of_the_same_name_stay_apart(membrane):
+    a = ProfileSource.from_analysis(membrane["fine"], "scan")
+    b = ProfileSource.from_analysis(membrane["overview"], "scan")
+    combined = combine_profiles([a, b])
+    assert sorted(s["name"] for s in combined.sources) == ["scan", "scan (2)"]
+    assert a.name == b.name == "scan"  # the caller's sources are not changed

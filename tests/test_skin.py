@@ -1,0 +1,93 @@
+"""The dense skin at a surface: ``criteria.skin_thickness_um`` / ``opposite_skin_thickness_um``.
+
+Definition (docs/structure.md): the depth below the surface line where the porosity of 1-px
+layers, measured perpendicular to the line, rises to half the interior porosity and stays there
+for three layers; 0 under 3 px (not resolved). Truth: phantoms drawn with a pore-free layer of
+``skin_um`` under each surface in view (``pipeline.synthetic``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pipeline import analyze, synthetic
+from pipeline.profile import skin_thickness_px, surface_layer_porosity
+from pipeline.structure import skin_criteria
+
+from _accuracy import synthetic_phantom
+
+
+def test_layers_follow_a_tilted_line():
+    """Pores start 6 px (perpendicular) under a line tilted by 8 degrees: the layers above are
+    empty, those below half porous, and the skin is 6 px."""
+    rows, cols = 300, 400
+    slope = math.tan(math.radians(8))
+    line = 60 + slope * np.arange(cols)
+    r, c = np.mgrid[0:rows, 0:cols]
+    depth = (r - line[None, :]) * math.cos(math.radians(8))
+    membrane = depth >= 0
+    pores = membrane & (depth >= 6) & ((r // 3 + c // 3) % 2 == 0)
+    layers = surface_layer_porosity(pores, membrane, line, max_depth_px=20)
+    assert np.all(layers[:5] == 0) and np.all(np.abs(layers[7:] - 0.5) < 0.05), layers
+    assert skin_thickness_px(layers, 0.5) == pytest.approx(6.0, abs=0.3)
+    # the same membrane lying on its side, measured from its left surface
+    layers_t = surface_layer_porosity(pores.T, membrane.T, line, horizontal=False,
+                                      max_depth_px=20)
+    np.testing.assert_allclose(layers_t, layers)
+    # and from below: a mirror image
+    flipped = surface_layer_porosity(pores[::-1], membrane[::-1], rows - 1 - line, below=False,
+                                     max_depth_px=20)
+    np.testing.assert_allclose(flipped, layers, atol=0.02)
+
+
+def test_skin_rules():
+    interior = 0.5
+    assert skin_thickness_px(np.array([0.5, 0.5, 0.5, 0.5]), interior) == 0.0
+    # a bright-edge artefact: one porous layer at the line, then a 10 px skin
+    layers = np.array([0.8, 0.3] + [0.0] * 8 + [0.5] * 6)
+    assert skin_thickness_px(layers, interior) == pytest.approx(10.0)
+    # thinner than 3 px: not resolved
+    assert skin_thickness_px(np.array([0.0, 0.0, 0.5, 0.5, 0.5, 0.5]), interior) == 0.0
+    assert skin_thickness_px(np.zeros(10), interior) is None
+    assert skin_thickness_px(np.full(10, 0.5), 0.0) is None
+
+
+@pytest.mark.parametrize(("morphology", "rendering"), [
+    ("sponge", "dark"), ("cells", "dark"), ("fingers", "dark"), ("sponge", "topographic"),
+    ("fingers", "topographic")])
+@pytest.mark.parametrize("skin_um", [1.0, 2.5])
+def test_skins_through_the_pipeline(morphology, rendering, skin_um):
+    """Skins of 1 and 2.5 µm (10 and 25 px) on both surfaces: found within 0.2 µm (2 px) on
+    each side (measured: within 0.1 µm; the truth masks give them within 0.01 µm)."""
+    ph = synthetic.make_membrane_phantom(
+        (512, 768), pixel_size_um=0.1, morphology=morphology, rendering=rendering,
+        skin_um=skin_um, surfaces="both", pore_size_um=1.2,
+        porosity=0.6 if morphology == "cells" else 0.5, seed=5)
+    a = analyze(ph.grey.astype(np.float32), pixel_size_um=0.1)
+    c = a.criteria
+    for key in ("skin_thickness_um", "opposite_skin_thickness_um"):
+        assert c[key] == pytest.approx(skin_um, abs=0.2), (key, c[key])
+    truth = skin_criteria(ph.pore_mask, ph.membrane(), 0.1, c["interior_porosity"])
+    assert truth["skin_thickness_um"] == pytest.approx(skin_um, abs=0.02)
+
+
+@pytest.mark.parametrize(("kind", "skin_px"), [
+    ("fingers-dark-top-tilt", 4.0), ("sponge-dark-uniform-both", 0.0),
+    ("spheres-dark-minimum-both-bend", 0.0), ("cells-dark-gradient-top-debris", 0.0),
+    ("sponge-topo-minimum-top-tilt", 0.0), ("spheres-topo-gradient-top-debris", 0.0)])
+def test_accuracy_kinds(kind, skin_px):
+    """The accuracy kinds: the fingers' 4 px skin within 0.5 px, none on the others (pores
+    open at the surface), on every surface in view."""
+    ph = synthetic_phantom(kind, 0)
+    a = analyze(ph.grey.astype(np.float32), pixel_size_um=ph.pixel_size_um)
+    px = ph.pixel_size_um
+    c = a.criteria
+    assert c["skin_thickness_um"] / px == pytest.approx(skin_px, abs=0.5)
+    if "both" in kind:
+        assert c["opposite_skin_thickness_um"] / px == pytest.approx(skin_px, abs=0.5)
+    else:
+        assert c["opposite_skin_thickness_um"] is None
+    assert "half the interior porosity" in c["skin_definition"]
