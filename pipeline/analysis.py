@@ -99,6 +99,17 @@ class Analysis:
         """Local pore diameter in µm (float32, 0 outside pores)."""
         return (self.local_thickness_px * np.float32(self.pixel_size_um)).astype(np.float32)
 
+    def _surface_angle_deg(self) -> float | None:
+        """Display angle of the reference surface line (None without one)."""
+        from .isotropy import surface_angle_deg
+
+        m = self.membrane
+        ref = m.reference_surface
+        if ref == "none":
+            return None
+        return surface_angle_deg(m.top_px if ref in ("top", "left") else m.bottom_px,
+                                 m.orientation)
+
     def pore_table(self) -> pd.DataFrame:
         """One row per pore (4-connected) in µm: area, equivalent diameter, ellipse axes and
         orientation, largest inscribed disk, depth, cut or not (:func:`pipeline.pores.pore_table`;
@@ -109,13 +120,9 @@ class Analysis:
         mask = self.segmentation.mask
         if cached is not None and cached[0] is mask and cached[1] is self.local_thickness_px:
             return cached[2]
-        from .isotropy import surface_angle_deg
-
         d_min_px = float(self.segmentation.details.get("min_pore_diameter_px") or 2.0)
         m = self.membrane
-        ref = m.reference_surface
-        angle = (None if ref == "none" else surface_angle_deg(
-            m.top_px if ref in ("top", "left") else m.bottom_px, m.orientation))
+        angle = self._surface_angle_deg()
         table = pore_table(mask, self.pixel_size_um, local_thickness_px=self.local_thickness_px,
                            depth_px=m.depth_px, cut=self.segmentation.edge_pores,
                            min_area_px=math.pi * (d_min_px / 2) ** 2, surface_angle_deg=angle)
@@ -132,7 +139,6 @@ class Analysis:
         mask = self.segmentation.mask
         if cached is not None and cached[0] is mask and cached[1] is self.local_thickness_px:
             return cached[2]
-        from .isotropy import surface_angle_deg
         from .macrovoids import find_macrovoids, macrovoid_summary
 
         m = self.membrane
@@ -140,12 +146,9 @@ class Analysis:
         span_px = m.thickness_px if m.thickness_px is not None else m.visible_span_px
         if not span_px:
             return None
-        ref = m.reference_surface
         table, info = find_macrovoids(
             mask, m.depth_px, self.local_thickness_px, px, span_px=float(span_px),
-            unknown=self.micrograph.label_mask(),
-            surface_angle_deg=surface_angle_deg(m.top_px if ref in ("top", "left")
-                                                else m.bottom_px, m.orientation))
+            unknown=self.micrograph.label_mask(), surface_angle_deg=self._surface_angle_deg())
         summary = macrovoid_summary(table, info, span_um=float(span_px) * px,
                                     membrane_area_um2=float(np.count_nonzero(m.mask)) * px * px,
                                     thickness_known=m.thickness_px is not None)

@@ -183,6 +183,18 @@ def _covered(depth: float, taken: list[tuple[float, float]]) -> bool:
     return any(lo <= depth < hi for lo, hi in taken)
 
 
+def _take(profile: pd.DataFrame, candidate: np.ndarray,
+          taken: list[tuple[float, float]]) -> pd.DataFrame:
+    """The candidate bins of ``profile`` whose centre no bin in ``taken`` covers; their depth
+    ranges are added to ``taken``."""
+    centre = profile["depth_um"].to_numpy(float)
+    keep = np.array([bool(ok) and not _covered(c, taken)
+                     for ok, c in zip(candidate, centre, strict=True)], bool)
+    taken += list(zip(profile["depth_lo_um"].to_numpy(float)[keep],
+                      profile["depth_hi_um"].to_numpy(float)[keep], strict=True))
+    return profile[keep]
+
+
 def _agreement(fine: ProfileSource, coarse: ProfileSource) -> dict[str, Any] | None:
     """Pore sizes and porosities of ``coarse`` interpolated at ``fine``'s resolved bin centres,
     where both resolve the pores."""
@@ -194,8 +206,9 @@ def _agreement(fine: ProfileSource, coarse: ProfileSource) -> dict[str, Any] | N
     depth = f["depth_um"].to_numpy(float)[fu]
     # fine bins inside the span of the coarse resolved bins, with a resolved coarse bin on
     # each side (no interpolation across unresolved coarse bins)
-    c_lo, c_hi = c["depth_lo_um"].to_numpy(float)[cu], c["depth_hi_um"].to_numpy(float)[cu]
-    inside = np.array([_covered(d, list(zip(c_lo, c_hi, strict=True))) for d in depth])
+    spans = list(zip(c["depth_lo_um"].to_numpy(float)[cu], c["depth_hi_um"].to_numpy(float)[cu],
+                     strict=True))
+    inside = np.array([_covered(d, spans) for d in depth])
     if not inside.any():
         return None
     size_c = np.interp(depth[inside], cd, c["pore_size_um"].to_numpy(float)[cu])
@@ -296,34 +309,23 @@ def combine_profiles(sources: Iterable[ProfileSource | Any]) -> CombinedProfile:
     info: list[dict[str, Any]] = []
     for i in order:
         s = srcs[i]
-        p = s.profile
-        usable = _usable(p)
-        centre = p["depth_um"].to_numpy(float)
-        keep = np.array([u and not _covered(c, taken) for u, c in zip(usable, centre,
-                                                                       strict=True)], bool)
-        taken += list(zip(p["depth_lo_um"].to_numpy(float)[keep],
-                          p["depth_hi_um"].to_numpy(float)[keep], strict=True))
-        parts.append(p[keep].assign(source=s.name, pixel_size_um=s.pixel_size_um))
-        resolved = centre[usable]
+        usable = _usable(s.profile)
+        part = _take(s.profile, usable, taken)
+        parts.append(part.assign(source=s.name, pixel_size_um=s.pixel_size_um))
+        resolved = s.profile["depth_um"].to_numpy(float)[usable]
         info.append({"name": s.name, "pixel_size_um": s.pixel_size_um,
-                     "thickness_um": s.thickness_um, "bins_used": int(keep.sum()),
+                     "thickness_um": s.thickness_um, "bins_used": len(part),
                      "resolved_depth_um": ([float(resolved.min()), float(resolved.max())]
                                            if resolved.size else None)})
     # depths no image resolves: the finest image's reliable bin, flagged (an upper bound)
-    for i in order:
+    for i, entry in zip(order, info, strict=True):
         s = srcs[i]
-        p = s.profile
-        centre = p["depth_um"].to_numpy(float)
-        keep = np.array([r and not _covered(c, taken) for r, c in
-                         zip(p["reliable"].to_numpy(bool), centre, strict=True)], bool)
-        if keep.any():
-            taken += list(zip(p["depth_lo_um"].to_numpy(float)[keep],
-                              p["depth_hi_um"].to_numpy(float)[keep], strict=True))
-            parts.append(p[keep].assign(source=s.name, pixel_size_um=s.pixel_size_um,
-                                        at_resolution_limit=True))
-            entry = next(e for e in info if e["name"] == s.name)
-            entry["bins_used"] += int(keep.sum())
-            entry["bins_at_resolution_limit"] = int(keep.sum())
+        part = _take(s.profile, s.profile["reliable"].to_numpy(bool), taken)
+        if len(part):
+            parts.append(part.assign(source=s.name, pixel_size_um=s.pixel_size_um,
+                                     at_resolution_limit=True))
+            entry["bins_used"] += len(part)
+            entry["bins_at_resolution_limit"] = len(part)
     profile = (pd.concat([q for q in parts if len(q)], ignore_index=True)
                .sort_values("depth_um", kind="stable").reset_index(drop=True)
                if any(len(q) for q in parts) else parts[0].iloc[:0])
