@@ -219,6 +219,30 @@ def test_topographic_analysis_shows_the_pore_probability(make_napari_viewer):
     np.testing.assert_allclose(shown.scale, [PX, PX])
 
 
+def test_macrovoids_layer(make_napari_viewer):
+    """A NIPS-like phantom (fingers under a skin): its macrovoids are a visible labels layer
+    numbered as in macrovoids.csv; a plain sponge gets an empty, hidden one."""
+    ph = make_membrane_phantom((384, 512), pixel_size_um=PX, pore_size_um=0.8,
+                               morphology="fingers", surfaces="top", rendering="dark", seed=2)
+    a = analyze(from_array(ph.grey, PX))
+    table, summary = a.macrovoids()
+    assert len(table) >= 3
+    viewer = make_napari_viewer()
+    layer = _add_phantom(viewer, ph)
+    session = get_session(viewer)
+    session.set_analysis(a, layer)
+    shown = session.layers["macrovoids"]
+    assert shown in viewer.layers and shown.visible and not shown.editable
+    assert set(np.unique(shown.data)) == set(range(len(table) + 1))
+    np.testing.assert_allclose(shown.scale, [PX, PX])
+    sponge = make_membrane_phantom((256, 320), pixel_size_um=PX, pore_size_um=1.0,
+                                   surfaces="both", seed=1)
+    b = analyze(from_array(sponge.grey, PX))
+    session.set_analysis(b, _add_phantom(viewer, sponge))
+    shown = session.layers["macrovoids"]
+    assert not shown.visible and not np.asarray(shown.data).any()
+
+
 def test_minimum_layer_band_follows_structure(make_napari_viewer):
     """An internal-minimum phantom analysed with its true membrane and pores: the band layer
     spans min_layer_top_um .. min_layer_bottom_um below the reference surface."""

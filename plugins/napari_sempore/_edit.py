@@ -555,8 +555,8 @@ def recompute(
 
 
 def reanalyze(analysis: Analysis, *, progress: Any = None) -> Analysis:
-    """Every stage after segmentation (structure, criteria, isotropy, network) for an edited
-    analysis, by :func:`pipeline.analyze` with the analysis' membrane and pore mask.
+    """Every stage after segmentation (structure, criteria, isotropy, network, macrovoids) for
+    an edited analysis, by :func:`pipeline.analyze` with the analysis' membrane and pore mask.
 
     The segmentation method and details of ``analysis`` are kept (with ``edited_in_napari``).
     """
@@ -566,6 +566,7 @@ def reanalyze(analysis: Analysis, *, progress: Any = None) -> Analysis:
                    membrane=analysis.membrane, pore_mask=analysis.segmentation)
     full.notes = list(dict.fromkeys(list(full.notes) + [
         n for n in analysis.notes if n == "edited in napari"]))
+    full.macrovoids()  # measured here, in the worker, not when the layers are refreshed
     return full
 
 

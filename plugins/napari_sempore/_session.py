@@ -304,6 +304,11 @@ class Session:
         pores.selected_label = 1
         pores.brush_size = max(3, int(round(0.5 / px))) if px else 5
         self.layers["pores"] = pores
+        # macrovoids (pipeline.macrovoids), one colour each; shown when there are any
+        voids = self._macrovoid_data()
+        self.layers["macrovoids"] = viewer.add_labels(
+            voids, name=f"{stem} macrovoids", opacity=0.5, visible=bool(voids.any()), **kw)
+        self.layers["macrovoids"].editable = False
         self.layers["min_layer"] = viewer.add_shapes(
             [], shape_type="polygon", name=f"{stem} minimum layer", face_color=LAYER_RGBA_FACE,
             edge_color=LAYER_RGBA_EDGE, edge_width=max(1.0, max(a.membrane.mask.shape) / 800),
@@ -343,6 +348,14 @@ class Session:
                 layer.events.set_data.connect(self._on_edit)
         viewer.layers.selection.active = pores
 
+    def _macrovoid_data(self) -> np.ndarray:
+        """The analysis' macrovoids numbered as in macrovoids.csv (zeros when there are none)."""
+        a = self.analysis
+        voids = a.macrovoid_labels() if a is not None else None
+        if voids is None:
+            return np.zeros(a.segmentation.mask.shape, np.uint16)
+        return voids
+
     @staticmethod
     def _lt_limits(lt_um: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
         values = lt_um[mask]
@@ -373,7 +386,8 @@ class Session:
             layer.edge_color = [LAYER_RGBA_EDGE]
 
     def _update_layers(self) -> None:
-        """Refresh the derived layers (local thickness, membrane, band) after a recompute."""
+        """Refresh the derived layers (local thickness, membrane, band; the macrovoids once the
+        slow pass has measured them) after a recompute."""
         a = self.analysis
         viewer = self.viewer
         if a is None or viewer is None:
@@ -387,6 +401,12 @@ class Session:
             new = a.membrane.mask.astype(np.uint8)
             if not np.array_equal(np.asarray(mem.data), new):
                 mem.data = new
+        voids = self.layers.get("macrovoids")
+        # after the slow pass only (the worker measured them; the fast pass stays fast)
+        if voids is not None and voids in viewer.layers and not self.stale:
+            new = self._macrovoid_data()
+            if not np.array_equal(np.asarray(voids.data), new):
+                voids.data = new
         self._update_band()
 
     # ---------------------------------------------------------------------------------------
