@@ -108,9 +108,14 @@ class ProfileSource:
         if not (folder / "profile.csv").is_file() or result.get("profile") is None:
             raise CombineError(f"{folder}: no depth profile (no reference surface in view), so it "
                                "cannot be placed in depth")
-        profile = pd.read_csv(folder / "profile.csv")
+        try:
+            profile = pd.read_csv(folder / "profile.csv")
+            pixel_size_um = float(result["image"]["pixel_size_um"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CombineError(f"{folder}: result unreadable ({type(exc).__name__}: {exc})"
+                               ) from None
         membrane = result.get("membrane") or {}
-        return cls(name=folder.name, pixel_size_um=float(result["image"]["pixel_size_um"]),
+        return cls(name=folder.name, pixel_size_um=pixel_size_um,
                    profile=profile, thickness_um=membrane.get("thickness_um"),
                    reference_surface=membrane.get("reference_surface"))
 

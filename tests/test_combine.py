@@ -159,3 +159,19 @@ def test_sources_of_the_same_name_stay_apart(membrane):
     combined = combine_profiles([a, b])
     assert sorted(s["name"] for s in combined.sources) == ["scan", "scan (2)"]
     assert a.name == b.name == "scan"  # the caller's sources are not changed
+
+
+def test_broken_result_folders_are_one_line_errors(membrane, tmp_path):
+    folder = tmp_path / "fine"
+    membrane["fine"].save(folder)
+    (folder / "profile.csv").write_text('depth_um,porosity\n1,"unterminated\n')
+    with pytest.raises(CombineError, match="fine: ") as err:
+        combine_result_dirs([folder])
+    assert "\n" not in str(err.value)
+    result = json.loads((folder / "result.json").read_text())
+    del result["image"]["pixel_size_um"]
+    (folder / "result.json").write_text(json.dumps(result))
+    with pytest.raises(CombineError, match="result unreadable"):
+        combine_result_dirs([folder])
+    with pytest.raises(CombineError, match="no result.json"):
+        combine_result_dirs([tmp_path / "nothing"])
