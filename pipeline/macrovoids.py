@@ -13,7 +13,8 @@ Definition (:func:`find_macrovoids`):
 - the **matrix pore size** at each depth is the typical local thickness of the pore pixels
   around that depth (a window of a tenth of the span): starting from their 10th percentile, the
   median of the pore pixels narrower than :data:`MATRIX_CLIP_FACTOR` (2) times the current value,
-  repeated until it settles. It lands on the small-pore population even where macrovoids hold
+  repeated until it settles (the pores within 3 px of either surface left out: edge blur leaves
+  pixel-thin slivers there). It lands on the small-pore population even where macrovoids hold
   most of the pore area, and on the plain median in a membrane without them;
 - a macrovoid's **core** is a 4-connected region of pore pixels whose local thickness is at
   least :data:`MACROVOID_WIDTH_FACTOR` (2.5) times the matrix pore size at their depth, and at
@@ -47,6 +48,8 @@ MACROVOID_WIDTH_FACTOR = 2.5
 MACROVOID_EXTEND_FACTOR = 1.5
 #: Largest number of pore pixels the matrix size is measured on (a regular subsample beyond).
 MATRIX_SAMPLE_PIXELS = 4_000_000
+#: Pore pixels within this many px of either surface do not count for the matrix size.
+SURFACE_MARGIN_PX = 3.0
 #: The matrix size is iterated over the pore pixels narrower than this many times it.
 MATRIX_CLIP_FACTOR = 2.0
 #: Depth window of the matrix pore size, as a fraction of the span (thickness or visible span).
@@ -89,7 +92,11 @@ def matrix_pore_size_px(local_thickness_px: np.ndarray, depth_px: np.ndarray, sp
     # quantiles need no more than a few million pixels: a regular subsample of large images
     step = max(1, math.ceil(math.sqrt(np.count_nonzero(lt) / MATRIX_SAMPLE_PIXELS)))
     lt, depth = lt[::step, ::step], depth[::step, ::step]
-    pore = (lt > 0) & np.isfinite(depth)
+    # the first pixels under a surface line are left out: edge blur and the line's own error
+    # leave pixel-thin slivers of "pore" there, which would pull the matrix size down
+    with np.errstate(invalid="ignore"):
+        pore = ((lt > 0) & (depth >= SURFACE_MARGIN_PX)
+                & (depth <= float(span_px) - SURFACE_MARGIN_PX))
     d, v = depth[pore], lt[pore]
     order = np.argsort(d, kind="stable")
     d, v = d[order], v[order]
