@@ -23,7 +23,8 @@ Rules (:func:`combine_profiles`):
   ``>= d - d/16``, their ratios and porosities), with ``d`` the largest thickness any source
   measured (else the deepest depth seen, said so). Zone means weight each bin by its pore area
   per unit membrane width (porosity x bin width), so images of different fields of view and
-  pixel sizes count by the membrane they show, not by their pixel counts.
+  pixel sizes count by the membrane they show, not by their pixel counts;
+- the dense skin (``skin_thickness_um``) is the one the finest image measured (``skin_source``).
 
 Not combined: the structure verdict and its bootstrap (they need the pixels of one image) and
 the 99th-percentile maximum pore size (a profile keeps p90 only).
@@ -71,6 +72,9 @@ class ProfileSource:
     thickness_um : float or None
         Membrane thickness measured on this image (both surfaces in view), else None.
     reference_surface : str or None
+    skin_thickness_um : float or None
+        The dense skin this image measured at its reference surface
+        (``criteria.skin_thickness_um``), if any.
     """
 
     name: str
@@ -78,6 +82,7 @@ class ProfileSource:
     profile: pd.DataFrame
     thickness_um: float | None = None
     reference_surface: str | None = None
+    skin_thickness_um: float | None = None
 
     @classmethod
     def from_analysis(cls, analysis: Any, name: str | None = None) -> ProfileSource:
@@ -92,7 +97,8 @@ class ProfileSource:
                    profile=analysis.profile,
                    thickness_um=None if thickness is None else float(thickness)
                    * float(analysis.pixel_size_um),
-                   reference_surface=analysis.membrane.reference_surface)
+                   reference_surface=analysis.membrane.reference_surface,
+                   skin_thickness_um=(analysis.criteria or {}).get("skin_thickness_um"))
 
     @classmethod
     def from_result_dir(cls, folder: str | Path) -> ProfileSource:
@@ -117,7 +123,8 @@ class ProfileSource:
         membrane = result.get("membrane") or {}
         return cls(name=folder.name, pixel_size_um=pixel_size_um,
                    profile=profile, thickness_um=membrane.get("thickness_um"),
-                   reference_surface=membrane.get("reference_surface"))
+                   reference_surface=membrane.get("reference_surface"),
+                   skin_thickness_um=(result.get("criteria") or {}).get("skin_thickness_um"))
 
 
 @dataclass
@@ -137,7 +144,8 @@ class CombinedProfile:
         ``depth_range_um``, ``n_bins``, ``pore_size_ratio`` (coarser / finer, median),
         ``porosity_difference`` (coarser - finer, median), ``agree``.
     criteria : dict
-        The profile-only criteria of :mod:`pipeline.structure` on the combined profile.
+        The profile-only criteria of :mod:`pipeline.structure` on the combined profile, and the
+        skin the finest image measured (``skin_thickness_um``, ``skin_source``).
     notes : list of str
     """
 
@@ -355,6 +363,11 @@ def combine_profiles(sources: Iterable[ProfileSource | Any]) -> CombinedProfile:
         notes.append("no image shows both surfaces: d is the deepest depth seen, not the "
                      "thickness, and there is no opposite zone")
     criteria = combined_criteria(profile, max(thickness) if thickness else None)
+    # the skin as the finest image that measured one saw it (it is a few pixels of any other)
+    skins = sorted((s.pixel_size_um, s.name, s.skin_thickness_um) for s in srcs
+                   if s.skin_thickness_um is not None)
+    criteria["skin_thickness_um"] = skins[0][2] if skins else None
+    criteria["skin_source"] = skins[0][1] if skins else None
     if criteria["surface_zone_at_resolution_limit"]:
         notes.append("no image resolves the pores of the surface zone: its pore size is an "
                      "upper bound (image the surface at a higher magnification)")

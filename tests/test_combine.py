@@ -175,3 +175,19 @@ def test_broken_result_folders_are_one_line_errors(membrane, tmp_path):
         combine_result_dirs([folder])
     with pytest.raises(CombineError, match="no result.json"):
         combine_result_dirs([tmp_path / "nothing"])
+
+
+def test_the_skin_comes_from_the_finest_image(membrane, tmp_path):
+    """Each image's own skin measure travels with its profile (from an analysis or a saved
+    result); the combined criteria take the finest image's."""
+    m = membrane
+    for name in ("fine", "overview"):
+        m[name].save(tmp_path / name)
+    combined = combine_result_dirs([tmp_path / "overview", tmp_path / "fine"])
+    assert combined.criteria["skin_source"] == "fine"
+    assert combined.criteria["skin_thickness_um"] == pytest.approx(
+        m["fine"].criteria["skin_thickness_um"])
+    sources = _sources(m)
+    sources[1].skin_thickness_um = None  # the fine image measured none
+    combined = combine_profiles(sources)
+    assert combined.criteria["skin_source"] == "overview"
