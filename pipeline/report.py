@@ -37,6 +37,11 @@ SCHEMA_VERSION = "1.0"
 RESULT_FILES = ("result.json", "profile.csv", "pores.png", "membrane.png",
                 "local_thickness.tif", "overlay.png", "profile.png")
 
+#: Files :func:`write_results` writes only when there is something for them (figures, a depth
+#: for the macrovoids, a network skeleton); a forced overwrite removes those it did not write.
+CONDITIONAL_FILES = ("macrovoids.csv", "overlay.png", "isotropy.png", "network.png",
+                     "profile.png", "size_distribution.png")
+
 # colours (RGB) of the overlay
 _PORE_RGB = (0, 170, 255)
 _SURFACE_RGB = (255, 215, 0)
@@ -691,6 +696,11 @@ def write_results(
         sizes = size_distribution_figure(a)
         if sizes is not None:
             put("size_distribution.png", _figure_png(sizes))
+    # an overwritten folder keeps no file of the run before that this one did not make (a
+    # macrovoids.csv of a run with a surface, figures of a run with them)
+    for name in CONDITIONAL_FILES:
+        if name not in written and (out / name).exists():
+            (out / name).unlink()
     result = result_dict(a, edited=edited, input_sha256=input_sha256, job_digest=job_digest)
     put("result.json", json.dumps(result, indent=1, allow_nan=False).encode())
     return written

@@ -89,6 +89,23 @@ def test_resume_skips_finished_images_and_force_redoes(folder, tmp_path):
     assert json.loads((out / "a" / "result.json").read_text())["image"]["pixel_size_um"] == 0.2
 
 
+def test_forced_overwrite_keeps_no_file_of_the_run_before(folder, tmp_path):
+    """A forced run without figures and without a surface leaves no overlay, profile plot or
+    macrovoids.csv of the run before it (they would describe another analysis)."""
+    from pipeline.report import CONDITIONAL_FILES
+
+    out = tmp_path / "out"
+    assert main(["analyze", str(folder / "a.png"), "--out", str(out), "--pixel-size", "0.1",
+                 "-j", "1", "-q"]) == 0
+    before = {p.name for p in (out / "a").iterdir()}
+    assert {"macrovoids.csv", "overlay.png", "profile.png"} <= before
+    assert main(["analyze", str(folder / "a.png"), "--out", str(out), "--pixel-size", "0.1",
+                 "-j", "1", "-q", "--force", "--no-figures", "--surface", "none"]) == 0
+    after = {p.name for p in (out / "a").iterdir()}
+    assert not after & set(CONDITIONAL_FILES), after & set(CONDITIONAL_FILES)
+    assert set(RESULT_FILES) - {"overlay.png", "profile.png"} <= after
+
+
 def test_interrupted_run_leaves_no_partial_results(folder, tmp_path):
     """A half-written result folder (files but no result.json) is redone, not trusted."""
     out = tmp_path / "out"
