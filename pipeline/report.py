@@ -531,6 +531,20 @@ def profile_figure(analysis: Analysis):
     if thickness is not None:
         for ax in (ax_por, ax_size):
             ax.axhline(thickness * a.pixel_size_um / 16, color="0.5", lw=0.8, ls=":")
+    skin = (a.criteria or {}).get("skin_thickness_um")
+    if skin:  # the dense skin at the reference surface
+        ax_por.axhspan(0.0, skin, color="0.3", alpha=0.25, lw=0, label=f"skin {skin:.2g} µm")
+        ax_por.legend(loc="lower right", fontsize=7, frameon=False)
+    voids = a.macrovoids()
+    summary = voids[1] if voids is not None else None
+    if summary and summary.get("n_macrovoids"):
+        # where the macrovoids are: from the first one's top to the deepest bottom
+        ax_por.plot([0.97, 0.97], [summary["first_top_depth_um"],
+                                   summary["deepest_bottom_depth_um"]],
+                    color=tuple(v / 255 for v in _MACROVOID_RGB), lw=4, solid_capstyle="butt")
+        ax_por.annotate(f"{summary['n_macrovoids']} macrovoids", (0.95,
+                        summary["first_top_depth_um"]), ha="right", va="top", fontsize=7,
+                        color=tuple(v / 255 for v in _MACROVOID_RGB))
     ax_por.invert_yaxis()
     ax_size.legend(loc="lower right", fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=10)
