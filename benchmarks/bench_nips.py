@@ -33,7 +33,7 @@ from pipeline.io import from_array  # noqa: E402
 from pipeline.macrovoids import find_macrovoids  # noqa: E402
 from pipeline.structure import skin_criteria  # noqa: E402
 
-from _accuracy import synthetic_phantom  # noqa: E402
+from _accuracy import skinned_phantom, synthetic_phantom  # noqa: E402
 from heldout import heldout_image  # noqa: E402
 
 
@@ -79,10 +79,7 @@ def skin_rows() -> list[str]:
     for morphology in ("sponge", "cells", "fingers"):
         for rendering in ("dark", "topographic"):
             for skin in (1.0, 2.5):
-                ph = synthetic.make_membrane_phantom(
-                    (512, 768), pixel_size_um=0.1, morphology=morphology, rendering=rendering,
-                    skin_um=skin, surfaces="both", pore_size_um=1.2,
-                    porosity=0.6 if morphology == "cells" else 0.5, seed=5)
+                ph = skinned_phantom(morphology, rendering, skin)
                 a = analyze(ph.grey.astype(np.float32), pixel_size_um=0.1)
                 c = a.criteria
                 rows.append(f"| {morphology} | {rendering} | {skin} | {a.segmentation.method} | "

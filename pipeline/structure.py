@@ -39,7 +39,13 @@ import pandas as pd
 from scipy import ndimage as ndi
 from scipy.special import ndtri
 
-from .profile import RESOLUTION_MARGIN, resolution_limited_ranges_um, true_runs
+from .profile import (
+    RESOLUTION_MARGIN,
+    resolution_limited_ranges_um,
+    skin_thickness_px,
+    surface_layer_porosity,
+    true_runs,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Analysis
@@ -1484,8 +1490,6 @@ def skin_criteria(pore_mask: np.ndarray, membrane: Any, pixel_size_um: float,
     """``skin_thickness_um`` at the reference surface and ``opposite_skin_thickness_um`` (None
     when the opposite surface is not in view), by :func:`pipeline.profile.skin_thickness_px`
     (see :data:`SKIN_DEFINITION`)."""
-    from .profile import skin_thickness_px, surface_layer_porosity
-
     out: dict[str, Any] = {"skin_thickness_um": None, "opposite_skin_thickness_um": None,
                            "skin_definition": SKIN_DEFINITION}
     ref = membrane.reference_surface

@@ -365,3 +365,14 @@ def synthetic_phantom(kind: str, seed: int, shape: tuple[int, int] = (512, 768),
     return syn.make_membrane_phantom(
         shape, pixel_size_um=pixel_size_um, pore_size_um=size_px * pixel_size_um,
         bend_px=bend, skin_um=skin, seed=seed, **k, **render_kw)
+
+
+def skinned_phantom(morphology: str, rendering: str, skin_um: float, seed: int = 5) -> Any:
+    """A 512 x 768 membrane (0.1 µm/px, 1.2 µm pores, both surfaces in view) with a pore-free
+    skin of ``skin_um`` under each surface (tests/test_skin.py, benchmarks/bench_nips.py)."""
+    from pipeline import synthetic as syn
+
+    return syn.make_membrane_phantom(
+        (512, 768), pixel_size_um=0.1, morphology=morphology, rendering=rendering,
+        skin_um=skin_um, surfaces="both", pore_size_um=1.2,
+        porosity=0.6 if morphology == "cells" else 0.5, seed=seed)

@@ -13,11 +13,11 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import analyze, synthetic
+from pipeline import analyze
 from pipeline.profile import skin_thickness_px, surface_layer_porosity
 from pipeline.structure import skin_criteria
 
-from _accuracy import synthetic_phantom
+from _accuracy import skinned_phantom, synthetic_phantom
 
 
 def test_layers_follow_a_tilted_line():
@@ -62,10 +62,7 @@ def test_skin_rules():
 def test_skins_through_the_pipeline(morphology, rendering, skin_um):
     """Skins of 1 and 2.5 µm (10 and 25 px) on both surfaces: found within 0.2 µm (2 px) on
     each side (measured: within 0.1 µm; the truth masks give them within 0.01 µm)."""
-    ph = synthetic.make_membrane_phantom(
-        (512, 768), pixel_size_um=0.1, morphology=morphology, rendering=rendering,
-        skin_um=skin_um, surfaces="both", pore_size_um=1.2,
-        porosity=0.6 if morphology == "cells" else 0.5, seed=5)
+    ph = skinned_phantom(morphology, rendering, skin_um)
     a = analyze(ph.grey.astype(np.float32), pixel_size_um=0.1)
     c = a.criteria
     for key in ("skin_thickness_um", "opposite_skin_thickness_um"):
