@@ -32,6 +32,18 @@ SCHEMA_VERSION = "1.0"
 AUTO_UNCERTAIN_MARGIN = 0.25
 #: How that note begins (the CLI names the images whose notes hold it).
 UNCERTAIN_METHOD_NOTE = "segmentation method uncertain"
+#: A topographic segmentation is noted for review when more than this share of the membrane lies
+#: in basins whose pore probability is between 0.25 and 0.75
+#: (``details["ambiguous_fraction"]``, :func:`pipeline.segment.ambiguous_fraction`). Chosen on
+#: 55 topographic renderings (pipeline.synthetic random phantoms of seeds 12-99, the accuracy
+#: kinds and the held-out SE kinds, seed 0; 2026-12-07): it noted 27, all with a pore Dice under
+#: 0.90, and 27 of the 33 under 0.90. Checked on 69 it was not chosen on (the topographic random
+#: phantoms of seeds 100-229): it noted 33, 32 of them under 0.90 (the other 0.902), and 32 of the
+#: 45 under 0.90 (the 13 it did not note: Dice 0.835-0.898); mean Dice 0.815 noted, 0.910 not
+#: (benchmarks/ACCURACY.md, "How sure the topographic method is").
+REVIEW_AMBIGUOUS_FRACTION = 0.2
+#: How that note begins (the CLI names the images whose notes hold it).
+AMBIGUOUS_NOTE = "ambiguous segmentation"
 #: Start of the note made when the dark method found its image's rims outside the pore edges
 #: (``details["rim_outside_edge"]``, :func:`pipeline.segment.fit_rim_profile`).
 RIM_OUTSIDE_NOTE = "rims outside the pore edges"
@@ -347,6 +359,13 @@ def analyze(
         notes.append(f"{UNCERTAIN_METHOD_NOTE}: auto chose {segmentation.method} with "
                      f"P(topographic) = {p_topo:.2f}; check overlay.png, or rerun with "
                      f"--method {other}")
+    ambiguous = segmentation.details.get("ambiguous_fraction")
+    # a mask handed in (napari's review) is the reviewer's: no request to review it
+    if pore_mask is None and ambiguous is not None and ambiguous > REVIEW_AMBIGUOUS_FRACTION:
+        notes.append(f"{AMBIGUOUS_NOTE}: {100 * ambiguous:.0f} % of the membrane lies in pore "
+                     "basins the classifier calls with a probability between 0.25 and 0.75; "
+                     "review overlay.png (napari shows the pore probability) before trusting "
+                     "the numbers")
     if segmentation.details.get("rim_outside_edge"):
         notes.append(f"{RIM_OUTSIDE_NOTE}: the bright pore rims lie "
                      f"{segmentation.details['rim_offset_px']:.1f} px outside the pore edges (an "

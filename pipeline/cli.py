@@ -76,15 +76,19 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if not outcome.rows:
         return _error("no image files found in " + ", ".join(map(str, args.paths)))
     if not quiet:
-        from .analysis import UNCERTAIN_METHOD_NOTE
+        from .analysis import AMBIGUOUS_NOTE, UNCERTAIN_METHOD_NOTE
 
-        unsure = [Path(str(r["image"])).name for r in outcome.rows
-                  if UNCERTAIN_METHOD_NOTE in str(r.get("notes") or "")]
-        if unsure:
-            shown = ", ".join(unsure[:4]) + (", ..." if len(unsure) > 4 else "")
-            print(f"sempore: auto was unsure of the segmentation method on {len(unsure)} "
-                  f"image(s) ({shown}): check their overlay.png, or set --method",
-                  file=sys.stderr)
+        for note, message in (
+                (UNCERTAIN_METHOD_NOTE, "auto was unsure of the segmentation method on {n} "
+                 "image(s) ({shown}): check their overlay.png, or set --method"),
+                (AMBIGUOUS_NOTE, "the segmentation is ambiguous on {n} image(s) ({shown}): "
+                 "review them first (overlay.png, or `sempore view`)")):
+            flagged = [Path(str(r["image"])).name for r in outcome.rows
+                       if note in str(r.get("notes") or "")]
+            if flagged:
+                shown = ", ".join(flagged[:4]) + (", ..." if len(flagged) > 4 else "")
+                print("sempore: " + message.format(n=len(flagged), shown=shown),
+                      file=sys.stderr)
         up_to_date = sum(1 for r in outcome.rows if r.get("reason") == "up to date")
         extra = f" ({up_to_date} already up to date)" if up_to_date else ""
         print(f"sempore: {outcome.n_ok} of {len(outcome.rows)} images analysed{extra}; "

@@ -187,6 +187,9 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
         },
         "segmentation": {
             "method": a.segmentation.method,
+            # share of the membrane in basins the topographic classifier is unsure of (None for
+            # the dark method and given masks)
+            "ambiguous_fraction": a.segmentation.details.get("ambiguous_fraction"),
             "details": a.segmentation.details,
             "n_pore_pixels": n_pore,
             "edge_pore_fraction": (float(a.segmentation.edge_pores[pores].mean())
@@ -781,7 +784,8 @@ SUMMARY_COLUMNS = (
     "surface_zone_at_resolution_limit", "skin_thickness_um", "top_to_bottom_pore_size_ratio",
     "max_to_mean_pore_size_ratio", "is_isotropic", "degree_of_anisotropy", "orientation_deg",
     "coherency", "percolates_through_thickness", "breakthrough_pore_size_um",
-    "breakthrough_to_mean_ratio", "segmentation_method", "notes", "result_dir",
+    "breakthrough_to_mean_ratio", "segmentation_method", "ambiguous_fraction", "notes",
+    "result_dir",
 )
 #: What summary.csv's ``notes`` column joins an image's notes with.
 NOTES_SEPARATOR = " | "
@@ -832,6 +836,7 @@ def summary_row(result: Mapping[str, Any] | None, *, image: str, status: str = "
         breakthrough_pore_size_um=net.get("breakthrough_pore_size_um"),
         breakthrough_to_mean_ratio=net.get("breakthrough_to_mean_ratio"),
         segmentation_method=(result.get("segmentation") or {}).get("method"),
+        ambiguous_fraction=(result.get("segmentation") or {}).get("ambiguous_fraction"),
         notes=NOTES_SEPARATOR.join(result.get("notes") or []) or None,
     )
     return row
@@ -959,6 +964,7 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
                 ("thickness (µm)", row.get("thickness_um")),
                 ("porosity", row.get("porosity")),
                 ("segmentation", method_label(result)),
+                ("ambiguous share of the membrane", row.get("ambiguous_fraction")),
                 ("mean pore size (µm)", row.get("mean_pore_size_um")),
                 ("pores", row.get("n_pores")),
                 ("median equivalent diameter (µm)", row.get("median_equivalent_diameter_um")),

@@ -249,3 +249,28 @@ def test_cli_names_the_images_auto_was_unsure_of(folder, tmp_path, capsys, monke
     assert "auto was unsure of the segmentation method on 1 image(s) (a.png)" in err
     summary = pd.read_csv(out / "summary.csv")
     assert "segmentation method uncertain" in summary["notes"].iloc[0]
+
+
+def test_cli_names_the_images_to_review_first(folder, tmp_path, capsys, monkeypatch):
+    """An image whose topographic segmentation is ambiguous (the share forced to 0.35) is named
+    on stderr after the batch; result.json and summary.csv carry the share and the note."""
+    import pipeline.analysis as analysis_module
+
+    real_segment = analysis_module.segment_pores
+
+    def segment_ambiguous(*args, **kwargs):
+        seg = real_segment(*args, **kwargs)
+        seg.details["ambiguous_fraction"] = 0.35
+        return seg
+
+    monkeypatch.setattr(analysis_module, "segment_pores", segment_ambiguous)
+    out = tmp_path / "out"
+    main(["analyze", str(folder / "a.png"), "--out", str(out), "--pixel-size", "0.1", "-j", "1"])
+    err = capsys.readouterr().err
+    assert "the segmentation is ambiguous on 1 image(s) (a.png): review them first" in err
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["ambiguous_fraction"].iloc[0] == pytest.approx(0.35)
+    assert "ambiguous segmentation: 35 %" in summary["notes"].iloc[0]
+    result = json.loads((out / "a" / "result.json").read_text())
+    assert result["segmentation"]["ambiguous_fraction"] == pytest.approx(0.35)
+

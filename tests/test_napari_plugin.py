@@ -424,6 +424,26 @@ def _write_batch(tmp_path, phantom) -> Path:
     return out
 
 
+def test_result_folders_in_review_order(tmp_path):
+    """The batch reviewer can list the most ambiguous segmentations first (result.json
+    segmentation.ambiguous_fraction, descending; results without one after them, by name)."""
+    from plugins.napari_sempore._widget import ambiguous_share, result_folders
+
+    shares = {"a": 0.05, "b": None, "c": 0.4, "d": 0.2, "e": None}
+    for name, share in shares.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "result.json").write_text(
+            json.dumps({"segmentation": {"method": "dark" if share is None else "topographic",
+                                         "ambiguous_fraction": share}}))
+    (tmp_path / "not_a_result").mkdir()
+    assert [p.name for p in result_folders(tmp_path)] == ["a", "b", "c", "d", "e"]
+    assert [p.name for p in result_folders(tmp_path, order="review")] == ["c", "d", "a", "b", "e"]
+    assert ambiguous_share(tmp_path / "c") == pytest.approx(0.4)
+    assert ambiguous_share(tmp_path / "not_a_result") is None
+    with pytest.raises(ValueError, match="order"):
+        result_folders(tmp_path, order="size")
+
+
 def test_review_batch_step_edit_save(make_napari_viewer, qtbot, tmp_path, phantom):
     out = _write_batch(tmp_path, phantom)
     viewer = make_napari_viewer()

@@ -1659,3 +1659,39 @@ def test_segment_package_exports_every_public_name_of_its_modules():
                 checked += 1
     assert checked > 60
     assert all(hasattr(seg, name) for name in seg.__all__)
+
+
+def test_ambiguous_fraction_counts_probabilities_strictly_inside_the_bounds():
+    from pipeline.segment import ambiguous_fraction
+
+    p = np.array([[0.0, 0.25, 0.3, 0.5], [0.75, 0.74, 1.0, 0.6]], np.float32)
+    region = np.ones(p.shape, bool)
+    assert ambiguous_fraction(p, region) == pytest.approx(4 / 8)  # 0.3 0.5 0.74 0.6
+    region[1] = False
+    assert ambiguous_fraction(p, region) == pytest.approx(2 / 4)
+    assert ambiguous_fraction(p, region, bounds=(0.4, 0.6)) == pytest.approx(1 / 4)
+    assert ambiguous_fraction(p, np.zeros(p.shape, bool)) is None
+    rng = np.random.default_rng(0)
+    big, reg = rng.random((300, 50)).astype(np.float32), rng.random((300, 50)) < 0.7
+    assert ambiguous_fraction(big, reg, band_rows=7) == pytest.approx(
+        float(np.mean((big[reg] > 0.25) & (big[reg] < 0.75))))
+    with pytest.raises(ValueError, match="shape"):
+        ambiguous_fraction(p, region[:, :2])
+
+
+def test_ambiguous_fraction_is_reported_for_topographic_segmentations_only():
+    from pipeline import synthetic
+    from pipeline.segment import ambiguous_fraction
+
+    rng = np.random.default_rng(3)
+    pore = synthetic.pore_field((192, 256), 14, 0.6, morphology="cells", seed=3)
+    region = np.ones(pore.shape, bool)
+    topo = segment_pores(synthetic.render(pore, style="topographic", seed=rng), region, 0.1,
+                         method="topographic")
+    amb = topo.details["ambiguous_fraction"]
+    assert 0.0 <= amb <= 1.0
+    assert amb == pytest.approx(ambiguous_fraction(topo.pore_probability, region), abs=1e-4)
+    dark = segment_pores(synthetic.render(pore, style="dark", seed=rng), region, 0.1,
+                         method="dark")
+    assert "ambiguous_fraction" not in dark.details and dark.pore_probability is None
+

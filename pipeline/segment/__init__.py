@@ -218,8 +218,10 @@ from ._basins import (
     watershed_basins,
 )
 from ._classifier import (
+    AMBIGUOUS_PROBABILITY,
     CONTEXT_FEATURE_NAMES,
     MODEL_PATH,
+    ambiguous_fraction,
     classify_basins,
     context_features,
     crest_levels,
@@ -300,6 +302,8 @@ from ._topographic import (
 )
 
 __all__ = [
+    "ambiguous_fraction",
+    "AMBIGUOUS_PROBABILITY",
     "BAND_PX",
     "BASIN_DYNAMICS_K",
     "BASIN_SMOOTHING_PX",
@@ -411,7 +415,9 @@ class Segmentation:
         ``topographic``: the basin classifier's pore probability of the basin each pixel lies in
         (0 outside the membrane), before the wall lines, the detector shift, the filling of large
         pores and the speck removal that make ``mask``; values near 0.5 mark the basins a
-        reviewer should look at first. None for the ``dark`` method and for given masks.
+        reviewer should look at first (their share of the membrane is
+        ``details["ambiguous_fraction"]``, :func:`ambiguous_fraction`). None for the ``dark``
+        method and for given masks.
     """
 
     mask: np.ndarray
@@ -554,6 +560,8 @@ def segment_pores(
             prep["whole_sample"], basin_model, int(tile_px) if tiled else None, overlap, mask,
             details, probability)
         probability[~region] = 0.0
+        amb = ambiguous_fraction(probability, region)
+        details["ambiguous_fraction"] = None if amb is None else round(amb, 4)
         cal = sample["calibration"] or {}
         mask = _shift_toward_detector(mask, cal, details)
         if large_pores:

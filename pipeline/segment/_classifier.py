@@ -285,3 +285,54 @@ def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
     # 0.70 -> 0.56 for a membrane mask 0.2 % smaller); averaged, its worst Dice loss against the
     # first stage alone on those 28 is 0.013 and the mean gain is kept (0.832 -> 0.844)
     return expit(0.5 * (z + z2))
+
+
+# ------------------------------------------------------------------------------------------------
+# how sure the basin classifier is: a review priority for the topographic method
+
+#: Pore probabilities strictly between these bounds mark a basin the classifier cannot call.
+AMBIGUOUS_PROBABILITY = (0.25, 0.75)
+
+
+def ambiguous_fraction(probability: np.ndarray, region: np.ndarray,
+                       bounds: tuple[float, float] = AMBIGUOUS_PROBABILITY,
+                       band_rows: int = 2048) -> float | None:
+    """Share of ``region`` whose pore probability lies strictly inside ``bounds``.
+
+    Parameters
+    ----------
+    probability : ndarray of float, shape (rows, cols)
+        Per-pixel pore probability (:attr:`Segmentation.pore_probability`: the basin
+        classifier's probability of the basin each pixel lies in).
+    region : ndarray of bool, shape (rows, cols)
+        The pixels that count (the membrane).
+    bounds : (low, high)
+        Probabilities in ``(low, high)`` count as ambiguous.
+    band_rows : int
+        Rows per pass (bounds the temporaries on montages).
+
+    Returns
+    -------
+    float or None
+        Dimensionless share in [0, 1]; None for an empty region.
+
+    Notes
+    -----
+    A measure of the segmentation's own doubt, not of its error, but a close predictor of it:
+    over topographic renderings of three renderers (``pipeline.synthetic`` random phantoms, its
+    accuracy kinds and the held-out secondary-electron kinds of ``tests/heldout.py``) the Spearman
+    correlation with the pore Dice against the truth is about -0.9 (benchmarks/ACCURACY.md,
+    "How sure the topographic method is").
+    """
+    if probability.shape != region.shape:
+        raise ValueError(f"probability {probability.shape} and region {region.shape} differ "
+                         "in shape")
+    low, high = bounds
+    n_region = n_ambiguous = 0
+    for r0 in range(0, region.shape[0], band_rows):
+        reg = region[r0:r0 + band_rows]
+        p = probability[r0:r0 + band_rows][reg]
+        n_region += p.size
+        n_ambiguous += int(np.count_nonzero((p > low) & (p < high)))
+    return n_ambiguous / n_region if n_region else None
+

@@ -15,6 +15,7 @@ The widgets share the viewer's :class:`~._session.Session`; all analysis is done
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -507,7 +508,9 @@ def results_html(result: dict[str, Any], *, stale: bool = False, edited: bool = 
         ("pixel size (µm)", img.get("pixel_size_um")),
         ("pixel size from", img.get("pixel_size_source")),
         ("data bar rows", img.get("databar_rows")),
-        ("segmentation", method_label(result))]))
+        ("segmentation", method_label(result)),
+        ("ambiguous share of the membrane",
+         (result.get("segmentation") or {}).get("ambiguous_fraction"))]))
     parts.append(table("membrane", [
         ("reference surface", mem.get("reference_surface")),
         ("thickness (µm)", mem.get("thickness_um")),
@@ -618,16 +621,38 @@ class ResultsWidget(QWidget):
 # batch review
 
 
-def result_folders(results_dir: str | Path) -> list[Path]:
-    """Image result folders (holding a result.json) of a batch folder, sorted by name; a folder
-    that is itself an image result folder gives itself."""
+def ambiguous_share(folder: Path) -> float | None:
+    """``segmentation.ambiguous_fraction`` of an image result folder's result.json (None for the
+    dark method, given masks, or an unreadable file)."""
+    try:
+        result = json.loads((folder / "result.json").read_text())
+        value = (result.get("segmentation") or {}).get("ambiguous_fraction")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def result_folders(results_dir: str | Path, order: str = "name") -> list[Path]:
+    """Image result folders (holding a result.json) of a batch folder; a folder that is itself an
+    image result folder gives itself.
+
+    ``order``: ``"name"``, or ``"review"``: the most ambiguous segmentations first (the share of
+    the membrane the topographic classifier is unsure of, descending; results without one, e.g.
+    the dark method's, after them), ties by name.
+    """
+    if order not in ("name", "review"):
+        raise ValueError(f"order must be 'name' or 'review', not {order!r}")
     root = Path(results_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a folder")
     if (root / "result.json").is_file():
         return [root]
-    return sorted((p for p in root.iterdir() if p.is_dir() and (p / "result.json").is_file()),
-                  key=lambda p: p.name)
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and (p / "result.json").is_file()),
+                     key=lambda p: p.name)
+    if order == "review":
+        shares = {p: ambiguous_share(p) for p in folders}
+        folders.sort(key=lambda p: 1.0 if shares[p] is None else -shares[p])  # stable: by name
+    return folders
 
 
 class BatchReviewWidget(QWidget):
@@ -653,6 +678,12 @@ class BatchReviewWidget(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.path_edit)
         top.addWidget(browse)
+        self.review_order = QCheckBox("most ambiguous segmentations first")
+        self.review_order.setToolTip(
+            "order the images by the share of the membrane the topographic classifier is unsure "
+            "of (result.json segmentation.ambiguous_fraction), highest first")
+        self.review_order.toggled.connect(
+            lambda _: self.open_folder(self.root) if self.root is not None else None)
         self.list = QListWidget()
         self.list.itemActivated.connect(lambda item: self.go(self.list.row(item)))
         self.prev_button = QPushButton("◀ Previous")
@@ -672,6 +703,7 @@ class BatchReviewWidget(QWidget):
         self.status.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.review_order)
         layout.addWidget(self.list)
         layout.addLayout(nav)
         layout.addWidget(self.save_button)
@@ -695,7 +727,8 @@ class BatchReviewWidget(QWidget):
         """List the image result folders of ``results_dir`` and load the first; returns the
         loading worker (None when there is nothing to load)."""
         try:
-            folders = result_folders(results_dir)
+            folders = result_folders(
+                results_dir, order="review" if self.review_order.isChecked() else "name")
         except OSError as exc:
             self.status.setText(f"error: {_one_line(exc)}")
             return None
@@ -705,7 +738,9 @@ class BatchReviewWidget(QWidget):
         self.index = -1
         self.list.clear()
         for folder in folders:
-            self.list.addItem(folder.name)
+            share = ambiguous_share(folder)
+            self.list.addItem(folder.name if share is None
+                              else f"{folder.name}  ({100 * share:.0f} % ambiguous)")
         if not folders:
             self.status.setText(f"{results_dir}: no image results (folders with a result.json)")
             self._update_buttons()
