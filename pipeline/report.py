@@ -188,7 +188,7 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
         "segmentation": {
             "method": a.segmentation.method,
             # share of the membrane in basins the topographic classifier is unsure of (None for
-            # the dark method and given masks)
+            # the dark method and bare masks; an edited mask keeps its segmentation's)
             "ambiguous_fraction": a.segmentation.details.get("ambiguous_fraction"),
             "details": a.segmentation.details,
             "n_pore_pixels": n_pore,

@@ -426,20 +426,25 @@ def _write_batch(tmp_path, phantom) -> Path:
 
 def test_result_folders_in_review_order(tmp_path):
     """The batch reviewer can list the most ambiguous segmentations first (result.json
-    segmentation.ambiguous_fraction, descending; results without one after them, by name)."""
-    from plugins.napari_sempore._widget import ambiguous_share, result_folders
+    segmentation.ambiguous_fraction, descending; results without one after them, edited ones
+    last; ties by name)."""
+    from plugins.napari_sempore._widget import result_folders, review_state
 
-    shares = {"a": 0.05, "b": None, "c": 0.4, "d": 0.2, "e": None}
+    shares = {"a": 0.05, "b": None, "c": 0.4, "d": 0.2, "e": None, "f": 0.9}
     for name, share in shares.items():
         (tmp_path / name).mkdir()
-        (tmp_path / name / "result.json").write_text(
-            json.dumps({"segmentation": {"method": "dark" if share is None else "topographic",
-                                         "ambiguous_fraction": share}}))
+        (tmp_path / name / "result.json").write_text(json.dumps(
+            {"segmentation": {"method": "dark" if share is None else "topographic",
+                              "ambiguous_fraction": share},
+             "software": {"edited": name == "f"}}))
     (tmp_path / "not_a_result").mkdir()
-    assert [p.name for p in result_folders(tmp_path)] == ["a", "b", "c", "d", "e"]
-    assert [p.name for p in result_folders(tmp_path, order="review")] == ["c", "d", "a", "b", "e"]
-    assert ambiguous_share(tmp_path / "c") == pytest.approx(0.4)
-    assert ambiguous_share(tmp_path / "not_a_result") is None
+    assert [p.name for p in result_folders(tmp_path)] == ["a", "b", "c", "d", "e", "f"]
+    # most ambiguous first, then no share, then the edited (already reviewed) ones
+    assert [p.name for p in result_folders(tmp_path, order="review")] == [
+        "c", "d", "a", "b", "e", "f"]
+    assert review_state(tmp_path / "c") == (pytest.approx(0.4), False)
+    assert review_state(tmp_path / "f") == (pytest.approx(0.9), True)
+    assert review_state(tmp_path / "not_a_result") == (None, False)
     with pytest.raises(ValueError, match="order"):
         result_folders(tmp_path, order="size")
 

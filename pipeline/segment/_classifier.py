@@ -335,4 +335,3 @@ def ambiguous_fraction(probability: np.ndarray, region: np.ndarray,
         n_region += p.size
         n_ambiguous += int(np.count_nonzero((p > low) & (p < high)))
     return n_ambiguous / n_region if n_region else None
-

@@ -621,15 +621,16 @@ class ResultsWidget(QWidget):
 # batch review
 
 
-def ambiguous_share(folder: Path) -> float | None:
-    """``segmentation.ambiguous_fraction`` of an image result folder's result.json (None for the
-    dark method, given masks, or an unreadable file)."""
+def review_state(folder: Path) -> tuple[float | None, bool]:
+    """``(segmentation.ambiguous_fraction, software.edited)`` of an image result folder's
+    result.json (None for the dark method, bare masks or an unreadable file)."""
     try:
         result = json.loads((folder / "result.json").read_text())
         value = (result.get("segmentation") or {}).get("ambiguous_fraction")
+        edited = bool((result.get("software") or {}).get("edited"))
     except (OSError, ValueError, AttributeError):
-        return None
-    return float(value) if isinstance(value, (int, float)) else None
+        return None, False
+    return (float(value) if isinstance(value, (int, float)) else None), edited
 
 
 def result_folders(results_dir: str | Path, order: str = "name") -> list[Path]:
@@ -637,8 +638,8 @@ def result_folders(results_dir: str | Path, order: str = "name") -> list[Path]:
     image result folder gives itself.
 
     ``order``: ``"name"``, or ``"review"``: the most ambiguous segmentations first (the share of
-    the membrane the topographic classifier is unsure of, descending; results without one, e.g.
-    the dark method's, after them), ties by name.
+    the membrane the topographic classifier is unsure of, descending), then results without one
+    (e.g. the dark method's), then those already edited (reviewed); ties by name.
     """
     if order not in ("name", "review"):
         raise ValueError(f"order must be 'name' or 'review', not {order!r}")
@@ -650,8 +651,13 @@ def result_folders(results_dir: str | Path, order: str = "name") -> list[Path]:
     folders = sorted((p for p in root.iterdir() if p.is_dir() and (p / "result.json").is_file()),
                      key=lambda p: p.name)
     if order == "review":
-        shares = {p: ambiguous_share(p) for p in folders}
-        folders.sort(key=lambda p: 1.0 if shares[p] is None else -shares[p])  # stable: by name
+        states = {p: review_state(p) for p in folders}
+
+        def priority(p: Path) -> tuple[bool, float]:
+            share, edited = states[p]
+            return edited, 1.0 if share is None else -share
+
+        folders.sort(key=priority)  # stable: ties stay by name
     return folders
 
 
@@ -738,9 +744,10 @@ class BatchReviewWidget(QWidget):
         self.index = -1
         self.list.clear()
         for folder in folders:
-            share = ambiguous_share(folder)
-            self.list.addItem(folder.name if share is None
-                              else f"{folder.name}  ({100 * share:.0f} % ambiguous)")
+            share, edited = review_state(folder)
+            tags = ([] if share is None else [f"{100 * share:.0f} % ambiguous"]) + (
+                ["edited"] if edited else [])
+            self.list.addItem(folder.name + (f"  ({', '.join(tags)})" if tags else ""))
         if not folders:
             self.status.setText(f"{results_dir}: no image results (folders with a result.json)")
             self._update_buttons()
