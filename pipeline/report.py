@@ -936,9 +936,12 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
     Per image: overlay thumbnail, profile plot and key numbers; for the batch: all profiles
     against normalised depth and the summary table. Images are embedded (no external files).
     """
+    from .analysis import AMBIGUOUS_NOTE, UNCERTAIN_METHOD_NOTE
+
     out = Path(out_dir)
     results: list[tuple[str, dict]] = []
     sections = []
+    review: list[tuple[float, str, str]] = []  # (ambiguous share, name, why)
     for row in rows:
         name = str(row.get("image"))
         folder = Path(row["result_dir"]) if row.get("result_dir") else None
@@ -950,6 +953,15 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
             continue
         result = json.loads((folder / "result.json").read_text())
         results.append((name, result))
+        flagged = {note for note in (AMBIGUOUS_NOTE, UNCERTAIN_METHOD_NOTE)
+                   if any(str(n).startswith(note) for n in result.get("notes") or [])}
+        if flagged:
+            share = (result.get("segmentation") or {}).get("ambiguous_fraction")
+            share = float(share) if isinstance(share, (int, float)) else 0.0
+            why = ([f"ambiguous segmentation ({100 * share:.0f} % of the membrane)"]
+                   if AMBIGUOUS_NOTE in flagged else []) + (
+                ["segmentation method uncertain"] if UNCERTAIN_METHOD_NOTE in flagged else [])
+            review.append((share, name, "; ".join(why)))
         pics = []
         for fname, alt in (("overlay.png", "overlay"), ("profile.png", "profile"),
                            ("size_distribution.png", "pore size distributions"),
@@ -1005,6 +1017,11 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
     summary = summary.astype(object).map(_fmt)
     summary_html = summary.to_html(index=False, classes="summary", border=0, escape=False)
     n_ok = sum(1 for r in rows if r.get("status") == "ok")
+    # the images whose own results ask for a look, the most ambiguous first
+    review_html = ("" if not review else
+                   '<h2>Review first</h2><ol class="review">' + "".join(
+                       f"<li>{html.escape(Path(name).name)}: {html.escape(why)}</li>"
+                       for _, name, why in sorted(review, key=lambda r: -r[0])) + "</ol>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>sempore report</title>
@@ -1016,12 +1033,14 @@ section.failed h2 {{ color: #b00; }}
 .pics img {{ max-width: 48%; margin: 0 1% 0.5em 0; vertical-align: top; }}
 table.kv th {{ text-align: left; font-weight: normal; color: #555; padding-right: 1em; }}
 ul.notes {{ color: #8a5a00; margin: 0.2em 0 0.6em 0; }}
+ol.review {{ color: #8a5a00; }}
 .summarywrap {{ overflow-x: auto; }}
 table.summary {{ border-collapse: collapse; font-size: 12px; white-space: nowrap; }}
 table.summary td, table.summary th {{ border: 1px solid #ddd; padding: 2px 5px; }}
 </style></head><body>
 <h1>sempore report</h1>
 <p id="counts">{n_ok} of {len(rows)} images analysed; sempore {__version__}.</p>
+{review_html}
 <h2>All profiles</h2>{overview_html}
 <h2>Summary</h2><div class="summarywrap">{summary_html}</div>
 {"".join(sections)}

@@ -253,7 +253,8 @@ def test_cli_names_the_images_auto_was_unsure_of(folder, tmp_path, capsys, monke
 
 def test_cli_names_the_images_to_review_first(folder, tmp_path, capsys, monkeypatch):
     """An image whose topographic segmentation is ambiguous (the share forced to 0.35) is named
-    on stderr after the batch; result.json and summary.csv carry the share and the note."""
+    on stderr after the batch and in report.html's "Review first" list; result.json and
+    summary.csv carry the share and the note."""
     import pipeline.analysis as analysis_module
 
     real_segment = analysis_module.segment_pores
@@ -273,4 +274,7 @@ def test_cli_names_the_images_to_review_first(folder, tmp_path, capsys, monkeypa
     assert "ambiguous segmentation: 35 %" in summary["notes"].iloc[0]
     result = json.loads((out / "a" / "result.json").read_text())
     assert result["segmentation"]["ambiguous_fraction"] == pytest.approx(0.35)
+    page = (out / "report.html").read_text()
+    assert "<h2>Review first</h2>" in page
+    assert "a.png: ambiguous segmentation (35 % of the membrane)" in page
 
