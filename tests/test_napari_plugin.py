@@ -219,6 +219,41 @@ def test_topographic_analysis_shows_the_pore_probability(make_napari_viewer):
     np.testing.assert_allclose(shown.scale, [PX, PX])
 
 
+def test_results_dock_steps_through_the_doubtful_regions(make_napari_viewer):
+    """"Next doubtful region" centres the view on the largest group of ambiguous basins first,
+    then the next, and shows the pore probability layer; the regions are those of
+    pipeline.segment.ambiguous_regions."""
+    from pipeline.segment import ambiguous_regions
+
+    ph = make_membrane_phantom((256, 320), pixel_size_um=PX, profile="uniform",
+                               pore_size_um=0.9, surfaces="both", rendering="topographic",
+                               morphology="spheres", seed=3)
+    a = analyze(from_array(ph.grey, PX), settings=Settings().replace(
+        segment={"method": "topographic"}))
+    regions = ambiguous_regions(a.segmentation.pore_probability, a.membrane.mask,
+                                min_area_px=16)
+    assert len(regions) >= 2, "the phantom should leave the classifier unsure somewhere"
+    viewer = make_napari_viewer()
+    layer = _add_phantom(viewer, ph)
+    session = get_session(viewer)
+    dock = ResultsWidget(viewer)
+    session.set_analysis(a, layer)
+    assert dock.doubt_button.isEnabled()
+    assert not session.layers["pore_probability"].visible
+    for expected in regions[:2]:
+        got = dock.next_doubtful_region()
+        assert got == tuple(int(v) for v in expected)
+        r0, r1, c0, c1, _ = got
+        np.testing.assert_allclose(np.asarray(viewer.camera.center)[-2:],
+                                   [(r0 + r1) / 2 * PX, (c0 + c1) / 2 * PX], atol=1e-6)
+    assert session.layers["pore_probability"].visible
+    assert f"doubtful region 2 of {len(regions)}" in dock.status.text()
+    # a mask without probabilities (a bare mask, or the dark method): nothing to step through
+    session.set_analysis(analyze(from_array(ph.grey, PX), membrane=a.membrane,
+                                 pore_mask=a.segmentation.mask), layer)
+    assert not dock.doubt_button.isEnabled() and dock.next_doubtful_region() is None
+
+
 def test_macrovoids_layer(make_napari_viewer):
     """A NIPS-like phantom (fingers under a skin): its macrovoids are a visible labels layer
     numbered as in macrovoids.csv; a plain sponge gets an empty, hidden one."""

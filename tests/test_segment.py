@@ -1695,3 +1695,23 @@ def test_ambiguous_fraction_is_reported_for_topographic_segmentations_only():
                          method="dark")
     assert "ambiguous_fraction" not in dark.details and dark.pore_probability is None
 
+
+def test_ambiguous_regions_are_the_groups_of_ambiguous_pixels_largest_first():
+    from pipeline.segment import ambiguous_regions
+
+    p = np.zeros((10, 12), np.float32)
+    p[1:3, 1:4] = 0.5          # 6 px
+    p[5:9, 6:11] = 0.4         # 20 px
+    p[0, 11] = 0.6             # 1 px
+    p[4, 5] = 0.45             # touches the 20 px group diagonally: one group of 21
+    p[8, 0] = 0.9              # sure: not ambiguous
+    region = np.ones(p.shape, bool)
+    got = ambiguous_regions(p, region)
+    np.testing.assert_array_equal(got, [[4, 9, 5, 11, 21], [1, 3, 1, 4, 6], [0, 1, 11, 12, 1]])
+    np.testing.assert_array_equal(ambiguous_regions(p, region, min_area_px=2)[:, 4], [21, 6])
+    region[:, :4] = False  # only the membrane counts
+    np.testing.assert_array_equal(ambiguous_regions(p, region)[:, 4], [21, 1])
+    assert ambiguous_regions(np.zeros((4, 4)), np.ones((4, 4), bool)).shape == (0, 5)
+    with pytest.raises(ValueError, match="shape"):
+        ambiguous_regions(p, region[:, :3])
+

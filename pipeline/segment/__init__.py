@@ -222,6 +222,7 @@ from ._classifier import (
     CONTEXT_FEATURE_NAMES,
     MODEL_PATH,
     ambiguous_fraction,
+    ambiguous_regions,
     classify_basins,
     context_features,
     crest_levels,
@@ -303,6 +304,7 @@ from ._topographic import (
 
 __all__ = [
     "ambiguous_fraction",
+    "ambiguous_regions",
     "AMBIGUOUS_PROBABILITY",
     "BAND_PX",
     "BASIN_DYNAMICS_K",

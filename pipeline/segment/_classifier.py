@@ -335,3 +335,44 @@ def ambiguous_fraction(probability: np.ndarray, region: np.ndarray,
         n_region += p.size
         n_ambiguous += int(np.count_nonzero((p > low) & (p < high)))
     return n_ambiguous / n_region if n_region else None
+
+
+def ambiguous_regions(probability: np.ndarray, region: np.ndarray,
+                      bounds: tuple[float, float] = AMBIGUOUS_PROBABILITY,
+                      min_area_px: int = 1) -> np.ndarray:
+    """The connected places a reviewer should look at: groups of touching ambiguous basins.
+
+    Parameters
+    ----------
+    probability : ndarray of float, shape (rows, cols)
+        Per-pixel pore probability (:attr:`Segmentation.pore_probability`).
+    region : ndarray of bool, shape (rows, cols)
+        The pixels that count (the membrane).
+    bounds : (low, high)
+        Probabilities in ``(low, high)`` count as ambiguous (as in :func:`ambiguous_fraction`).
+    min_area_px : int
+        Smaller groups are left out.
+
+    Returns
+    -------
+    ndarray of int64, shape (n, 5)
+        One row per 8-connected group of ambiguous pixels, largest first (ties: top-left first):
+        ``row0, row1, col0, col1`` (half-open bounding box, px) and ``area_px``.
+    """
+    import cv2
+
+    if probability.shape != region.shape:
+        raise ValueError(f"probability {probability.shape} and region {region.shape} differ "
+                         "in shape")
+    low, high = bounds
+    doubtful = ((probability > low) & (probability < high) & region).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(doubtful, connectivity=8,
+                                                      ltype=cv2.CV_32S)
+    stats = stats[1:].astype(np.int64)  # label 0 is the background
+    keep = stats[:, cv2.CC_STAT_AREA] >= max(int(min_area_px), 1)
+    x, y, w, h, area = (stats[keep, k] for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP,
+                                                  cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT,
+                                                  cv2.CC_STAT_AREA))
+    order = np.lexsort((x, y, -area))
+    return np.column_stack([y, y + h, x, x + w, area])[order]
+

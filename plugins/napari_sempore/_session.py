@@ -242,6 +242,14 @@ class Session:
             kw["units"] = tuple(layer.units)[-2:]
         return kw
 
+    def world_transform(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """``(scale, translate)`` (rows, columns) from image pixels to the viewer's world
+        coordinates (µm), as the analysis layers are drawn."""
+        kw = self._layer_kwargs()
+        scale = tuple(float(v) for v in kw["scale"])
+        translate = tuple(float(v) for v in kw.get("translate", (0.0, 0.0)))
+        return (scale[0], scale[1]), (translate[0], translate[1])
+
     def _remove_layers(self, also: tuple = ()) -> None:
         viewer = self.viewer
         layers = list(self.layers.values())

@@ -553,14 +553,24 @@ class ResultsWidget(QWidget):
                                       "profile.png into FOLDER/<image name>/, as `sempore "
                                       "analyze` does")
         self.export_button.clicked.connect(self._export_clicked)
+        self.doubt_button = QPushButton("Next doubtful region ▶")
+        self.doubt_button.setToolTip(
+            "zoom to the next place where the topographic classifier was unsure (pore "
+            "probability 0.25-0.75), largest first, and show the pore probability layer")
+        self.doubt_button.clicked.connect(self.next_doubtful_region)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser)
+        layout.addWidget(self.doubt_button)
         layout.addWidget(self.export_button)
         layout.addWidget(self.status)
         #: The result dict shown (tests read it).
         self.result: dict[str, Any] | None = None
+        #: Doubtful regions (pipeline.segment.ambiguous_regions) of the probability map they were
+        #: found on, and the one shown last.
+        self._doubtful: tuple[Any, np.ndarray] | None = None
+        self._doubt_index = -1
         _follow(self.session.analysis_changed, self, self.show_analysis)
         self.show_analysis(self.session.analysis)
 
@@ -570,13 +580,50 @@ class ResultsWidget(QWidget):
             self.browser.setHtml("<p>No analysis yet: choose an image and press Run in the "
                                  "sempore Analysis dock.</p>")
             self.export_button.setEnabled(False)
+            self.doubt_button.setEnabled(False)
             return
         from pipeline.report import result_dict
 
+        self.doubt_button.setEnabled(analysis.segmentation.pore_probability is not None)
         self.result = result_dict(analysis, edited=self.session.edited)
         self.browser.setHtml(results_html(self.result, stale=self.session.stale,
                                           edited=self.session.edited))
         self.export_button.setEnabled(True)
+
+    def next_doubtful_region(self) -> tuple[int, int, int, int, int] | None:
+        """Centre the view on the next doubtful region of the current analysis (largest first,
+        then round again), zoomed to show it with its surroundings; returns its
+        ``(row0, row1, col0, col1, area_px)`` or None when there is none."""
+        from pipeline.segment import ambiguous_regions
+
+        a = self.session.analysis
+        prob = None if a is None else a.segmentation.pore_probability
+        if prob is None:
+            self.status.setText("no pore probability: only the topographic method has one")
+            return None
+        if self._doubtful is None or self._doubtful[0] is not prob:
+            # a few pixels of doubt are a basin's edge, not a place to look at
+            self._doubtful = (prob, ambiguous_regions(prob, a.membrane.mask, min_area_px=16))
+            self._doubt_index = -1
+        regions = self._doubtful[1]
+        if len(regions) == 0:
+            self.status.setText("no doubtful region: the classifier was sure everywhere")
+            return None
+        self._doubt_index = (self._doubt_index + 1) % len(regions)
+        r0, r1, c0, c1, area = (int(v) for v in regions[self._doubt_index])
+        layer = self.session.layers.get("pore_probability")
+        if layer is not None:
+            layer.visible = True
+        (sy, sx), (ty, tx) = self.session.world_transform()
+        margin = max(r1 - r0, c1 - c0, 32)  # the region and as much around it
+        camera = self.viewer.camera
+        camera.center = ((r0 + r1) / 2 * sy + ty, (c0 + c1) / 2 * sx + tx)
+        canvas_h, canvas_w = getattr(self.viewer, "_canvas_size", (600, 800))
+        camera.zoom = min(canvas_h / ((r1 - r0 + 2 * margin) * sy),
+                          canvas_w / ((c1 - c0 + 2 * margin) * sx))
+        self.status.setText(f"doubtful region {self._doubt_index + 1} of {len(regions)}: "
+                            f"{area} px, rows {r0}-{r1 - 1}, columns {c0}-{c1 - 1}")
+        return r0, r1, c0, c1, area
 
     def _export_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export sempore results into")
