@@ -616,7 +616,8 @@ class ResultsWidget(QWidget):
             layer.visible = True
         (sy, sx), (ty, tx) = self.session.world_transform()
         margin = max(r1 - r0, c1 - c0, 32)  # the region and as much around it
-        camera = self.viewer.camera
+        scene = getattr(self.viewer, "scene", None)  # napari >= 0.9; before, viewer.camera
+        camera = scene.camera if scene is not None else self.viewer.camera
         camera.center = ((r0 + r1) / 2 * sy + ty, (c0 + c1) / 2 * sx + tx)
         canvas_h, canvas_w = getattr(self.viewer, "_canvas_size", (600, 800))
         camera.zoom = min(canvas_h / ((r1 - r0 + 2 * margin) * sy),
