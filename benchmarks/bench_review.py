@@ -3,7 +3,8 @@
     python benchmarks/bench_review.py [--first 12 --last 99] [--kinds] [--threshold 0.2]
 
 For every topographic rendering among ``pipeline.synthetic.random_phantom`` seeds FIRST..LAST
-(and, with ``--kinds``, seed 0 of the topographic kinds of ``benchmarks/ACCURACY.md``), saves the
+(and, with ``--kinds``, seed 0 of the topographic kinds of ``benchmarks/ACCURACY.md``, as
+``bench_size_bias.py`` renders them), saves the
 image, runs :func:`pipeline.analyze` on the file as a user would, and compares the segmentation's
 ``details["ambiguous_fraction"]`` (share of the membrane in basins whose pore probability is in
 0.25-0.75) with its pore Dice against the truth. Prints one line per image, then one markdown row:
@@ -28,17 +29,13 @@ from scipy.stats import spearmanr
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from bench_size_bias import saved_rendering, topographic_kinds  # noqa: E402
+
 from pipeline import analyze  # noqa: E402
 from pipeline.analysis import REVIEW_AMBIGUOUS_FRACTION  # noqa: E402
 from pipeline.synthetic import random_phantom  # noqa: E402
 
-from _accuracy import (  # noqa: E402
-    SYNTHETIC_KINDS,
-    dice_in_membrane,
-    synthetic_phantom,
-    truth_from_phantom,
-)
-from heldout import HELDOUT_KINDS, heldout_image  # noqa: E402
+from _accuracy import dice_in_membrane, truth_from_phantom  # noqa: E402
 
 
 def measure(path: Path, pixel_size_um: float | None, truth) -> tuple[float, float] | None:
@@ -61,17 +58,10 @@ def images(first: int, last: int, kinds: bool, workdir: Path):
         ph.save(path)
         yield f"random {seed} ({ph.truth['morphology']})", path, None, truth_from_phantom(ph)
     if kinds:
-        for kind in (k for k in SYNTHETIC_KINDS if "topo" in k):
-            ph = synthetic_phantom(kind, 0)
-            path = workdir / f"{kind}.tif"
-            ph.save(path)
-            yield kind, path, None, truth_from_phantom(ph)
-        for kind in (k for k in HELDOUT_KINDS if "-se-" in k):
-            held = heldout_image(kind, 0)
+        for group, kind in topographic_kinds():
             sub = workdir / kind
             sub.mkdir()
-            path, pixel = held.save(sub)
-            yield kind, path, pixel, held.truth
+            yield (kind, *saved_rendering(group, kind, 0, sub))
 
 
 def main(argv: list[str] | None = None) -> None:

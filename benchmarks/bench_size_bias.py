@@ -50,17 +50,22 @@ def topographic_kinds() -> list[tuple[str, str]]:
             + [("heldout", k) for k in HELDOUT_KINDS if "-se-" in k])
 
 
-def run_one(group: str, kind: str, seed: int, workdir: Path) -> dict:
-    """Render, save, analyse one image; return its size-error sources and the method used."""
+def saved_rendering(group: str, kind: str, seed: int, workdir: Path):
+    """Render one image of ``kind`` and save it into ``workdir`` (an empty folder) as a user's
+    file; return ``(path, pixel size or None when the file holds it, truth)``."""
     if group == "synthetic":
         ph = synthetic_phantom(kind, seed)
-        path, pixel = workdir / f"{kind}-s{seed}.tif", None
+        path = workdir / f"{kind}-s{seed}.tif"
         ph.save(path)
-        truth = truth_from_phantom(ph)
-    else:
-        held = heldout_image(kind, seed)
-        path, pixel = held.save(workdir)
-        truth = held.truth
+        return path, None, truth_from_phantom(ph)
+    held = heldout_image(kind, seed)
+    path, pixel = held.save(workdir)
+    return path, pixel, held.truth
+
+
+def run_one(group: str, kind: str, seed: int, workdir: Path) -> dict:
+    """Render, save, analyse one image; return its size-error sources and the method used."""
+    path, pixel, truth = saved_rendering(group, kind, seed, workdir)
     analysis = analyze(path, pixel)
     out = size_error_sources(analysis.segmentation.mask, truth)
     out["method"] = analysis.segmentation.method

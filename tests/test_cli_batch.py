@@ -230,19 +230,24 @@ def test_cli_does_not_import_gui_or_dask(folder, tmp_path):
     assert (tmp_path / "o" / "a" / "result.json").is_file()
 
 
-def test_cli_names_the_images_auto_was_unsure_of(folder, tmp_path, capsys, monkeypatch):
-    """An image whose auto choice is uncertain (P(topographic) forced to 0.55) is named on
-    stderr after the batch, and its note is in summary.csv."""
+def _segment_with_details(monkeypatch, **details) -> None:
+    """Make every analysis' segmentation report ``details`` (e.g. a forced P(topographic))."""
     import pipeline.analysis as analysis_module
 
     real_segment = analysis_module.segment_pores
 
-    def segment_with_p(*args, **kwargs):
+    def segment(*args, **kwargs):
         seg = real_segment(*args, **kwargs)
-        seg.details["p_topographic"] = 0.55
+        seg.details.update(details)
         return seg
 
-    monkeypatch.setattr(analysis_module, "segment_pores", segment_with_p)
+    monkeypatch.setattr(analysis_module, "segment_pores", segment)
+
+
+def test_cli_names_the_images_auto_was_unsure_of(folder, tmp_path, capsys, monkeypatch):
+    """An image whose auto choice is uncertain (P(topographic) forced to 0.55) is named on
+    stderr after the batch, and its note is in summary.csv."""
+    _segment_with_details(monkeypatch, p_topographic=0.55)
     out = tmp_path / "out"
     main(["analyze", str(folder / "a.png"), "--out", str(out), "--pixel-size", "0.1", "-j", "1"])
     err = capsys.readouterr().err
@@ -255,16 +260,7 @@ def test_cli_names_the_images_to_review_first(folder, tmp_path, capsys, monkeypa
     """An image whose topographic segmentation is ambiguous (the share forced to 0.35) is named
     on stderr after the batch and in report.html's "Review first" list; result.json and
     summary.csv carry the share and the note."""
-    import pipeline.analysis as analysis_module
-
-    real_segment = analysis_module.segment_pores
-
-    def segment_ambiguous(*args, **kwargs):
-        seg = real_segment(*args, **kwargs)
-        seg.details["ambiguous_fraction"] = 0.35
-        return seg
-
-    monkeypatch.setattr(analysis_module, "segment_pores", segment_ambiguous)
+    _segment_with_details(monkeypatch, ambiguous_fraction=0.35)
     out = tmp_path / "out"
     main(["analyze", str(folder / "a.png"), "--out", str(out), "--pixel-size", "0.1", "-j", "1"])
     err = capsys.readouterr().err

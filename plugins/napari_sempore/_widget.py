@@ -699,14 +699,19 @@ def result_folders(results_dir: str | Path, order: str = "name") -> list[Path]:
     folders = sorted((p for p in root.iterdir() if p.is_dir() and (p / "result.json").is_file()),
                      key=lambda p: p.name)
     if order == "review":
-        states = {p: review_state(p) for p in folders}
-
-        def priority(p: Path) -> tuple[bool, float]:
-            share, edited = states[p]
-            return edited, 1.0 if share is None else -share
-
-        folders.sort(key=priority)  # stable: ties stay by name
+        folders = in_review_order(folders, {p: review_state(p) for p in folders})
     return folders
+
+
+def in_review_order(folders: list[Path], states: dict[Path, tuple[float | None, bool]]
+                    ) -> list[Path]:
+    """``folders`` (sorted by name) most ambiguous first, then without a share, then edited;
+    ``states`` from :func:`review_state`."""
+    def priority(p: Path) -> tuple[bool, float]:
+        share, edited = states[p]
+        return edited, 1.0 if share is None else -share
+
+    return sorted(folders, key=priority)  # stable: ties stay by name
 
 
 class BatchReviewWidget(QWidget):
@@ -781,18 +786,20 @@ class BatchReviewWidget(QWidget):
         """List the image result folders of ``results_dir`` and load the first; returns the
         loading worker (None when there is nothing to load)."""
         try:
-            folders = result_folders(
-                results_dir, order="review" if self.review_order.isChecked() else "name")
+            folders = result_folders(results_dir)
         except OSError as exc:
             self.status.setText(f"error: {_one_line(exc)}")
             return None
+        states = {folder: review_state(folder) for folder in folders}  # one read each
+        if self.review_order.isChecked():
+            folders = in_review_order(folders, states)
         self.root = Path(results_dir)
         self.path_edit.setText(str(results_dir))
         self.folders = folders
         self.index = -1
         self.list.clear()
         for folder in folders:
-            share, edited = review_state(folder)
+            share, edited = states[folder]
             tags = ([] if share is None else [f"{100 * share:.0f} % ambiguous"]) + (
                 ["edited"] if edited else [])
             self.list.addItem(folder.name + (f"  ({', '.join(tags)})" if tags else ""))
