@@ -2,8 +2,14 @@
 
 :func:`load_micrograph` reads TIFF (8/16-bit, palette, RGB/RGBA, multi-page), PNG, JPEG and BMP,
 turns the pixels into a grey ``float32`` image in [0, 1], reads the pixel size from the file's own
-metadata where the instrument wrote it (FEI/Thermo, Zeiss SmartSEM, Hitachi and JEOL sidecar
-``.txt`` files) and removes the instrument data bar from the bottom of the frame.
+metadata where the instrument wrote it (FEI/Thermo, Zeiss SmartSEM and TESCAN TIFF tags, Hitachi
+and JEOL sidecar ``.txt`` files, TESCAN sidecar ``.hdr`` files, an ImageJ/Fiji calibration) and
+removes the instrument data bar from the bottom of the frame.
+
+The plain TIFF ``XResolution`` / ``ResolutionUnit`` pair is deliberately not read: in exported
+micrographs it mostly holds a screen or print resolution (72, 96, 300 dpi) left by the export
+software, and a confidently wrong pixel size is worse than none. ImageJ's calibration is read only
+where ImageJ's own description names a length unit (``unit=micron``, ``nm``, ...).
 
 Every problem with an input raises :class:`InputError` with a one-line message that names the file
 and says what to do; callers (CLI, batch, napari) show that line instead of a traceback.
@@ -49,7 +55,8 @@ class Micrograph:
         Edge length of one pixel in µm; None when neither the file nor the caller gave it.
     pixel_size_source : str
         Where the pixel size came from: ``fei_metadata``, ``zeiss_metadata``,
-        ``hitachi_sidecar``, ``jeol_sidecar``, ``caller`` or ``unknown``.
+        ``tescan_metadata``, ``hitachi_sidecar``, ``jeol_sidecar``, ``tescan_sidecar``,
+        ``imagej_calibration``, ``caller`` or ``unknown``.
     databar_rows : int
         Number of rows removed from the bottom of the frame (0 when there is no data bar).
     databar_source : str
@@ -301,6 +308,72 @@ def parse_sidecar(text: str) -> dict[str, Any]:
     return out
 
 
+def parse_tescan_metadata(text: str) -> dict[str, Any]:
+    """Pixel size (µm) and info-strip height from a TESCAN header.
+
+    TESCAN writes ``key=value`` lines (sections ``[MAIN]``, ``[SEM]``, ...) both into TIFF tag
+    50431 and into a sidecar ``<stem>-<ext>.hdr``: ``PixelSizeX`` in metres, ``ImageStripSize``
+    the rows of the info strip drawn below the image (0 or absent without one) and ``Device``.
+    Returns ``{}`` when the text is not such a header.
+    """
+    def value(key: str) -> str | None:
+        found = re.search(rf"^\s*{key}\s*=\s*([^\r\n]*)", text, re.M)
+        return found.group(1).strip() if found else None
+
+    pixel = value("PixelSizeX")
+    if pixel is None:
+        return {}
+    out: dict[str, Any] = {"instrument": "TESCAN"}
+    device = value("Device")
+    if device:
+        out["instrument"] = f"TESCAN {device}"
+    out["pixel_size_um"] = _length_um(pixel, "m")
+    strip = value("ImageStripSize")
+    try:
+        if strip is not None and int(float(strip)) >= 0:
+            out["strip_rows"] = int(float(strip))
+    except ValueError:
+        pass
+    return out
+
+
+#: ImageJ ``unit=`` values that name a length, as written by ImageJ/Fiji (``\u00B5m`` escaped).
+_IMAGEJ_UNITS = {"micron": "um", "microns": "um", "um": "um", "µm": "um", "μm": "um",
+                 "\\u00b5m": "um", "nm": "nm", "nanometer": "nm", "nanometers": "nm",
+                 "mm": "mm", "millimeter": "mm", "pm": "pm", "m": "m"}
+
+
+def parse_imagej_calibration(imagej: dict, x_resolution: Any) -> dict[str, Any]:
+    """Pixel size (µm) from an ImageJ/Fiji calibration.
+
+    ImageJ stores the calibration as the TIFF ``XResolution`` (pixels per unit; a rational
+    ``(numerator, denominator)`` or a number) with the unit in its own description
+    (``unit=micron``). Returns ``{}`` when the unit is not a length (``pixel``, ``inch``, none).
+    """
+    unit = _IMAGEJ_UNITS.get(str(imagej.get("unit", "")).strip().lower())
+    if unit is None:
+        return {}
+    try:
+        if isinstance(x_resolution, (tuple, list)):
+            per_unit = float(x_resolution[0]) / float(x_resolution[1])
+        else:
+            per_unit = float(x_resolution)
+    except (TypeError, ValueError, ZeroDivisionError, IndexError):
+        return {}
+    if not math.isfinite(per_unit) or per_unit <= 0:
+        return {}
+    return {"instrument": "ImageJ calibration", "pixel_size_um": _length_um(1.0 / per_unit, unit)}
+
+
+def _find_tescan_header(path: Path) -> Path | None:
+    """TESCAN's sidecar: ``image-tif.hdr`` next to ``image.tif`` (also ``image.hdr``)."""
+    for candidate in (path.with_name(path.name.replace(".", "-") + ".hdr"),
+                      path.with_suffix(".hdr")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _find_sidecar(path: Path) -> Path | None:
     for candidate in (path.with_suffix(".txt"), path.with_suffix(".TXT"),
                       path.with_name(path.name + ".txt")):
@@ -333,6 +406,13 @@ def _read_tiff(path: Path, max_pixels: int) -> tuple[np.ndarray, dict[str, Any],
             meta["fei"] = tif.fei_metadata
         if tif.is_sem and tif.sem_metadata:
             meta["zeiss"] = tif.sem_metadata
+        tescan = page.tags.get(50431)
+        if tescan is not None and isinstance(tescan.value, (bytes, str)):
+            text = (tescan.value.decode("latin-1") if isinstance(tescan.value, bytes)
+                    else tescan.value)
+            meta["tescan"] = text.replace("\x00", "\n")
+        if tif.is_imagej and tif.imagej_metadata and "XResolution" in page.tags:
+            meta["imagej"] = (dict(tif.imagej_metadata), page.tags["XResolution"].value)
     if array.ndim > 3 or (array.ndim == 3 and array.shape[-1] not in (1, 2, 3, 4)
                           and array.shape[0] not in (1, 2, 3, 4)):
         raise InputError(f"{path}: image has shape {array.shape}; expected a 2-D grey or RGB image")
@@ -532,7 +612,8 @@ def load_micrograph(
     Parameters
     ----------
     path : str or Path
-        TIFF, PNG, JPEG or BMP file. A Hitachi/JEOL sidecar ``<stem>.txt`` next to it is read.
+        TIFF, PNG, JPEG or BMP file. A Hitachi/JEOL sidecar ``<stem>.txt`` or a TESCAN sidecar
+        ``<stem>-<ext>.hdr`` next to it is read.
     pixel_size_um : float, optional
         Pixel size in µm given by the caller. It overrides the file's metadata (the source is
         then ``caller``); use it for files without metadata.
@@ -570,18 +651,16 @@ def load_micrograph(
         source = "zeiss_metadata"
         metadata["instrument_metadata"] = _jsonable(
             {k: v for k, v in found.items() if k.startswith(("ap_", "dp_"))})
+    elif "tescan" in raw_meta and (tescan := parse_tescan_metadata(raw_meta["tescan"])):
+        found, source = tescan, "tescan_metadata"
     else:
-        sidecar = _find_sidecar(path)
-        if sidecar is not None:
-            try:
-                text = sidecar.read_text(errors="replace")
-            except OSError:
-                text = ""
-            found = parse_sidecar(text)
-            if found:
-                source = ("jeol_sidecar" if found.get("instrument", "").startswith("JEOL")
-                          else "hitachi_sidecar")
-                metadata["sidecar"] = str(sidecar)
+        found, source = _sidecar_metadata(path, metadata)
+    if not found and "imagej" in raw_meta:
+        found = parse_imagej_calibration(*raw_meta["imagej"])
+        if found:
+            source = "imagej_calibration"
+    if found.get("strip_rows") is not None and found["strip_rows"] < rows:
+        found["image_rows"] = rows - found["strip_rows"]
     if found.get("instrument"):
         metadata["instrument"] = found["instrument"]
 
@@ -632,6 +711,32 @@ def load_micrograph(
         warnings=notes,
         annotations_px=labels,
     )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _sidecar_metadata(path: Path, metadata: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """What a Hitachi/JEOL ``.txt`` or a TESCAN ``.hdr`` next to ``path`` says, and its source
+    name (``unknown`` and ``{}`` without one); records the sidecar's path in ``metadata``."""
+    sidecar = _find_sidecar(path)
+    if sidecar is not None:
+        found = parse_sidecar(_read_text(sidecar))
+        if found:
+            metadata["sidecar"] = str(sidecar)
+            return found, ("jeol_sidecar" if found.get("instrument", "").startswith("JEOL")
+                           else "hitachi_sidecar")
+    header = _find_tescan_header(path)
+    if header is not None:
+        found = parse_tescan_metadata(_read_text(header))
+        if found:
+            metadata["sidecar"] = str(header)
+            return found, "tescan_sidecar"
+    return {}, "unknown"
 
 
 def _labels(image: np.ndarray, detect: bool, *, lossy: bool = False

@@ -13,7 +13,9 @@ from pipeline.io import (
     InputError,
     detect_databar,
     load_micrograph,
+    parse_imagej_calibration,
     parse_sidecar,
+    parse_tescan_metadata,
     to_grey,
 )
 
@@ -147,6 +149,86 @@ def test_jeol_sidecar_sets_databar_from_full_size(tmp_path):
     assert m.pixel_size_source == "jeol_sidecar"
     assert m.pixel_size_um == pytest.approx(0.02)
     assert m.databar_rows == 10 and m.databar_source == "metadata"
+
+
+# TESCAN writes its header (key=value lines in sections) into TIFF tag 50431 after a binary
+# prefix, and into a sidecar <stem>-<ext>.hdr; PixelSizeX in metres, ImageStripSize = info rows
+TESCAN_HEADER = ("AccFrames=4\r\nDescription=\r\nDevice=MIRA3 LMH\r\nMagnification=5000\r\n"
+                 "PixelSizeX=2.5e-008\r\nPixelSizeY=2.5e-008\r\nImageStripSize={strip}\r\n"
+                 "[SEM]\r\nHV=5000\r\n")
+
+
+def _with_info_strip(rows=100, cols=120, strip=20):
+    img = (np.random.default_rng(1).random((rows + strip, cols)) * 200 + 30).astype(np.uint8)
+    img[rows:] = 255  # TESCAN's light info strip
+    img[rows + 5:rows + 12, 10:50] = 0
+    return img
+
+
+def test_tescan_header_parsed():
+    found = parse_tescan_metadata(TESCAN_HEADER.format(strip=64))
+    assert found == {"instrument": "TESCAN MIRA3 LMH", "pixel_size_um": pytest.approx(0.025),
+                     "strip_rows": 64}
+    assert parse_tescan_metadata("[MAIN]\nDevice=VEGA\n") == {}  # no pixel size: not used
+    assert "strip_rows" not in parse_tescan_metadata("PixelSizeX=1e-8\nImageStripSize=x\n")
+
+
+def test_tescan_tiff_tag(tmp_path):
+    img = _with_info_strip()
+    payload = b"\x01\x00\x02\x00" + TESCAN_HEADER.format(strip=20).encode()
+    tifffile.imwrite(tmp_path / "t.tif", img, extratags=[(50431, "B", len(payload), payload,
+                                                           True)])
+    m = load_micrograph(tmp_path / "t.tif")
+    assert m.pixel_size_um == pytest.approx(0.025)
+    assert m.pixel_size_source == "tescan_metadata"
+    assert m.metadata["instrument"] == "TESCAN MIRA3 LMH"
+    assert m.databar_rows == 20 and m.databar_source == "metadata"
+    assert m.image.shape == (100, 120)
+
+
+def test_tescan_sidecar_header(tmp_path):
+    Image.fromarray(_with_info_strip(strip=0)).save(tmp_path / "view.png")
+    (tmp_path / "view-png.hdr").write_text("[MAIN]\n" + TESCAN_HEADER.format(strip=0))
+    m = load_micrograph(tmp_path / "view.png")
+    assert m.pixel_size_um == pytest.approx(0.025)
+    assert m.pixel_size_source == "tescan_sidecar"
+    assert m.metadata["sidecar"].endswith("view-png.hdr")
+    assert m.databar_rows == 0 and m.databar_source == "none"  # strip 0: trusted, no detection
+
+
+@pytest.mark.parametrize("unit,per_unit,expect_um", [
+    ("micron", 20.0, 0.05), ("um", 20.0, 0.05), ("\\u00B5m", 20.0, 0.05), ("nm", 0.1, 0.01),
+    ("pixel", 20.0, None), ("inch", 300.0, None)])
+def test_imagej_calibration(tmp_path, unit, per_unit, expect_um):
+    img = (np.random.default_rng(2).random((80, 90)) * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "ij.tif", img, imagej=True, resolution=(per_unit, per_unit),
+                     metadata={"unit": unit})
+    m = load_micrograph(tmp_path / "ij.tif")
+    if expect_um is None:
+        assert m.pixel_size_um is None and m.pixel_size_source == "unknown"
+    else:
+        assert m.pixel_size_um == pytest.approx(expect_um)
+        assert m.pixel_size_source == "imagej_calibration"
+
+
+def test_plain_tiff_resolution_is_not_a_calibration(tmp_path):
+    """An export's 300 dpi is not a pixel size: without ImageJ's unit nothing is read."""
+    img = (np.random.default_rng(3).random((80, 90)) * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "dpi.tif", img, resolution=(300, 300), resolutionunit="INCH")
+    m = load_micrograph(tmp_path / "dpi.tif")
+    assert m.pixel_size_um is None and m.pixel_size_source == "unknown"
+    assert parse_imagej_calibration({"unit": "micron"}, (0, 1)) == {}
+    assert parse_imagej_calibration({"unit": "micron"}, "x") == {}
+
+
+def test_instrument_tag_wins_over_imagej_calibration(tmp_path):
+    img = (np.random.default_rng(4).random((80, 90)) * 255).astype(np.uint8)
+    payload = TESCAN_HEADER.format(strip=0).encode()
+    tifffile.imwrite(tmp_path / "both.tif", img, imagej=True, resolution=(5.0, 5.0),
+                     metadata={"unit": "micron"},
+                     extratags=[(50431, "B", len(payload), payload, True)])
+    m = load_micrograph(tmp_path / "both.tif")
+    assert m.pixel_size_source == "tescan_metadata" and m.pixel_size_um == pytest.approx(0.025)
 
 
 # --- data bar detection on synthetic frames -------------------------------------------------
