@@ -17,7 +17,13 @@ from .burnin import fill_annotations, region_boxes
 from .geometry import Membrane, MembraneNotFound, find_membrane, membrane_without
 from .io import InputError, Micrograph, from_array, load_micrograph
 from .profile import depth_profile
-from .segment import BASIN_SMOOTHING_PX, Segmentation, edge_pore_mask, segment_pores
+from .segment import (
+    BASIN_SMOOTHING_PX,
+    Segmentation,
+    ambiguous_fraction_by_depth,
+    edge_pore_mask,
+    segment_pores,
+)
 from .settings import Settings
 from .size import local_thickness
 
@@ -386,6 +392,7 @@ def analyze(
             bin_width_um=prof.bin_width_um, min_pore_pixels=prof.min_pore_pixels,
             edge_pores=segmentation.edge_pores,
             resolution_limit_px=segmentation.details.get("resolution_limit_px")))
+        profile = with_ambiguity(profile, segmentation.pore_probability, membrane, px)
     else:
         notes.append("no reference surface: depth profile and structure not measured")
 
@@ -396,6 +403,26 @@ def analyze(
     _structure_stage(analysis, step)
     _isotropy_stage(analysis, step)
     return analysis
+
+
+def with_ambiguity(profile: pd.DataFrame, probability: np.ndarray | None, membrane: Membrane,
+                   pixel_size_um: float) -> pd.DataFrame:
+    """``profile`` with its ``ambiguous_fraction`` column: per depth bin, the share of the
+    membrane in basins the topographic classifier could not call
+    (:func:`pipeline.segment.ambiguous_fraction_by_depth`); NaN throughout without pore
+    probabilities (the ``dark`` method, a mask of unknown origin)."""
+    out = profile.copy()
+    out.attrs = dict(profile.attrs)
+    width = profile.attrs.get("bin_width_um")
+    if probability is None or profile.empty or not width or membrane.depth_px is None:
+        out["ambiguous_fraction"] = np.nan
+        return out
+    n_bins = int(round(float(profile["depth_hi_um"].iloc[-1]) / float(width)))
+    shares = ambiguous_fraction_by_depth(probability, membrane.mask, membrane.depth_px,
+                                         pixel_size_um, float(width), max(n_bins, 1))
+    keys = np.rint(profile["depth_lo_um"].to_numpy() / float(width)).astype(np.int64)
+    out["ambiguous_fraction"] = shares[np.clip(keys, 0, shares.size - 1)]
+    return out
 
 
 def _structure_stage(analysis: Analysis, step: Callable) -> None:

@@ -142,6 +142,9 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
             "edge_pore_fraction": p["edge_pore_fraction"], "reliable": p["reliable"],
             "at_resolution_limit": [None if pd.isna(v) else bool(v)
                                     for v in p.get("at_resolution_limit", [])],
+            "ambiguous_fraction": ([None if pd.isna(v) else float(v)
+                                    for v in p["ambiguous_fraction"]]
+                                   if "ambiguous_fraction" in p else None),
             "bin_width_um": p.attrs.get("bin_width_um"),
             "resolution_limit_um": p.attrs.get("resolution_limit_um"),
         }
@@ -491,7 +494,12 @@ def profile_figure(analysis: Analysis):
         fig.suptitle(name)
         return fig
     depth = p["depth_um"].to_numpy()
-    ax_por.plot(p["porosity"], depth, color="tab:blue", lw=1.6)
+    ax_por.plot(p["porosity"], depth, color="tab:blue", lw=1.6, label="porosity")
+    if "ambiguous_fraction" in p and p["ambiguous_fraction"].notna().any():
+        # where in depth the segmentation doubts itself (same 0-1 axis as the porosity)
+        ax_por.plot(p["ambiguous_fraction"], depth, color="0.45", lw=1.0, ls=":",
+                    label="ambiguous share")
+        ax_por.legend(loc="lower right", fontsize=7, frameon=False)
     ax_por.set_xlabel("porosity")
     ax_por.set_xlim(0, 1)
     ax_por.set_ylabel(f"depth below {a.membrane.reference_surface} surface (µm)")

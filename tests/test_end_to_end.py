@@ -435,6 +435,7 @@ def test_ambiguous_topographic_segmentation_is_noted_and_tracks_dice():
     Dice 0.92, ambiguous 0.03-0.04; 8 px sponges Dice 0.68, ambiguous 0.63-0.76."""
     from pipeline import synthetic
     from pipeline.analysis import AMBIGUOUS_NOTE, REVIEW_AMBIGUOUS_FRACTION
+    from pipeline.report import result_dict
 
     measured = {}
     for morphology, size_um, porosity in (("cells", 1.6, 0.65), ("sponge", 0.8, 0.5)):
@@ -453,9 +454,30 @@ def test_ambiguous_topographic_segmentation_is_noted_and_tracks_dice():
             assert f"{100 * ambiguous:.0f} %" in noted[0]
             reviewed = analyze(ph.image, 0.1, membrane=a.membrane, pore_mask=a.segmentation)
             assert not [n for n in reviewed.notes if n.startswith(AMBIGUOUS_NOTE)]
+        # the same share per depth bin: profile.csv / result.json column, weighted mean = share
+        prof = a.profile
+        assert prof["ambiguous_fraction"].notna().all()
+        assert np.average(prof["ambiguous_fraction"], weights=prof["n_pixels"]) == \
+            pytest.approx(ambiguous, abs=1e-3)
+        saved = result_dict(a)["profile"]["ambiguous_fraction"]
+        assert saved == pytest.approx(prof["ambiguous_fraction"].tolist())
     (amb_cells, dice_cells), (amb_sponge, dice_sponge) = measured["cells"], measured["sponge"]
     assert amb_cells < 0.1 and dice_cells > 0.9, measured
     assert amb_sponge > 0.4 and dice_sponge < 0.8, measured
+
+
+def test_dark_segmentation_has_no_ambiguous_share_per_depth():
+    """The dark method makes no pore probabilities: the profile's ``ambiguous_fraction`` column
+    is there (profile.csv keeps one layout) but missing data, and result.json holds nulls."""
+    from pipeline import synthetic
+    from pipeline.report import result_dict
+
+    ph = synthetic.make_membrane_phantom((256, 384), pixel_size_um=0.1, pore_size_um=1.2,
+                                         rendering="dark", surfaces="top", seed=2, databar=False)
+    a = analyze(ph.image, 0.1)
+    assert a.segmentation.method == "dark"
+    assert "ambiguous_fraction" in a.profile and a.profile["ambiguous_fraction"].isna().all()
+    assert set(result_dict(a)["profile"]["ambiguous_fraction"]) == {None}
 
 
 def test_rims_outside_the_pore_edges_are_noted():

@@ -196,6 +196,34 @@ def test_update_profile_equals_full_profile(membrane_analysis, limit_px):
     pd.testing.assert_frame_equal(got, full)
 
 
+def test_update_profile_keeps_the_segmentations_ambiguous_share(membrane_analysis):
+    """The per-bin ``ambiguous_fraction`` belongs to the automatic segmentation's probabilities,
+    which a mask edit does not change: the recomputed bins keep their values, the other columns
+    equal a full recomputation."""
+    from pipeline.analysis import with_ambiguity
+
+    a = membrane_analysis
+    m, px = a.membrane, a.pixel_size_um
+    prob = np.random.default_rng(4).random(m.mask.shape).astype(np.float32)
+    before = with_ambiguity(a.profile, prob, m, px)
+    assert before["ambiguous_fraction"].between(0.3, 0.7).all()
+    mask = a.segmentation.mask.copy()
+    mask[150:165, 100:140] = True
+    mask &= m.mask
+    lt = update_local_thickness(mask, a.segmentation.mask, a.local_thickness_px)[0]
+    edge = edge_pore_mask(mask)
+    got, n_bins = update_profile(
+        before, m, mask, lt, edge, px, old_mask=a.segmentation.mask,
+        old_local_thickness_px=a.local_thickness_px, old_edge_pores=a.segmentation.edge_pores,
+        min_pore_pixels=a.settings.profile.min_pore_pixels)
+    assert 0 < n_bins < len(got)
+    assert list(got.columns) == list(before.columns)
+    np.testing.assert_array_equal(got["ambiguous_fraction"], before["ambiguous_fraction"])
+    full = depth_profile(mask, m.mask, m.depth_px, lt, px,
+                         min_pore_pixels=a.settings.profile.min_pore_pixels, edge_pores=edge)
+    pd.testing.assert_frame_equal(got[list(full.columns)], full)
+
+
 def test_recompute_equals_fresh_analysis(membrane_analysis):
     """recompute() after a mask and a surface edit gives what analyze() gives on the edited
     inputs (local thickness, profile)."""

@@ -1679,6 +1679,42 @@ def test_ambiguous_fraction_counts_probabilities_strictly_inside_the_bounds():
         ambiguous_fraction(p, region[:, :2])
 
 
+def test_ambiguous_fraction_by_depth_bins_like_the_depth_profile():
+    """Per depth bin: the share of the bin's membrane pixels with p strictly inside the bounds,
+    in depth_profile's bins (the deepest bin also takes deeper pixels); their pixel-weighted mean
+    is the whole membrane's share; a bin without membrane pixels is NaN."""
+    from pipeline.profile import depth_profile
+    from pipeline.segment import ambiguous_fraction, ambiguous_fraction_by_depth
+
+    rng = np.random.default_rng(5)
+    rows, cols, px, width = 120, 90, 0.1, 1.0
+    prob = rng.random((rows, cols)).astype(np.float32)
+    depth = np.tile(np.arange(rows, dtype=np.float32)[:, None], (1, cols)) - 10.0
+    region = depth >= 0
+    region[50:60] = False  # an empty bin: depths 4.0-5.0 µm
+    depth[~region] = np.nan
+    n_bins = 10  # depths up to 10.9 µm: the last bin (9-10 µm) also holds 10-10.9 µm
+    got = ambiguous_fraction_by_depth(prob, region, depth, px, width, n_bins, band_rows=17)
+    d_um = depth * px
+    for k in range(n_bins):
+        sel = region & (d_um >= k * width) & ((d_um < (k + 1) * width) | (k == n_bins - 1))
+        if k == 4:
+            assert np.isnan(got[k]) and not sel.any()
+            continue
+        assert got[k] == pytest.approx(np.mean((prob[sel] > 0.25) & (prob[sel] < 0.75)))
+    prof = depth_profile(np.zeros((rows, cols), bool), region, depth, np.zeros((rows, cols)),
+                         px, bin_width_um=width)
+    assert len(prof) == 10  # 11 bins up to 10.9 µm, the empty one dropped
+    per_bin = ambiguous_fraction_by_depth(prob, region, depth, px, width, 11)
+    keys = np.rint(prof["depth_lo_um"].to_numpy() / width).astype(int)
+    weighted = np.average(per_bin[keys], weights=prof["n_pixels"].to_numpy())
+    assert weighted == pytest.approx(ambiguous_fraction(prob, region))
+    with pytest.raises(ValueError, match="shape"):
+        ambiguous_fraction_by_depth(prob, region[:, :3], depth, px, width, n_bins)
+    with pytest.raises(ValueError, match="n_bins"):
+        ambiguous_fraction_by_depth(prob, region, depth, px, width, 0)
+
+
 def test_ambiguous_fraction_is_reported_for_topographic_segmentations_only():
     from pipeline import synthetic
     from pipeline.segment import ambiguous_fraction

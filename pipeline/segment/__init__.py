@@ -222,6 +222,7 @@ from ._classifier import (
     CONTEXT_FEATURE_NAMES,
     MODEL_PATH,
     ambiguous_fraction,
+    ambiguous_fraction_by_depth,
     ambiguous_regions,
     classify_basins,
     context_features,
@@ -304,6 +305,7 @@ from ._topographic import (
 
 __all__ = [
     "ambiguous_fraction",
+    "ambiguous_fraction_by_depth",
     "ambiguous_regions",
     "AMBIGUOUS_PROBABILITY",
     "BAND_PX",

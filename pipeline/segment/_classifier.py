@@ -294,6 +294,64 @@ def classify_basins(basins: dict, model: dict | None = None) -> np.ndarray:
 AMBIGUOUS_PROBABILITY = (0.25, 0.75)
 
 
+def ambiguous_fraction_by_depth(probability: np.ndarray, region: np.ndarray,
+                                depth_px: np.ndarray, pixel_size_um: float,
+                                bin_width_um: float, n_bins: int,
+                                bounds: tuple[float, float] = AMBIGUOUS_PROBABILITY,
+                                band_rows: int = 2048) -> np.ndarray:
+    """:func:`ambiguous_fraction` per depth bin, binned as :func:`pipeline.profile.depth_profile`.
+
+    Parameters
+    ----------
+    probability : ndarray of float, shape (rows, cols)
+        Per-pixel pore probability (:attr:`Segmentation.pore_probability`).
+    region : ndarray of bool, shape (rows, cols)
+        The membrane.
+    depth_px : ndarray of float, shape (rows, cols)
+        Distance below the reference surface, px (NaN outside the membrane).
+    pixel_size_um : float
+    bin_width_um : float
+        Bin width, µm; bin ``k`` holds depths in ``[k w, (k + 1) w)``, the deepest bin also all
+        deeper pixels (as in ``depth_profile``).
+    n_bins : int
+    bounds : (low, high)
+    band_rows : int
+        Rows per pass.
+
+    Returns
+    -------
+    ndarray of float, shape (n_bins,)
+        Share of each bin's membrane pixels whose probability lies strictly inside ``bounds``;
+        NaN for a bin without membrane pixels.
+
+    Notes
+    -----
+    Where in depth the segmentation doubts itself. Within one image it ranks the depth bins by
+    their pore-size error against the truth (benchmarks/ACCURACY.md, "How sure the topographic
+    method is"), so a dip or a rise of the pore-size profile where this share is high deserves a
+    look at the overlay before it is believed.
+    """
+    if probability.shape != region.shape or depth_px.shape != region.shape:
+        raise ValueError(f"probability {probability.shape}, region {region.shape} and depth "
+                         f"{depth_px.shape} differ in shape")
+    if n_bins < 1 or not bin_width_um > 0:
+        raise ValueError(f"need n_bins >= 1 and bin_width_um > 0 (got {n_bins}, {bin_width_um})")
+    low, high = bounds
+    total = np.zeros(n_bins, np.int64)
+    ambiguous = np.zeros(n_bins, np.int64)
+    scale = np.float32(pixel_size_um / bin_width_um)
+    for r0 in range(0, region.shape[0], band_rows):
+        d = depth_px[r0:r0 + band_rows]
+        sel = region[r0:r0 + band_rows] & np.isfinite(d)
+        # the arithmetic of depth_profile, so the bins line up with its rows
+        idx = np.minimum((d[sel].astype(np.float32) * scale).astype(np.int32), n_bins - 1)
+        p = probability[r0:r0 + band_rows][sel]
+        total += np.bincount(idx, minlength=n_bins)
+        ambiguous += np.bincount(idx[(p > low) & (p < high)], minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, ambiguous / np.maximum(total, 1), np.nan)
+
+
 def ambiguous_fraction(probability: np.ndarray, region: np.ndarray,
                        bounds: tuple[float, float] = AMBIGUOUS_PROBABILITY,
                        band_rows: int = 2048) -> float | None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipeline.analysis import with_ambiguity
 from pipeline.burnin import as_boxes
 from pipeline.geometry import Membrane, membrane_from_surfaces, membrane_without
 from pipeline.profile import depth_profile
@@ -389,6 +390,22 @@ def profile_band_from_structure(structure: dict[str, Any] | None) -> pd.DataFram
 # recompute an analysis
 
 
+def _carry_columns(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+    """``new`` with the columns only ``old`` has (per-bin values an edit of the mask does not
+    change, e.g. ``ambiguous_fraction``), matched by bin; NaN for bins ``old`` lacks."""
+    extra = [c for c in old.columns if c not in new.columns]
+    width = old.attrs.get("bin_width_um") or new.attrs.get("bin_width_um")
+    if not extra or not width or "depth_lo_um" not in old or "depth_lo_um" not in new:
+        return new
+    out = new.copy()
+    out.attrs = dict(new.attrs)
+    key_old = np.rint(old["depth_lo_um"].to_numpy() / float(width)).astype(np.int64)
+    key_new = np.rint(new["depth_lo_um"].to_numpy() / float(width)).astype(np.int64)
+    for c in extra:
+        out[c] = pd.Series(old[c].to_numpy(), index=key_old).reindex(key_new).to_numpy()
+    return out[list(old.columns) + [c for c in new.columns if c not in old.columns]]
+
+
 def update_profile(
     profile: pd.DataFrame,
     membrane: Membrane,
@@ -423,7 +440,7 @@ def update_profile(
         full = depth_profile(pore_mask, membrane.mask, membrane.depth_px, local_thickness_px,
                              pixel_size_um, min_pore_pixels=min_pore_pixels,
                              edge_pores=edge_pores, resolution_limit_px=resolution_limit_px)
-        return full, len(full)
+        return _carry_columns(full, profile), len(full)
     width = float(width)
     n_bins = int(round(float(profile["depth_hi_um"].iloc[-1]) / width))
     inside = membrane.mask & np.isfinite(membrane.depth_px)
@@ -450,14 +467,14 @@ def update_profile(
                         pixel_size_um, bin_width_um=width, min_pore_pixels=min_pore_pixels,
                         edge_pores=edge_pores, max_depth_um=n_bins * width,
                         resolution_limit_px=resolution_limit_px)
-    if list(sub.columns) != list(profile.columns):
+    if [c for c in profile.columns if c in sub.columns] != list(sub.columns):
         full = depth_profile(pore_mask, membrane.mask, membrane.depth_px, local_thickness_px,
                              pixel_size_um, bin_width_um=width, min_pore_pixels=min_pore_pixels,
                              edge_pores=edge_pores, resolution_limit_px=resolution_limit_px)
-        return full, len(full)
+        return _carry_columns(full, profile), len(full)
     key_old = np.rint(profile["depth_lo_um"].to_numpy() / width).astype(np.int64)
     key_new = np.rint(sub["depth_lo_um"].to_numpy() / width).astype(np.int64)
-    sub = sub[np.isin(key_new, bins)]
+    sub = _carry_columns(sub[np.isin(key_new, bins)], profile)
     keep = profile[~np.isin(key_old, bins)]
     merged = pd.concat([keep, sub], ignore_index=True)
     order = np.argsort(merged["depth_lo_um"].to_numpy(), kind="stable")
@@ -538,10 +555,12 @@ def recompute(
                 min_pore_pixels=prof.min_pore_pixels, resolution_limit_px=limit_px)
             timings["profile_bins_recomputed"] = n_bins
         else:
-            profile = depth_profile(mask, membrane.mask, membrane.depth_px, lt_px,
-                                    analysis.pixel_size_um, bin_width_um=prof.bin_width_um,
-                                    min_pore_pixels=prof.min_pore_pixels, edge_pores=edge,
-                                    resolution_limit_px=limit_px)
+            profile = with_ambiguity(
+                depth_profile(mask, membrane.mask, membrane.depth_px, lt_px,
+                              analysis.pixel_size_um, bin_width_um=prof.bin_width_um,
+                              min_pore_pixels=prof.min_pore_pixels, edge_pores=edge,
+                              resolution_limit_px=limit_px),
+                seg.pore_probability, membrane, analysis.pixel_size_um)
             timings["profile_bins_recomputed"] = len(profile)
     timings["profile"] = time.perf_counter() - t
     extras = {k: v for k, v in analysis.extras.items() if k not in ("profile_band",)}
@@ -754,6 +773,16 @@ def analysis_from_saved(folder: str | Path) -> tuple[Analysis, Any]:
                                 min_pore_pixels=prof.min_pore_pixels, edge_pores=edge,
                                 resolution_limit_px=segmentation.details.get(
                                     "resolution_limit_px"))
+        saved_profile = r.get("profile") or {}
+        if saved_profile.get("ambiguous_fraction") is not None:
+            # the segmentation's own doubt per bin, as saved (the probabilities are not)
+            old = pd.DataFrame({
+                "depth_lo_um": saved_profile["depth_lo_um"],
+                "ambiguous_fraction": [np.nan if v is None else v
+                                       for v in saved_profile["ambiguous_fraction"]]})
+            old.attrs["bin_width_um"] = profile.attrs.get("bin_width_um")
+            profile = _carry_columns(profile, old)[list(profile.columns)
+                                                   + ["ambiguous_fraction"]]
     analysis = Analysis(
         micrograph=micrograph, membrane=membrane, segmentation=segmentation,
         local_thickness_px=lt_px, profile=profile, structure=r.get("structure"),
