@@ -226,7 +226,8 @@ def _resolve_micrograph(image_or_path: Any, pixel_size_um: float | None,
     if isinstance(image_or_path, (str, Path)):
         return load_micrograph(image_or_path, pixel_size_um, detect_bar=settings.io.detect_databar,
                                max_pixels=settings.io.max_pixels,
-                               detect_labels=settings.io.detect_labels)
+                               detect_labels=settings.io.detect_labels,
+                               scale_bar_um=settings.io.scale_bar_um)
     return from_array(np.asarray(image_or_path), pixel_size_um,
                       detect_labels=settings.io.detect_labels)
 

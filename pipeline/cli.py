@@ -43,6 +43,8 @@ def _settings_from_args(args: argparse.Namespace):
         changes["report"] = {"figures": False}
     if getattr(args, "exclude", None):
         changes["io"] = {"exclude": [*settings.io.exclude, *args.exclude]}
+    if getattr(args, "scale_bar_um", None) is not None:
+        changes["io"] = {**changes.get("io", {}), "scale_bar_um": args.scale_bar_um}
     return settings.replace(**changes) if changes else settings
 
 
@@ -102,7 +104,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     status = 0
     for path in args.paths:
         try:
-            m = load_micrograph(path)
+            m = load_micrograph(path, scale_bar_um=args.scale_bar_um)
         except InputError as exc:
             print(f"sempore: error: {exc}", file=sys.stderr)
             status = 1
@@ -174,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
     a.add_argument("--pixel-size", type=float, metavar="UM",
                    help="pixel size in µm (overrides metadata; needed for files without it)")
+    a.add_argument("--scale-bar-um", type=float, metavar="UM",
+                   help="the length in µm the scale bar or ruler in the data bar (or a "
+                        "burned-in label) states: pixel size = UM / its measured length "
+                        "(overrides metadata; --pixel-size overrides it)")
     a.add_argument("--config", metavar="FILE", help="settings TOML (see `sempore config`)")
     a.add_argument("--surface", choices=SURFACES, help="reference surface (default auto)")
     a.add_argument("--method", choices=("auto", "dark", "topographic"),
@@ -206,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="print what sempore reads from files (JSON)")
     i.add_argument("paths", nargs="+", metavar="PATH")
+    i.add_argument("--scale-bar-um", type=float, metavar="UM",
+                   help="the length in µm the drawn scale bar states (pixel size from it)")
     i.set_defaults(func=_cmd_info)
 
     c = sub.add_parser("config", help="print the default settings file")

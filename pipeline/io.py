@@ -56,7 +56,8 @@ class Micrograph:
     pixel_size_source : str
         Where the pixel size came from: ``fei_metadata``, ``zeiss_metadata``,
         ``tescan_metadata``, ``hitachi_sidecar``, ``jeol_sidecar``, ``tescan_sidecar``,
-        ``imagej_calibration``, ``caller`` or ``unknown``.
+        ``imagej_calibration``, ``scale_bar`` (the caller's ``scale_bar_um`` over the drawn bar's
+        length), ``caller`` or ``unknown``.
     databar_rows : int
         Number of rows removed from the bottom of the frame (0 when there is no data bar).
     databar_source : str
@@ -113,6 +114,7 @@ class Micrograph:
             "databar_source": self.databar_source,
             "annotations_px": [list(b) for b in self.annotations_px],
             "instrument": self.metadata.get("instrument"),
+            "scale_bar": self.metadata.get("scale_bar"),
             "metadata": self.metadata.get("instrument_metadata", {}),
             "warnings": list(self.warnings),
         }
@@ -606,6 +608,7 @@ def load_micrograph(
     detect_bar: bool = True,
     max_pixels: int = 400_000_000,
     detect_labels: bool = True,
+    scale_bar_um: float | None = None,
 ) -> Micrograph:
     """Load an SEM micrograph, its pixel size and its data bar.
 
@@ -624,6 +627,11 @@ def load_micrograph(
     detect_labels : bool
         Find labels burned into the frame (scale bars, text boxes) so the analysis can leave
         them out (:func:`pipeline.burnin.detect_annotations`).
+    scale_bar_um : float, optional
+        The length (µm) the scale bar drawn in the data bar or in a burned-in label states; the
+        pixel size is then this over the bar's measured length (:mod:`pipeline.scalebar`;
+        source ``scale_bar``). It overrides the metadata; ``pixel_size_um`` overrides it. The bar
+        found is recorded in ``metadata["scale_bar"]`` whether or not this is given.
 
     Returns
     -------
@@ -699,6 +707,12 @@ def load_micrograph(
         databar_rows, bar_source = 0, "none"
     image = np.ascontiguousarray(grey[: rows - databar_rows])
     labels = _labels(image, detect_labels, lossy=raw_meta.get("lossy", False))
+    bar, bar_reason = _scale_bar(grey, databar_rows, labels)
+    if bar is not None:
+        metadata["scale_bar"] = bar.as_dict()
+    if scale_bar_um is not None:
+        px, source = _pixel_size_from_bar(path, scale_bar_um, bar, bar_reason, px, source,
+                                          file_pixel, notes)
     return Micrograph(
         image=image,
         pixel_size_um=px,
@@ -737,6 +751,41 @@ def _sidecar_metadata(path: Path, metadata: dict[str, Any]) -> tuple[dict[str, A
             metadata["sidecar"] = str(header)
             return found, "tescan_sidecar"
     return {}, "unknown"
+
+
+def _scale_bar(frame: np.ndarray, databar_rows: int, labels: list) -> tuple[Any, str]:
+    from .scalebar import find_scale_bar
+
+    try:
+        return find_scale_bar(frame, databar_rows, labels)
+    except (ValueError, MemoryError) as exc:  # a search that fails must not fail the load
+        return None, f"scale bar search failed ({exc})"
+
+
+def _pixel_size_from_bar(path: Path, scale_bar_um: float, bar: Any, reason: str,
+                         px: float | None, source: str, file_pixel: float | None,
+                         notes: list[str]) -> tuple[float | None, str]:
+    """The pixel size a scale bar of ``scale_bar_um`` gives, unless the caller gave one."""
+    try:
+        length_um = float(scale_bar_um)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{path}: scale bar length {scale_bar_um!r} is not a number") from exc
+    if not (math.isfinite(length_um) and length_um > 0):
+        raise InputError(f"{path}: scale bar length {scale_bar_um} µm is not a positive length")
+    if source == "caller":
+        return px, source
+    if bar is None:
+        raise InputError(f"{path}: a scale bar of {length_um:g} µm was given but {reason}; "
+                         "give the pixel size instead (--pixel-size)")
+    from_bar = length_um / bar.length_px
+    if not _valid_pixel_size(from_bar):
+        raise InputError(f"{path}: {length_um:g} µm over the {bar.length_px:.0f} px scale bar "
+                         f"gives {from_bar:g} µm/px, which is not plausible")
+    if file_pixel is not None and abs(from_bar / file_pixel - 1) > 0.03:
+        notes.append(f"the scale bar ({length_um:g} µm over {bar.length_px:.1f} px) gives "
+                     f"{from_bar:.6g} µm/px, the file's metadata {file_pixel:.6g} µm/px: the "
+                     "scale bar's was used")
+    return float(f"{from_bar:.8g}"), "scale_bar"
 
 
 def _labels(image: np.ndarray, detect: bool, *, lossy: bool = False

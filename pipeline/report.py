@@ -168,6 +168,8 @@ def result_dict(analysis: Analysis, *, edited: bool = False,
             # those of them given by hand (settings [io] exclude)
             "excluded_px": [list(map(int, b)) for b in m.excluded_px],
             "instrument": m.metadata.get("instrument"),
+            # the scale bar drawn in the data bar or a label, as measured (pipeline.scalebar)
+            "scale_bar": m.metadata.get("scale_bar"),
             "warnings": list(m.warnings),
         },
         "membrane": {

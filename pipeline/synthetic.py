@@ -863,8 +863,11 @@ def draw_databar(cols: int, bar_rows: int, pixel_size_um: float, rng: np.random.
     yb = min(yb, bar_rows - thick - 1)
     if x0 > int(cols * 0.6):
         bar[yb:yb + thick, x0:x1] = 245
-        bar[max(1, yb - 3 * thick):yb + thick, x0:x0 + thick] = 245
-        bar[max(1, yb - 3 * thick):yb + thick, x1 - thick:x1] = 245
+        # end caps centred on the bar's ends, as FEI and Zeiss draw them: the length runs
+        # between the caps' centres
+        c0, c1 = x0 - thick // 2, x1 - thick // 2
+        bar[max(1, yb - 3 * thick):yb + thick, c0:c0 + thick] = 245
+        bar[max(1, yb - 3 * thick):yb + thick, c1:c1 + thick] = 245
         label = _glyph_row(rng, 5, max(7, text_h // 2))
         h, w = label.shape
         ly = max(1, yb - 3 * thick - h - 1)

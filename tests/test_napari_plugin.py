@@ -115,6 +115,26 @@ def test_reader_fei_scale_and_databar(make_napari_viewer):
     assert dock.pixel_size.value() == pytest.approx(0.134896, rel=1e-5)
 
 
+def test_pixel_size_from_the_scale_bar(make_napari_viewer):
+    """A file without metadata (the Hitachi cross-section without its sidecar): the reader
+    measured the ruler in its data bar; typing the length its label states (100 µm) sets the
+    pixel size, and the analysis records it as from the scale bar."""
+    from plugins.napari_sempore._reader import micrograph_from_layer
+
+    path = REPO / "tests" / "data" / "real" / "polymer_membrane_xsection_hitachi.bmp"
+    viewer = make_napari_viewer()
+    layer = viewer.open(str(path), plugin="sempore")[0]
+    dock = AnalysisWidget(viewer)
+    assert dock.pixel_size.value() == 0.0 and dock.scale_bar.isEnabled()
+    assert "403 px" in dock.pixel_source.text()
+    dock.scale_bar.setValue(100.0)
+    assert dock.pixel_size.value() == pytest.approx(100 / 403, rel=1e-5)
+    assert "from the scale bar" in dock.pixel_source.text()
+    px = dock._scale_bar_pixel_size()
+    m = micrograph_from_layer(layer, dock.pixel_size.value(), pixel_size_source="scale_bar")
+    assert px == pytest.approx(m.pixel_size_um, rel=1e-5) and m.pixel_size_source == "scale_bar"
+
+
 def test_sample_data_from_example_images(make_napari_viewer):
     from plugins.napari_sempore._sample_data import example_images
 

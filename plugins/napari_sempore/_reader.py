@@ -94,7 +94,8 @@ def layer_pixel_size_um(layer: Any) -> float | None:
     return None
 
 
-def micrograph_from_layer(layer: Any, pixel_size_um: float | None = None) -> Micrograph:
+def micrograph_from_layer(layer: Any, pixel_size_um: float | None = None, *,
+                          pixel_size_source: str | None = None) -> Micrograph:
     """A :class:`~pipeline.io.Micrograph` for an image layer (what the analysis runs on).
 
     A layer opened by the sempore reader keeps its file, data bar and metadata; any other 2-D
@@ -108,6 +109,8 @@ def micrograph_from_layer(layer: Any, pixel_size_um: float | None = None) -> Mic
     layer : napari.layers.Image
     pixel_size_um : float, optional
         Overrides the layer's pixel size (source ``caller``).
+    pixel_size_source : str, optional
+        Where ``pixel_size_um`` came from when not the caller (e.g. ``scale_bar``).
 
     Raises
     ------
@@ -129,7 +132,7 @@ def micrograph_from_layer(layer: Any, pixel_size_um: float | None = None) -> Mic
         source = meta.get("pixel_size_source", "unknown")
         if pixel_size_um is not None and not np.isclose(pixel_size_um, meta.get(
                 "pixel_size_um") or np.nan):
-            source = "caller"
+            source = pixel_size_source or "caller"
         return Micrograph(
             image=np.ascontiguousarray(data), pixel_size_um=px,
             pixel_size_source=source if px else "unknown",

@@ -124,6 +124,15 @@ class AnalysisWidget(QWidget):
                                    "metadata when the instrument wrote it)")
         self.pixel_source = QLabel("")
         self.pixel_source.setWordWrap(True)
+        self.scale_bar = QDoubleSpinBox()
+        self.scale_bar.setDecimals(4)
+        self.scale_bar.setRange(0.0, 1e6)
+        self.scale_bar.setSpecialValueText("—")
+        self.scale_bar.setToolTip("The length in µm the scale bar drawn in the data bar (or a "
+                                  "burned-in label) states: its length in px was measured "
+                                  "when the file was read, and the pixel size is set from "
+                                  "the two (for files without metadata)")
+        self.scale_bar.valueChanged.connect(self._from_scale_bar)
         self.surface_combo = QComboBox()
         self.surface_combo.addItems(list(SURFACES))
         self.surface_combo.setToolTip("Surface depth is measured from (auto: the one in view, "
@@ -157,6 +166,7 @@ class AnalysisWidget(QWidget):
         form.addRow("image", self.image_combo)
         form.addRow("pixel size (µm)", self.pixel_size)
         form.addRow("", self.pixel_source)
+        form.addRow("scale bar (µm)", self.scale_bar)
         form.addRow("surface", self.surface_combo)
         form.addRow("segmentation", self.method_combo)
         form.addRow("min pore diameter", self.min_pore)
@@ -244,8 +254,35 @@ class AnalysisWidget(QWidget):
         if layer in self._layers:
             self.image_combo.setCurrentIndex(self._layers.index(layer))
 
+    def _layer_scale_bar(self) -> dict | None:
+        """The scale bar the reader measured in the selected layer's file, if any."""
+        layer = self.selected_layer()
+        meta = ((getattr(layer, "metadata", None) or {}).get(METADATA_KEY) or {}) \
+            if layer is not None else {}
+        bar = (meta.get("metadata") or {}).get("scale_bar")
+        return bar if bar and bar.get("length_px") else None
+
+    def _from_scale_bar(self, length_um: float) -> None:
+        bar = self._layer_scale_bar()
+        if bar is None or length_um <= 0:
+            return
+        self.pixel_size.setValue(length_um / float(bar["length_px"]))
+        self.pixel_source.setText(f"from the scale bar: {length_um:g} µm over "
+                                  f"{float(bar['length_px']):.1f} px ({bar['kind']})")
+
+    def _scale_bar_pixel_size(self) -> float | None:
+        """The pixel size the scale-bar field gives, when it is set and a bar was measured."""
+        bar = self._layer_scale_bar()
+        length_um = self.scale_bar.value()
+        return length_um / float(bar["length_px"]) if bar and length_um > 0 else None
+
     def _prefill(self, index: int | None = None) -> None:
         layer = self.selected_layer()
+        bar = self._layer_scale_bar()
+        self.scale_bar.blockSignals(True)
+        self.scale_bar.setValue(0.0)
+        self.scale_bar.blockSignals(False)
+        self.scale_bar.setEnabled(bar is not None)
         if layer is None:
             self.pixel_size.setValue(0.0)
             self.pixel_source.setText("")
@@ -261,6 +298,9 @@ class AnalysisWidget(QWidget):
             text = "from the layer's scale"
         else:
             text = "no pixel size in the file: enter it (µm per pixel)"
+            if bar is not None:
+                text += (f", or the length of the {bar['kind']} drawn in it "
+                         f"({float(bar['length_px']):.0f} px) as the scale bar")
         self.pixel_source.setText(text)
 
     # settings and run ---------------------------------------------------------------------
@@ -293,8 +333,11 @@ class AnalysisWidget(QWidget):
         if px <= 0:
             self._fail("pixel size unknown: enter it in µm per pixel")
             return None
+        from_bar = self._scale_bar_pixel_size()
         try:
-            micrograph = micrograph_from_layer(layer, px)
+            micrograph = micrograph_from_layer(
+                layer, px, pixel_size_source="scale_bar" if from_bar is not None
+                and np.isclose(px, from_bar, rtol=1e-5) else None)
             settings = self.settings()
         except ValueError as exc:
             self._fail(_one_line(exc))

@@ -1,0 +1,270 @@
+"""The scale bar drawn in a micrograph's data bar or labels: its length in pixels.
+
+Files exported without instrument metadata (a JPEG or BMP out of the microscope software, a
+figure panel) still carry their calibration as a drawing: a line with end caps over a label
+("50 µm"), or a ruler of equally spaced ticks (Hitachi). Labs calibrate such files by hand in
+ImageJ ("Set Scale"): draw a line over the bar, type its length. :func:`find_scale_bar` measures
+the drawing; the caller gives the length its label states (``--scale-bar-um``), and
+:func:`pipeline.io.load_micrograph` turns the two into the pixel size. Reading the label's digits
+is left to the user: fonts differ between instruments, and a misread digit would be a confident
+error of a factor of ten.
+
+What is found, in the data bar below the image (or in the labels
+:func:`pipeline.burnin.detect_annotations` found in the frame when there is no data bar):
+
+* **bars**: marks of the panel's text contrast, a straight line (at most 3 px or a sixth of its
+  length thick) over at least :data:`MIN_BAR_LENGTH_PX` and 2 % of the frame width, with nothing
+  else than end caps (the vertical marks of ``|---|``) in its last 15 % at either end. A bar
+  interrupted by its own label (``|---- 50 µm ----|``, FEI) is two collinear pieces of equal
+  length on one row with a gap shorter than three pieces: it is measured from end to end.
+* **rulers**: at least three ticks (thin vertical marks of equal height on one row, free or
+  standing on a base line) at equal spacing (each gap within 1.5 px or 3 % of the median):
+  measured from the first tick's centre to the last's.
+
+Marks touching the panel's edge or spanning more than half its height (table borders and
+separators) are not bars. A bar's length runs between the centres of its end caps (the FEI bar of
+the real file in tests/data/real: 370 px between caps 3 px wide, 370.7 px from its metadata), or
+to the outer edge of a free end.
+When several candidates disagree by more than :data:`AGREEMENT` the result is ambiguous and
+nothing is returned (the user gives the pixel size instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Shortest scale bar, px.
+MIN_BAR_LENGTH_PX = 16
+#: A bar is at least this share of the frame's width long.
+MIN_BAR_FRACTION = 0.02
+#: Marks are pixels this share of the way from the panel's background level to its extreme
+#: opposite level (white text on black, black on white).
+MARK_LEVEL = 0.5
+#: Candidates whose lengths agree within this share are the same bar measured twice.
+AGREEMENT = 0.02
+
+
+@dataclass(frozen=True)
+class ScaleBar:
+    """A scale bar found in a frame.
+
+    Attributes
+    ----------
+    length_px : float
+        End-to-end length of a bar, or first-to-last tick centre distance of a ruler, px.
+    kind : str
+        ``bar`` or ``ruler``.
+    row : int
+        Row of the bar (or of the ticks' middle) in the frame as stored (data bar included).
+    col0, col1 : float
+        Its ends, px (column coordinates).
+    n_ticks : int
+        Ticks of a ruler (0 for a bar).
+    """
+
+    length_px: float
+    kind: str
+    row: int
+    col0: float
+    col1: float
+    n_ticks: int = 0
+
+    def as_dict(self) -> dict:
+        return {"length_px": round(float(self.length_px), 3), "kind": self.kind,
+                "row": int(self.row), "col0": round(float(self.col0), 2),
+                "col1": round(float(self.col1), 2), "n_ticks": int(self.n_ticks)}
+
+
+def _marks(panel: np.ndarray) -> np.ndarray | None:
+    """Pixels of the panel's marks (text, bars): the far side of its background level."""
+    background = float(np.median(panel))
+    lo, hi = float(panel.min()), float(panel.max())
+    if hi - lo <= 1e-6:
+        return None
+    if background - lo < hi - background:  # dark panel, light marks
+        return panel > background + MARK_LEVEL * (hi - background)
+    return panel < background - MARK_LEVEL * (background - lo)
+
+
+def _components(marks: np.ndarray):
+    import cv2
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(marks.view(np.uint8), connectivity=8,
+                                                           ltype=cv2.CV_32S)
+    return n, labels, stats
+
+
+def _runs(cols: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of consecutive column indices as (first, last)."""
+    if cols.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(cols) > 1)
+    starts = np.concatenate([[cols[0]], cols[breaks + 1]])
+    ends = np.concatenate([cols[breaks], [cols[-1]]])
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _equal_spacing(centres: np.ndarray) -> bool:
+    gaps = np.diff(np.sort(centres))
+    if gaps.size < 2:
+        return False
+    med = float(np.median(gaps))
+    return med > 2 and bool(np.all(np.abs(gaps - med) <= max(1.5, 0.03 * med)))
+
+
+def _line_mark(comp: np.ndarray, x: int, y: int) -> tuple | None:
+    """A mark read as a line: ``("bar", row, thickness, c0, c1)`` or ``("ruler", row, c0, c1,
+    n)`` (a line with ticks standing on it), else None.
+
+    The line is the run of rows the mark fills over 90 % of its width (at most
+    ``max(3, width / 6)`` rows: a thin line, not a filled box); everything else of the mark must
+    be end caps (within the last 15 % at either end) or equally spaced ticks."""
+    h, w = comp.shape
+    full = np.flatnonzero(comp.sum(axis=1) >= 0.9 * w)
+    if not full.size or full[-1] - full[0] + 1 != full.size or full.size > max(3, w / 6):
+        return None
+    row = y + int(full.mean())
+    rest = comp.copy()
+    rest[full] = False
+    runs = _runs(np.flatnonzero(rest.any(axis=0)))
+    centres = np.array([(a + b) / 2.0 + 0.5 for a, b in runs])
+    if all(b < 0.15 * w or a > 0.85 * w for a, b in runs):
+        left = [c for c in centres if c < 0.15 * w]
+        right = [c for c in centres if c > 0.85 * w]
+        # a capped end is the cap's centre (the label's length runs between the caps'
+        # centres: FEI draws 370.7 px for 50 µm between caps 3 px wide, Zeiss 36.8 px for
+        # 20 nm); a free end is the line's last pixel edge
+        c0 = x + (left[0] if left else 0.0)
+        c1 = x + (right[-1] if right else float(w))
+        return ("bar", row, int(full.size), c0, c1)
+    if len(runs) >= 3 and _equal_spacing(centres):
+        return ("ruler", row, x + float(centres.min()), x + float(centres.max()), len(runs))
+    return None
+
+
+def _bars_and_ticks(panel: np.ndarray, frame_cols: int
+                    ) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """Line pieces ``(row, thickness, c0, c1)``, rulers ``(row, first, last, n)`` whose ticks
+    stand on a base line, and free ticks ``(r0, r1, centre)`` of a panel."""
+    marks = _marks(panel)
+    if marks is None:
+        return [], [], []
+    rows, cols = marks.shape
+    n, labels, stats = _components(marks)
+    pieces, rulers, ticks = [], [], []
+    min_len = max(MIN_BAR_LENGTH_PX, MIN_BAR_FRACTION * frame_cols)
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if x == 0 or y == 0 or x + w == cols or y + h == rows or h > rows // 2:
+            continue  # table borders and separators, marks cut by the panel
+        if w >= min_len:
+            line = _line_mark(labels[y:y + h, x:x + w] == i, x, y)
+            if line is not None:
+                (pieces if line[0] == "bar" else rulers).append(line[1:])
+                continue
+        if h >= 5 and w <= max(5, h // 3) and area >= 0.6 * h * w:
+            ticks.append((y, y + h, x + w / 2.0))
+    return pieces, rulers, ticks
+
+
+def _join_pieces(pieces: list[tuple]) -> list[tuple[int, float, float]]:
+    """Bars from line pieces: two collinear pieces (same row within a pixel, same thickness) of
+    equal length (within 10 % or 3 px: the label sits in the middle) with a gap shorter than
+    three times a piece are one bar broken by its label."""
+    bars = []
+    for row, thick, c0, c1 in sorted(pieces, key=lambda p: (p[0], p[2])):
+        if bars:
+            b_row, b_thick, b0, b1, last_len = bars[-1]
+            gap, length = c0 - b1, c1 - c0
+            if (abs(row - b_row) <= 1 and thick == b_thick and 0 < gap < 3 * length
+                    and last_len == b1 - b0
+                    and abs(length - last_len) <= max(3.0, 0.1 * length)):
+                bars[-1] = (b_row, b_thick, b0, c1, -1.0)  # joined: takes no third piece
+                continue
+        bars.append((row, thick, c0, c1, c1 - c0))
+    return [(row, float(c0), float(c1)) for row, _, c0, c1, _ in bars]
+
+
+def _rulers(ticks: list[tuple]) -> list[tuple[int, float, float, int]]:
+    """Rulers ``(row, first, last, n)`` from ticks: >= 3 on one row at equal spacing."""
+    out = []
+    groups: list[list[tuple]] = []
+    for t in sorted(ticks):
+        for g in groups:
+            if abs(g[0][0] - t[0]) <= 1 and abs(g[0][1] - t[1]) <= 1:
+                g.append(t)
+                break
+        else:
+            groups.append([t])
+    for g in groups:
+        centres = np.sort([t[2] for t in g])
+        if len(g) >= 3 and _equal_spacing(centres):
+            out.append(((g[0][0] + g[0][1]) // 2, float(centres[0]), float(centres[-1]), len(g)))
+    return out
+
+
+def find_scale_bars(frame: np.ndarray, databar_rows: int = 0,
+                    labels_px: list[tuple[int, int, int, int]] | None = None) -> list[ScaleBar]:
+    """Every scale bar and ruler drawn in the data bar (or, without one, in the labels).
+
+    Parameters
+    ----------
+    frame : ndarray, shape (rows, cols)
+        The whole frame as stored, data bar included (any grey range).
+    databar_rows : int
+        Rows of the data bar at the bottom of ``frame``; 0 for none.
+    labels_px : list of (row0, row1, col0, col1), optional
+        Labels burned into the image (:attr:`pipeline.io.Micrograph.annotations_px`, rows of the
+        frame above the data bar), searched when there is no data bar.
+
+    Returns
+    -------
+    list of ScaleBar
+        Longest first.
+    """
+    img = np.asarray(frame, dtype=np.float32)
+    rows, cols = img.shape
+    panels = []
+    if databar_rows > 0:
+        panels.append((rows - databar_rows, 0, img[rows - databar_rows:]))
+    else:
+        for r0, r1, c0, c1 in labels_px or []:
+            # a margin of background around the label, so its marks do not touch the edge
+            r0, r1, c0, c1 = max(r0 - 3, 0), min(r1 + 3, rows), max(c0 - 3, 0), min(c1 + 3, cols)
+            panels.append((r0, c0, img[r0:r1, c0:c1]))
+    found: list[ScaleBar] = []
+    for r_off, c_off, panel in panels:
+        if min(panel.shape) < 5:
+            continue
+        pieces, rulers, ticks = _bars_and_ticks(panel, cols)
+        for row, c0, c1 in _join_pieces(pieces):
+            found.append(ScaleBar(c1 - c0, "bar", r_off + row, c_off + c0, c_off + c1))
+        for row, first, last, n in rulers + _rulers(ticks):
+            found.append(ScaleBar(last - first, "ruler", r_off + row, c_off + first,
+                                  c_off + last, n))
+    return sorted(found, key=lambda b: -b.length_px)
+
+
+def find_scale_bar(frame: np.ndarray, databar_rows: int = 0,
+                   labels_px: list[tuple[int, int, int, int]] | None = None
+                   ) -> tuple[ScaleBar | None, str]:
+    """The one scale bar of a frame, or None and why not.
+
+    Returns
+    -------
+    bar : ScaleBar or None
+    reason : str
+        Empty when a bar was found; otherwise says what was seen (no bar, or several that
+        disagree, with their lengths).
+    """
+    bars = find_scale_bars(frame, databar_rows, labels_px)
+    if not bars:
+        where = "the data bar" if databar_rows > 0 else "the labels burned into the image"
+        return None, f"no scale bar or ruler found in {where}"
+    lengths = [b.length_px for b in bars]
+    if max(lengths) > (1 + AGREEMENT) * min(lengths):
+        listed = ", ".join(f"{b.kind} of {b.length_px:.0f} px" for b in bars[:4])
+        return None, f"several scale bars that disagree ({listed})"
+    return bars[0], ""
