@@ -295,9 +295,12 @@ def analyze(
     if settings.io.exclude:
         micrograph = _with_excluded(micrograph, settings.io.exclude)
     if micrograph.pixel_size_um is None:
+        bar = micrograph.metadata.get("scale_bar")
+        hint = (f", or the length the {bar['kind']} drawn in it ({bar['length_px']:.0f} px) "
+                "states with --scale-bar-um UM") if bar else ""
         raise AnalysisError(
             f"{name}: pixel size unknown (no instrument metadata found); give it with "
-            "--pixel-size UM")
+            f"--pixel-size UM{hint}")
     px = float(micrograph.pixel_size_um)
     image = micrograph.image
     if min(image.shape) < 8:

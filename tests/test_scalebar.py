@@ -173,6 +173,17 @@ def test_cli_scale_bar(tmp_path, capsys):
     assert img.shape == (960, 1280)
 
 
+def test_unknown_pixel_size_error_names_the_scale_bar(tmp_path):
+    from pipeline import analyze
+    from pipeline.analysis import AnalysisError
+
+    shutil.copy(REAL / "polymer_membrane_xsection_hitachi.bmp", tmp_path / "h.bmp")
+    with pytest.raises(AnalysisError, match=r"h.bmp: pixel size unknown .*--pixel-size UM, or "
+                                            r"the length the ruler drawn in it \(403 px\) "
+                                            r"states with --scale-bar-um UM"):
+        analyze(tmp_path / "h.bmp")
+
+
 def test_settings_reject_a_bad_scale_bar_length():
     from pipeline.settings import Settings
 
