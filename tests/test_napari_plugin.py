@@ -228,9 +228,15 @@ def test_topographic_analysis_shows_the_pore_probability(make_napari_viewer):
         segment={"method": "topographic"}))
     assert a.segmentation.pore_probability is not None
     viewer = make_napari_viewer()
+    profile_dock = ProfileWidget(viewer)
     layer = _add_phantom(viewer, ph)
     session = get_session(viewer)
     session.set_analysis(a, layer)
+    # the depth profile dock draws the ambiguous share per depth on the porosity axis
+    ax_por = profile_dock.figure.axes[0]
+    drawn = {line.get_label(): line for line in ax_por.get_lines()}
+    np.testing.assert_allclose(drawn["ambiguous share"].get_xdata(),
+                               a.profile["ambiguous_fraction"])
     shown = session.layers["pore_probability"]
     assert shown in viewer.layers and not shown.visible
     inside = a.membrane.mask

@@ -457,6 +457,13 @@ class ProfileWidget(QWidget):
             ax_size.plot(bp["pore_size_um"], bp["depth_um"], color="0.6", lw=1.0, ls="--",
                          label="before edit")
         ax_por.plot(p["porosity"], depth, color="#3fa7ff", lw=1.6, label="porosity")
+        if "ambiguous_fraction" in p and p["ambiguous_fraction"].notna().any():
+            # where in depth the automatic segmentation doubted itself (0-1, as porosity)
+            ax_por.plot(p["ambiguous_fraction"], depth, color=fg, lw=1.0, ls=":", alpha=0.8,
+                        label="ambiguous share")
+            por_legend = ax_por.legend(loc="lower right", fontsize=7, frameon=False)
+            for text in por_legend.get_texts():
+                text.set_color(fg)
         ax_size.fill_betweenx(depth, p["pore_size_p10_um"], p["pore_size_p90_um"],
                               color="#ff9f1c", alpha=0.15, lw=0, label="p10–p90")
         band = analysis.extras.get("profile_band")
