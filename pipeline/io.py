@@ -369,7 +369,7 @@ def parse_imagej_calibration(imagej: dict, x_resolution: Any) -> dict[str, Any]:
 
 def _find_tescan_header(path: Path) -> Path | None:
     """TESCAN's sidecar: ``image-tif.hdr`` next to ``image.tif`` (also ``image.hdr``)."""
-    for candidate in (path.with_name(path.name.replace(".", "-") + ".hdr"),
+    for candidate in (path.with_name(f"{path.stem}-{path.suffix.lstrip('.')}.hdr"),
                       path.with_suffix(".hdr")):
         if candidate.is_file():
             return candidate

@@ -187,12 +187,12 @@ def test_tescan_tiff_tag(tmp_path):
 
 
 def test_tescan_sidecar_header(tmp_path):
-    Image.fromarray(_with_info_strip(strip=0)).save(tmp_path / "view.png")
-    (tmp_path / "view-png.hdr").write_text("[MAIN]\n" + TESCAN_HEADER.format(strip=0))
-    m = load_micrograph(tmp_path / "view.png")
+    Image.fromarray(_with_info_strip(strip=0)).save(tmp_path / "view.2.png")
+    (tmp_path / "view.2-png.hdr").write_text("[MAIN]\n" + TESCAN_HEADER.format(strip=0))
+    m = load_micrograph(tmp_path / "view.2.png")
     assert m.pixel_size_um == pytest.approx(0.025)
     assert m.pixel_size_source == "tescan_sidecar"
-    assert m.metadata["sidecar"].endswith("view-png.hdr")
+    assert m.metadata["sidecar"].endswith("view.2-png.hdr")
     assert m.databar_rows == 0 and m.databar_source == "none"  # strip 0: trusted, no detection
 
 
