@@ -982,6 +982,8 @@ def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]],
             if png:
                 pics.append(f'<img alt="{alt} of {html.escape(name)}" src="{_data_uri(png)}">')
         keys = [("pixel size (µm)", row.get("pixel_size_um")),
+                ("pixel size from", (row.get("pixel_size_source") or "").replace("_", " ")
+                 or None),
                 ("reference surface", row.get("reference_surface")),
                 ("thickness (µm)", row.get("thickness_um")),
                 ("porosity", row.get("porosity")),

@@ -41,6 +41,8 @@ def test_report_is_self_contained(batch):
     assert len(sources) >= 5  # 2 overlays, 2 profiles, the all-profiles plot
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert "bad.png" in page and "failed" in page
+    # where each pixel size came from (here the caller's --pixel-size)
+    assert page.count("pixel size from") == 2 and "caller" in page
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (Debian package chromium)")
