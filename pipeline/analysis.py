@@ -296,8 +296,13 @@ def analyze(
         micrograph = _with_excluded(micrograph, settings.io.exclude)
     if micrograph.pixel_size_um is None:
         bar = micrograph.metadata.get("scale_bar")
-        hint = (f", or the length the {bar['kind']} drawn in it ({bar['length_px']:.0f} px) "
-                "states with --scale-bar-um UM") if bar else ""
+        hint = ""
+        if bar and bar.get("label_um"):
+            hint = (f"; the {bar['kind']} drawn in it ({bar['length_px']:.0f} px) reads "
+                    f"{bar['label']!r}: --scale-bar-um auto uses it")
+        elif bar:
+            hint = (f", or the length the {bar['kind']} drawn in it ({bar['length_px']:.0f} px) "
+                    "states with --scale-bar-um UM")
         raise AnalysisError(
             f"{name}: pixel size unknown (no instrument metadata found); give it with "
             f"--pixel-size UM{hint}")

@@ -48,6 +48,19 @@ def _settings_from_args(args: argparse.Namespace):
     return settings.replace(**changes) if changes else settings
 
 
+def _scale_bar_arg(text: str) -> float | str:
+    """``--scale-bar-um``: a positive length in µm, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a length in µm or 'auto': {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive length in µm, not {text}")
+    return value
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .batch import run
 
@@ -176,10 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
     a.add_argument("--pixel-size", type=float, metavar="UM",
                    help="pixel size in µm (overrides metadata; needed for files without it)")
-    a.add_argument("--scale-bar-um", type=float, metavar="UM",
+    a.add_argument("--scale-bar-um", type=_scale_bar_arg, metavar="UM|auto",
                    help="the length in µm the scale bar or ruler in the data bar (or a "
-                        "burned-in label) states: pixel size = UM / its measured length "
-                        "(overrides metadata; --pixel-size overrides it)")
+                        "burned-in label) states: pixel size = UM / its measured length; "
+                        "'auto' reads it from the bar's label (overrides metadata; "
+                        "--pixel-size overrides it)")
     a.add_argument("--config", metavar="FILE", help="settings TOML (see `sempore config`)")
     a.add_argument("--surface", choices=SURFACES, help="reference surface (default auto)")
     a.add_argument("--method", choices=("auto", "dark", "topographic"),
@@ -212,8 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="print what sempore reads from files (JSON)")
     i.add_argument("paths", nargs="+", metavar="PATH")
-    i.add_argument("--scale-bar-um", type=float, metavar="UM",
-                   help="the length in µm the drawn scale bar states (pixel size from it)")
+    i.add_argument("--scale-bar-um", type=_scale_bar_arg, metavar="UM|auto",
+                   help="the length in µm the drawn scale bar states, or 'auto' to read its "
+                        "label (pixel size from it)")
     i.set_defaults(func=_cmd_info)
 
     c = sub.add_parser("config", help="print the default settings file")

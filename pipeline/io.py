@@ -627,11 +627,13 @@ def load_micrograph(
     detect_labels : bool
         Find labels burned into the frame (scale bars, text boxes) so the analysis can leave
         them out (:func:`pipeline.burnin.detect_annotations`).
-    scale_bar_um : float, optional
+    scale_bar_um : float or "auto", optional
         The length (µm) the scale bar drawn in the data bar or in a burned-in label states; the
         pixel size is then this over the bar's measured length (:mod:`pipeline.scalebar`;
-        source ``scale_bar``). It overrides the metadata; ``pixel_size_um`` overrides it. The bar
-        found is recorded in ``metadata["scale_bar"]`` whether or not this is given.
+        source ``scale_bar``). ``"auto"``: the length read from the bar's label
+        (:func:`pipeline.scalebar.read_scale_bar_label`; an error when it cannot be read). It
+        overrides the metadata; ``pixel_size_um`` overrides it. The bar found and its label as
+        read are recorded in ``metadata["scale_bar"]`` whether or not this is given.
 
     Returns
     -------
@@ -708,9 +710,19 @@ def load_micrograph(
     image = np.ascontiguousarray(grey[: rows - databar_rows])
     labels = _labels(image, detect_labels, lossy=raw_meta.get("lossy", False))
     bar, bar_reason = _scale_bar(grey, databar_rows, labels)
+    label_um = None
     if bar is not None:
         metadata["scale_bar"] = bar.as_dict()
+        label_um, text = _bar_label(grey, bar, databar_rows, labels)
+        metadata["scale_bar"].update(label=text or None, label_um=label_um)
     if scale_bar_um is not None:
+        if isinstance(scale_bar_um, str) and scale_bar_um.strip().lower() == "auto":
+            if bar is not None and label_um is None:
+                raise InputError(
+                    f"{path}: the label of the {bar.kind} drawn in it ({bar.length_px:.0f} px) "
+                    f"could not be read (read {metadata['scale_bar']['label'] or 'nothing'!r}); "
+                    "give the length it states with --scale-bar-um UM")
+            scale_bar_um = label_um if bar is not None else 1.0  # (no bar: the error below)
         px, source = _pixel_size_from_bar(path, scale_bar_um, bar, bar_reason, px, source,
                                           file_pixel, notes)
     return Micrograph(
@@ -760,6 +772,16 @@ def _scale_bar(frame: np.ndarray, databar_rows: int, labels: list) -> tuple[Any,
         return find_scale_bar(frame, databar_rows, labels)
     except (ValueError, MemoryError) as exc:  # a search that fails must not fail the load
         return None, f"scale bar search failed ({exc})"
+
+
+def _bar_label(frame: np.ndarray, bar: Any, databar_rows: int, labels: list
+               ) -> tuple[float | None, str]:
+    from .scalebar import read_scale_bar_label
+
+    try:
+        return read_scale_bar_label(frame, bar, databar_rows, labels)
+    except (ValueError, OSError, MemoryError):  # reading must not fail the load
+        return None, ""
 
 
 def _pixel_size_from_bar(path: Path, scale_bar_um: float, bar: Any, reason: str,

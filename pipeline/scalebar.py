@@ -31,6 +31,7 @@ nothing is returned (the user gives the pixel size instead).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -268,3 +269,226 @@ def find_scale_bar(frame: np.ndarray, databar_rows: int = 0,
         listed = ", ".join(f"{b.kind} of {b.length_px:.0f} px" for b in bars[:4])
         return None, f"several scale bars that disagree ({listed})"
     return bars[0], ""
+
+
+# ------------------------------------------------------------------------------------------------
+# the label's length: "100um", "10.0um", "50 µm", "20 nm"
+
+#: Characters a scale-bar label is read from (digits, the decimal point, the units' letters).
+LABEL_CHARS = "0123456789numµ"
+#: matplotlib's bundled fonts the glyph templates are rendered from (sans, bold, mono, serif and
+#: Computer Modern sans: instrument fonts differ, their digits' shapes much less), and Pillow's
+#: default font.
+TEMPLATE_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf",
+                  "DejaVuSerif.ttf", "cmss10.ttf")
+#: Templates and glyphs are compared on this grid (rows, cols) after scaling their bounding boxes.
+GLYPH_GRID = (24, 16)
+#: A label is read only when every glyph's best character beats its second best by this margin
+#: (score units: overlap of the scaled bitmaps, less aspect and position penalties).
+MIN_GLYPH_MARGIN = 0.04
+#: A length is accepted only on the 1-2-5 series instruments and scale-bar tools use (1, 2, 5,
+#: 10, 20, 50, ... times a power of ten; 2.5 and 25 too), so a misread digit is rarely a valid
+#: length.
+NICE_MANTISSAS = (1.0, 2.0, 2.5, 5.0)
+_UNITS_UM = {"nm": 1e-3, "um": 1.0, "µm": 1.0, "mm": 1e3}
+
+
+@dataclass(frozen=True)
+class _Template:
+    char: str
+    bitmap: np.ndarray
+    top: float
+    bottom: float
+    aspect: float
+
+
+def _scaled(bitmap: np.ndarray) -> np.ndarray:
+    import cv2
+
+    ys, xs = np.nonzero(bitmap)
+    crop = bitmap[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32)
+    return cv2.resize(crop, (GLYPH_GRID[1], GLYPH_GRID[0]), interpolation=cv2.INTER_AREA)
+
+
+_TEMPLATES: list[_Template] = []
+
+
+def _templates() -> list[_Template]:
+    """Glyph templates of :data:`LABEL_CHARS` in every template font (rendered once): the scaled
+    bitmap, the glyph's top and bottom relative to the digit '0' (in units of its height: 'u'
+    starts lower, 'µ' reaches below the baseline) and its aspect ratio."""
+    if _TEMPLATES:
+        return _TEMPLATES
+    import os
+
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    fonts = [ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", f), 48)
+             for f in TEMPLATE_FONTS]
+    fonts.append(ImageFont.load_default(size=48))
+
+    def draw(text: str, face) -> np.ndarray:
+        img = Image.new("L", (140, 140), 0)
+        ImageDraw.Draw(img).text((30, 30), text, fill=255, font=face)
+        return np.asarray(img) > 127
+
+    for face in fonts:
+        zero = np.nonzero(draw("0", face))[0]
+        top0, height = zero.min(), zero.max() - zero.min() + 1
+        for ch in LABEL_CHARS:
+            bitmap = draw(ch, face)
+            ys, xs = np.nonzero(bitmap)
+            if ys.size == 0 or (ch == "µ" and ys.max() - ys.min() < 0.5 * height):
+                continue  # a font without the glyph
+            _TEMPLATES.append(_Template(
+                ch, _scaled(bitmap), (ys.min() - top0) / height,
+                (ys.max() - (top0 + height - 1)) / height,
+                (xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1)))
+    return _TEMPLATES
+
+
+def _classify(bitmap: np.ndarray, top: float, bottom: float) -> tuple[str, float]:
+    """The best template character of a glyph and its margin over the second best character."""
+    scaled = _scaled(bitmap)
+    ys, xs = np.nonzero(bitmap)
+    aspect = (xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1)
+    best: dict[str, float] = {}
+    for t in _templates():
+        overlap = float(np.minimum(scaled, t.bitmap).sum() / np.maximum(scaled, t.bitmap).sum())
+        score = (overlap - 0.5 * abs(math.log(aspect / t.aspect))
+                 - abs(top - t.top) - abs(bottom - t.bottom))
+        if score > best.get(t.char, -np.inf):
+            best[t.char] = score
+    ranked = sorted(best.items(), key=lambda kv: -kv[1])
+    return ranked[0][0], ranked[0][1] - ranked[1][1]
+
+
+def _words(stats: np.ndarray, keep: list[int]) -> list[list[int]]:
+    """Components grouped into words: lines by vertical overlap, split at gaps wider than 0.9
+    of the line's tallest glyph."""
+    lines: list[list[int]] = []
+    for i in sorted(keep, key=lambda k: stats[k][0]):
+        y, h = stats[i][1], stats[i][3]
+        for line in lines:
+            y0 = min(stats[k][1] for k in line)
+            y1 = max(stats[k][1] + stats[k][3] for k in line)
+            if min(y1, y + h) - max(y0, y) > 0.4 * min(h, y1 - y0):
+                line.append(i)
+                break
+        else:
+            lines.append([i])
+    words = []
+    for line in lines:
+        tallest = max(stats[k][3] for k in line)
+        word = [line[0]]
+        for k in line[1:]:
+            prev = word[-1]
+            if stats[k][0] - (stats[prev][0] + stats[prev][2]) > 0.9 * tallest:
+                words.append(word)
+                word = [k]
+            else:
+                word.append(k)
+        words.append(word)
+    return words
+
+
+def parse_length_um(text: str) -> float | None:
+    """The length (µm) a scale-bar label states (``"100um"``, ``"10.0 µm"``, ``"20nm"``), or None
+    when it is not a number and a unit, or not on the 1-2-5 series (:data:`NICE_MANTISSAS`)."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(nm|um|µm|μm|mm)\s*", text)
+    if not found:
+        return None
+    value = float(found.group(1))
+    if not value > 0:
+        return None
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    if not any(abs(mantissa - m) < 1e-6 for m in NICE_MANTISSAS):
+        return None
+    return value * _UNITS_UM[found.group(2).replace("μ", "µ")]
+
+
+def read_scale_bar_label(frame: np.ndarray, bar: ScaleBar, databar_rows: int = 0,
+                         labels_px: list[tuple[int, int, int, int]] | None = None
+                         ) -> tuple[float | None, str]:
+    """Read the length a scale bar's label states, by matching its glyphs to font templates.
+
+    The label is the word of marks nearest the bar's middle (on its row, above or below it)
+    within the bar's panel: the data bar, or the burned-in label holding the bar. Its glyphs are
+    matched to :data:`LABEL_CHARS` rendered in :data:`TEMPLATE_FONTS` (scaled bitmap overlap,
+    aspect ratio, height relative to the word's digits); dots are the small marks on the
+    baseline between them.
+
+    Returns
+    -------
+    length_um : float or None
+        The length read; None when no word reads as a number and a unit on the 1-2-5 series with
+        every glyph's best match clear of its second (:data:`MIN_GLYPH_MARGIN`).
+    text : str
+        What was read from the nearest word ('' when nothing), for the user to check.
+    """
+    img = np.asarray(frame, dtype=np.float32)
+    rows, cols = img.shape
+    if databar_rows > 0:
+        r0, c0, panel = rows - databar_rows, 0, img[rows - databar_rows:]
+    else:
+        boxes = [b for b in labels_px or []
+                 if b[0] - 3 <= bar.row < b[1] + 3 and b[2] - 3 <= bar.col0 < b[3] + 3]
+        if not boxes:
+            return None, ""
+        b = boxes[0]
+        r0, c0 = max(b[0] - 3, 0), max(b[2] - 3, 0)
+        panel = img[r0:min(b[1] + 3, rows), c0:min(b[3] + 3, cols)]
+    marks = _marks(panel)
+    if marks is None:
+        return None, ""
+    n, labels, stats = _components(marks)
+    row, x0, x1 = bar.row - r0, bar.col0 - c0, bar.col1 - c0
+    length = x1 - x0
+    glyphs = []
+    for i in range(1, n):
+        x, y, w, h, _ = (int(v) for v in stats[i])
+        if h < 5 or h > 0.7 * panel.shape[0] or x + w < x0 - 0.3 * length \
+                or x > x1 + 0.3 * length:
+            continue
+        if y <= row + 1 and y + h >= row - 1 and (w > 0.3 * length or w <= 4):
+            continue  # the bar, its caps or a ruler's ticks
+        glyphs.append(i)
+    words = _words(stats, glyphs)
+    centre = (x0 + x1) / 2
+
+    def distance(word: list[int]) -> float:
+        wx0 = stats[word[0]][0]
+        wx1 = stats[word[-1]][0] + stats[word[-1]][2]
+        wy = np.mean([stats[k][1] + stats[k][3] / 2 for k in word])
+        return abs((wx0 + wx1) / 2 - centre) + 0.5 * abs(wy - row)
+
+    text = ""
+    for rank, word in enumerate(sorted(words, key=distance)[:3]):
+        top = min(int(stats[k][1]) for k in word)
+        base = int(np.median([stats[k][1] + stats[k][3] for k in word]))
+        height = max(base - top, 1)
+        wx0, wx1 = stats[word[0]][0], stats[word[-1]][0] + stats[word[-1]][2]
+        # dots: small marks on the baseline between the word's glyphs
+        dots = [i for i in range(1, n) if stats[i][4] >= 2 and stats[i][3] <= 0.35 * height
+                and stats[i][2] <= 0.35 * height and wx0 < stats[i][0]
+                and stats[i][0] + stats[i][2] < wx1
+                and abs(stats[i][1] + stats[i][3] - base) <= 0.2 * height + 1]
+        read, margins = "", []
+        for i in sorted(word + dots, key=lambda k: stats[k][0]):
+            if i in dots:
+                read += "."
+                continue
+            x, y, w, h, _ = (int(v) for v in stats[i])
+            ch, margin = _classify(labels[y:y + h, x:x + w] == i, (y - top) / height,
+                                   (y + h - base) / height)
+            read += ch
+            margins.append(margin)
+        if rank == 0:
+            text = read
+        value = parse_length_um(read)
+        if value is not None and min(margins) >= MIN_GLYPH_MARGIN:
+            return value, read
+    return None, text

@@ -70,14 +70,16 @@ class IOSettings:
     exclude: tuple[str, ...] = ()
     #: Length in µm that the scale bar (or ruler) drawn in the data bar or in a burned-in label
     #: states; the pixel size is this over the bar's measured length (pipeline.scalebar), for
-    #: files without metadata. The same for every image of a run. None: not used.
-    scale_bar_um: float | None = None
+    #: files without metadata. The same for every image of a run; "auto" reads each image's
+    #: label (an image whose label cannot be read fails). None: not used.
+    scale_bar_um: float | str | None = None
 
     def __post_init__(self) -> None:
-        if self.scale_bar_um is not None and not (isinstance(self.scale_bar_um, (int, float))
-                                                  and self.scale_bar_um > 0):
-            raise ValueError(f"[io] scale_bar_um must be a positive length in µm, not "
-                             f"{self.scale_bar_um!r}")
+        value = self.scale_bar_um
+        if value is not None and value != "auto" and not (
+                isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):
+            raise ValueError(f"[io] scale_bar_um must be a positive length in µm or \"auto\", "
+                             f"not {value!r}")
         specs = (self.exclude,) if isinstance(self.exclude, str) else tuple(self.exclude)
         for spec in specs:
             try:

@@ -298,7 +298,11 @@ class AnalysisWidget(QWidget):
             text = "from the layer's scale"
         else:
             text = "no pixel size in the file: enter it (µm per pixel)"
-            if bar is not None:
+            if bar is not None and bar.get("label_um"):
+                text += (f", or the scale bar: the {bar['kind']} drawn in it "
+                         f"({float(bar['length_px']):.0f} px) reads {bar['label']!r}, "
+                         f"{bar['label_um']:g} µm (check it)")
+            elif bar is not None:
                 text += (f", or the length of the {bar['kind']} drawn in it "
                          f"({float(bar['length_px']):.0f} px) as the scale bar")
         self.pixel_source.setText(text)
