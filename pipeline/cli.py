@@ -112,10 +112,15 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from .batch import collect_inputs
     from .io import InputError, load_micrograph
 
     status = 0
-    for path in args.paths:
+    paths, _ = collect_inputs(args.paths)  # folders and globs as for analyze
+    if not paths:
+        print("sempore: error: no image files in " + " ".join(args.paths), file=sys.stderr)
+        return 1
+    for path in paths:
         try:
             m = load_micrograph(path, scale_bar_um=args.scale_bar_um)
         except InputError as exc:

@@ -172,6 +172,10 @@ def test_cli_scale_bar(tmp_path, capsys):
     assert info["pixel_size_source"] == "unknown" and info["scale_bar"]["length_px"] == 403.0
     img, _, _ = read_image(tmp_path / "h.bmp")
     assert img.shape == (960, 1280)
+    # a folder, as for analyze: one JSON document per image in it
+    assert main(["info", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["path"].endswith("h.bmp")
+    assert main(["info", str(tmp_path / "none")]) == 1
 
 
 def test_unknown_pixel_size_error_names_the_scale_bar(tmp_path):
