@@ -501,7 +501,7 @@ def profile_figure(analysis: Analysis):
         # where in depth the segmentation doubts itself (same 0-1 axis as the porosity)
         ax_por.plot(p["ambiguous_fraction"], depth, color="0.45", lw=1.0, ls=":",
                     label="ambiguous share")
-        ax_por.legend(loc="lower right", fontsize=7, frameon=False)
+        ax_por.legend(loc="best", fontsize=7, frameon=False)
     ax_por.set_xlabel("porosity")
     ax_por.set_xlim(0, 1)
     ax_por.set_ylabel(f"depth below {a.membrane.reference_surface} surface (µm)")
@@ -547,7 +547,7 @@ def profile_figure(analysis: Analysis):
     skin = (a.criteria or {}).get("skin_thickness_um")
     if skin:  # the dense skin at the reference surface
         ax_por.axhspan(0.0, skin, color="0.3", alpha=0.25, lw=0, label=f"skin {skin:.2g} µm")
-        ax_por.legend(loc="lower right", fontsize=7, frameon=False)
+        ax_por.legend(loc="best", fontsize=7, frameon=False)
     voids = a.macrovoids()
     summary = voids[1] if voids is not None else None
     if summary and summary.get("n_macrovoids"):

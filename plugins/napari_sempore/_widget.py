@@ -465,7 +465,7 @@ class ProfileWidget(QWidget):
             # where in depth the automatic segmentation doubted itself (0-1, as porosity)
             ax_por.plot(p["ambiguous_fraction"], depth, color=fg, lw=1.0, ls=":", alpha=0.8,
                         label="ambiguous share")
-            por_legend = ax_por.legend(loc="lower right", fontsize=7, frameon=False)
+            por_legend = ax_por.legend(loc="best", fontsize=7, frameon=False)
             for text in por_legend.get_texts():
                 text.set_color(fg)
         ax_size.fill_betweenx(depth, p["pore_size_p10_um"], p["pore_size_p90_um"],
