@@ -32,6 +32,9 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 #: Largest plausible pixel size in µm (a scaffold at very low magnification) and smallest (1 pm).
 _PIXEL_SIZE_RANGE_UM = (1e-6, 1e3)
 
+#: Pixel height and width (from metadata) differing by more than this share get a warning.
+NON_SQUARE_TOLERANCE = 0.01
+
 _UNIT_TO_UM = {
     "fm": 1e-9, "pm": 1e-6, "nm": 1e-3, "um": 1.0, "µm": 1.0, "μm": 1.0, "micron": 1.0,
     "microns": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6,
@@ -330,6 +333,9 @@ def parse_tescan_metadata(text: str) -> dict[str, Any]:
     if device:
         out["instrument"] = f"TESCAN {device}"
     out["pixel_size_um"] = _length_um(pixel, "m")
+    height = value("PixelSizeY")
+    if height is not None:
+        out["pixel_height_um"] = _length_um(height, "m")
     strip = value("ImageStripSize")
     try:
         if strip is not None and int(float(strip)) >= 0:
@@ -680,6 +686,14 @@ def load_micrograph(
         file_pixel = None
     if file_pixel is not None:
         metadata["metadata_pixel_size_um"] = float(file_pixel)
+        height = found.get("pixel_height_um")
+        if height is not None and _valid_pixel_size(height) and \
+                abs(height / file_pixel - 1) > NON_SQUARE_TOLERANCE:
+            # every length here assumes square pixels: say how far off the rows are
+            notes.append(f"pixels are not square in the metadata ({file_pixel:.6g} µm wide, "
+                         f"{height:.6g} µm high): lengths across the rows are off by "
+                         f"{100 * (height / file_pixel - 1):+.1f} %; resample the image to "
+                         "square pixels for exact numbers")
 
     if pixel_size_um is not None:
         try:

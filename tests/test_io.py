@@ -168,7 +168,7 @@ def _with_info_strip(rows=100, cols=120, strip=20):
 def test_tescan_header_parsed():
     found = parse_tescan_metadata(TESCAN_HEADER.format(strip=64))
     assert found == {"instrument": "TESCAN MIRA3 LMH", "pixel_size_um": pytest.approx(0.025),
-                     "strip_rows": 64}
+                     "pixel_height_um": pytest.approx(0.025), "strip_rows": 64}
     assert parse_tescan_metadata("[MAIN]\nDevice=VEGA\n") == {}  # no pixel size: not used
     assert "strip_rows" not in parse_tescan_metadata("PixelSizeX=1e-8\nImageStripSize=x\n")
 
@@ -219,6 +219,21 @@ def test_plain_tiff_resolution_is_not_a_calibration(tmp_path):
     assert m.pixel_size_um is None and m.pixel_size_source == "unknown"
     assert parse_imagej_calibration({"unit": "micron"}, (0, 1)) == {}
     assert parse_imagej_calibration({"unit": "micron"}, "x") == {}
+
+
+def test_non_square_pixels_are_warned(tmp_path):
+    img = (np.random.default_rng(5).random((120, 160)) * 255).astype(np.uint8)
+    for name, height_m, warned in (("sq.tif", 1.0e-07, False), ("tall.tif", 1.1e-07, True)):
+        text = (f"[Scan]\nPixelWidth=1e-07\nPixelHeight={height_m}\n"
+                "[Image]\nResolutionX=160\nResolutionY=120\n")
+        tifffile.imwrite(tmp_path / name, img, extratags=[(34682, "s", 0, text, True)])
+        m = load_micrograph(tmp_path / name)
+        notes = [w for w in m.warnings if "not square" in w]
+        assert bool(notes) == warned, m.warnings
+        if warned:
+            assert "+10.0 %" in notes[0]
+    found = parse_tescan_metadata("PixelSizeX=1e-08\nPixelSizeY=1.2e-08\n")
+    assert found["pixel_height_um"] == pytest.approx(0.012)
 
 
 def test_instrument_tag_wins_over_imagej_calibration(tmp_path):
