@@ -1,13 +1,15 @@
-"""The scale bar drawn in a micrograph's data bar or labels: its length in pixels.
+"""The scale bar drawn in a micrograph's data bar or labels: its length in pixels and its label.
 
 Files exported without instrument metadata (a JPEG or BMP out of the microscope software, a
 figure panel) still carry their calibration as a drawing: a line with end caps over a label
 ("50 µm"), or a ruler of equally spaced ticks (Hitachi). Labs calibrate such files by hand in
 ImageJ ("Set Scale"): draw a line over the bar, type its length. :func:`find_scale_bar` measures
-the drawing; the caller gives the length its label states (``--scale-bar-um``), and
-:func:`pipeline.io.load_micrograph` turns the two into the pixel size. Reading the label's digits
-is left to the user: fonts differ between instruments, and a misread digit would be a confident
-error of a factor of ten.
+the drawing; the caller gives the length its label states (``--scale-bar-um UM``), or asks for it
+to be read (``--scale-bar-um auto``, :func:`read_scale_bar_label`), and
+:func:`pipeline.io.load_micrograph` turns the two into the pixel size. Fonts differ between
+instruments and a misread digit would be a confident error of a factor of ten, so the reader
+leaves a label unread whenever a glyph's match is in doubt or the reading is not a length on the
+1-2-5 series, and a read label is used only when asked.
 
 What is found, in the data bar below the image (or in the labels
 :func:`pipeline.burnin.detect_annotations` found in the frame when there is no data bar):
