@@ -17,6 +17,7 @@ and says what to do; callers (CLI, batch, napari) show that line instead of a tr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -724,19 +725,11 @@ def load_micrograph(
     image = np.ascontiguousarray(grey[: rows - databar_rows])
     labels = _labels(image, detect_labels, lossy=raw_meta.get("lossy", False))
     bar, bar_reason = _scale_bar(grey, databar_rows, labels)
-    label_um = None
     if bar is not None:
-        metadata["scale_bar"] = bar.as_dict()
         label_um, text = _bar_label(grey, bar, databar_rows, labels)
-        metadata["scale_bar"].update(label=text or None, label_um=label_um)
+        bar = dataclasses.replace(bar, label=text or None, label_um=label_um)
+        metadata["scale_bar"] = bar.as_dict()
     if scale_bar_um is not None:
-        if isinstance(scale_bar_um, str) and scale_bar_um.strip().lower() == "auto":
-            if bar is not None and label_um is None:
-                raise InputError(
-                    f"{path}: the label of the {bar.kind} drawn in it ({bar.length_px:.0f} px) "
-                    f"could not be read (read {metadata['scale_bar']['label'] or 'nothing'!r}); "
-                    "give the length it states with --scale-bar-um UM")
-            scale_bar_um = label_um if bar is not None else 1.0  # (no bar: the error below)
         px, source = _pixel_size_from_bar(path, scale_bar_um, bar, bar_reason, px, source,
                                           file_pixel, notes)
     return Micrograph(
@@ -798,21 +791,34 @@ def _bar_label(frame: np.ndarray, bar: Any, databar_rows: int, labels: list
         return None, ""
 
 
-def _pixel_size_from_bar(path: Path, scale_bar_um: float, bar: Any, reason: str,
+def _pixel_size_from_bar(path: Path, scale_bar_um: float | str, bar: Any, reason: str,
                          px: float | None, source: str, file_pixel: float | None,
                          notes: list[str]) -> tuple[float | None, str]:
-    """The pixel size a scale bar of ``scale_bar_um`` gives, unless the caller gave one."""
-    try:
-        length_um = float(scale_bar_um)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{path}: scale bar length {scale_bar_um!r} is not a number") from exc
-    if not (math.isfinite(length_um) and length_um > 0):
-        raise InputError(f"{path}: scale bar length {scale_bar_um} µm is not a positive length")
+    """The pixel size a scale bar of ``scale_bar_um`` (or ``"auto"``: of the length its label
+    reads) gives, unless the caller gave one."""
+    auto = isinstance(scale_bar_um, str) and scale_bar_um.strip().lower() == "auto"
+    if not auto:
+        try:
+            length_um = float(scale_bar_um)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{path}: scale bar length {scale_bar_um!r} is not a number") from exc
+        if not (math.isfinite(length_um) and length_um > 0):
+            raise InputError(f"{path}: scale bar length {scale_bar_um} µm is not a positive "
+                             "length")
     if source == "caller":
         return px, source
     if bar is None:
-        raise InputError(f"{path}: a scale bar of {length_um:g} µm was given but {reason}; "
-                         "give the pixel size instead (--pixel-size)")
+        given = ("the scale bar's label was to be read" if auto
+                 else f"a scale bar of {length_um:g} µm was given")
+        raise InputError(f"{path}: {given} but {reason}; give the pixel size instead "
+                         "(--pixel-size)")
+    if auto:
+        if bar.label_um is None:
+            raise InputError(
+                f"{path}: the label of the {bar.kind} drawn in it ({bar.length_px:.0f} px) could "
+                f"not be read (read {bar.label or 'nothing'!r}); give the length it states with "
+                "--scale-bar-um UM")
+        length_um = bar.label_um
     from_bar = length_um / bar.length_px
     if not _valid_pixel_size(from_bar):
         raise InputError(f"{path}: {length_um:g} µm over the {bar.length_px:.0f} px scale bar "

@@ -33,6 +33,7 @@ nothing is returned (the user gives the pixel size instead).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -65,6 +66,10 @@ class ScaleBar:
         Its ends, px (column coordinates).
     n_ticks : int
         Ticks of a ruler (0 for a bar).
+    label : str or None
+        Its label as read (:func:`read_scale_bar_label`), when it was read.
+    label_um : float or None
+        The length that label states, µm, when it reads as one.
     """
 
     length_px: float
@@ -73,11 +78,14 @@ class ScaleBar:
     col0: float
     col1: float
     n_ticks: int = 0
+    label: str | None = None
+    label_um: float | None = None
 
     def as_dict(self) -> dict:
         return {"length_px": round(float(self.length_px), 3), "kind": self.kind,
                 "row": int(self.row), "col0": round(float(self.col0), 2),
-                "col1": round(float(self.col1), 2), "n_ticks": int(self.n_ticks)}
+                "col1": round(float(self.col1), 2), "n_ticks": int(self.n_ticks),
+                "label": self.label, "label_um": self.label_um}
 
 
 def _marks(panel: np.ndarray) -> np.ndarray | None:
@@ -292,7 +300,6 @@ MIN_GLYPH_MARGIN = 0.04
 #: 10, 20, 50, ... times a power of ten; 2.5 and 25 too), so a misread digit is rarely a valid
 #: length.
 NICE_MANTISSAS = (1.0, 2.0, 2.5, 5.0)
-_UNITS_UM = {"nm": 1e-3, "um": 1.0, "µm": 1.0, "mm": 1e3}
 
 
 @dataclass(frozen=True)
@@ -312,15 +319,11 @@ def _scaled(bitmap: np.ndarray) -> np.ndarray:
     return cv2.resize(crop, (GLYPH_GRID[1], GLYPH_GRID[0]), interpolation=cv2.INTER_AREA)
 
 
-_TEMPLATES: list[_Template] = []
-
-
-def _templates() -> list[_Template]:
+@functools.cache
+def _templates() -> tuple[_Template, ...]:
     """Glyph templates of :data:`LABEL_CHARS` in every template font (rendered once): the scaled
     bitmap, the glyph's top and bottom relative to the digit '0' (in units of its height: 'u'
     starts lower, 'µ' reaches below the baseline) and its aspect ratio."""
-    if _TEMPLATES:
-        return _TEMPLATES
     import os
 
     import matplotlib
@@ -335,6 +338,7 @@ def _templates() -> list[_Template]:
         ImageDraw.Draw(img).text((30, 30), text, fill=255, font=face)
         return np.asarray(img) > 127
 
+    templates = []
     for face in fonts:
         zero = np.nonzero(draw("0", face))[0]
         top0, height = zero.min(), zero.max() - zero.min() + 1
@@ -343,11 +347,11 @@ def _templates() -> list[_Template]:
             ys, xs = np.nonzero(bitmap)
             if ys.size == 0 or (ch == "µ" and ys.max() - ys.min() < 0.5 * height):
                 continue  # a font without the glyph
-            _TEMPLATES.append(_Template(
+            templates.append(_Template(
                 ch, _scaled(bitmap), (ys.min() - top0) / height,
                 (ys.max() - (top0 + height - 1)) / height,
                 (xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1)))
-    return _TEMPLATES
+    return tuple(templates)
 
 
 def _classify(bitmap: np.ndarray, top: float, bottom: float) -> tuple[str, float]:
@@ -409,7 +413,9 @@ def parse_length_um(text: str) -> float | None:
     mantissa = value / 10 ** math.floor(math.log10(value))
     if not any(abs(mantissa - m) < 1e-6 for m in NICE_MANTISSAS):
         return None
-    return value * _UNITS_UM[found.group(2).replace("μ", "µ")]
+    from .io import _length_um
+
+    return _length_um(value, found.group(2))
 
 
 def read_scale_bar_label(frame: np.ndarray, bar: ScaleBar, databar_rows: int = 0,
