@@ -930,13 +930,22 @@ def _fmt(value: Any) -> str:
 
 def method_label(result: Mapping[str, Any]) -> str | None:
     """The segmentation method of a result dict, with ``auto``'s P(topographic) when ``auto``
-    chose it, e.g. ``"topographic (auto, P(topographic) 0.82)"``."""
+    chose it, e.g. ``"topographic (auto, P(topographic) 0.82)"``, and what overruled the
+    classifier when something did (closed bright rings, the porosity cross-check)."""
     seg = result.get("segmentation") or {}
+    details = seg.get("details") or {}
     method = seg.get("method")
-    p_topo = (seg.get("details") or {}).get("p_topographic")
-    if method is not None and p_topo is not None:
-        return f"{method} (auto, P(topographic) {p_topo:.2f})"
-    return method
+    p_topo = details.get("p_topographic")
+    if method is None or p_topo is None:
+        return method
+    label = f"{method} (auto, P(topographic) {p_topo:.2f}"
+    check = details.get("auto_porosity_check") or {}
+    if method == "dark" and p_topo > 0.5 and check:
+        label += (f", overruled: topographic porosity {check['topographic_porosity']:.2f} vs "
+                  f"dark {check['dark_porosity']:.2f}")
+    elif method == "topographic" and p_topo <= 0.5 and details.get("bright_ring_fraction"):
+        label += f", overruled: closed bright rims {details['bright_ring_fraction']:.2f}"
+    return label + ")"
 
 
 def write_html_report(out_dir: str | os.PathLike, rows: list[Mapping[str, Any]], *,

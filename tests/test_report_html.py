@@ -83,3 +83,31 @@ def test_report_shows_the_method_and_the_notes(tmp_path):
     assert "topographic (auto, P(topographic) 0.61)" in page
     assert '<ul class="notes"><li>segmentation method uncertain: auto chose topographic ' \
            "&lt;check&gt;</li></ul>" in page
+
+
+def test_method_label_says_what_overruled_the_classifier():
+    """``auto``'s label names the classifier's P(topographic) and, when the verdict went the
+    other way, the evidence that overruled it."""
+    from pipeline.report import method_label
+
+    def result(method, **details):
+        return {"segmentation": {"method": method, "details": details}}
+
+    assert method_label(result("dark")) == "dark"
+    assert method_label({}) is None
+    assert method_label(result("topographic", p_topographic=0.82)) == (
+        "topographic (auto, P(topographic) 0.82)")
+    overruled = result("dark", p_topographic=0.75, auto_porosity_check={
+        "topographic_porosity": 0.62, "dark_porosity": 0.18})
+    assert method_label(overruled) == ("dark (auto, P(topographic) 0.75, overruled: topographic "
+                                       "porosity 0.62 vs dark 0.18)")
+    # the check ran and agreed: nothing overruled
+    kept = result("topographic", p_topographic=0.9, auto_porosity_check={
+        "topographic_porosity": 0.5, "dark_porosity": 0.4})
+    assert method_label(kept) == "topographic (auto, P(topographic) 0.90)"
+    rings = result("topographic", p_topographic=0.2, bright_ring_fraction=0.81)
+    assert method_label(rings) == ("topographic (auto, P(topographic) 0.20, overruled: closed "
+                                   "bright rims 0.81)")
+    # a dark verdict the ring test did not overrule
+    assert method_label(result("dark", p_topographic=0.2, bright_ring_fraction=0.1)) == (
+        "dark (auto, P(topographic) 0.20)")

@@ -137,7 +137,18 @@ image is topographic. Sparse small topographic pores with faint floors (porosity
 px) gave the classifier the statistics of material contrast (P(topographic) 0.13-0.47) and were
 segmented with the face read as pore; material contrast makes no such rings (its bright class is a
 matrix or a wall network that reaches the border; at most 0.48 measured on about 900 dark
-renderings of four renderers; ``details["bright_ring_fraction"]``).
+renderings of four renderers; ``details["bright_ring_fraction"]``). When it says
+``topographic``, the dark method is run too (a fraction of the topographic method's time) and
+the verdict is withdrawn when the topographic mask holds at least ``FACE_POROSITY_RATIO`` (3)
+times the dark mask's pore area (:func:`face_taken_for_pore`; both porosities in
+``details["auto_porosity_check"]``): each method run on the other contrast reads the flat
+polymer face as pore, so a gross disagreement means one of them did, the one with more pore.
+Sparse dark pores (porosity 0.04-0.2) on a flat face gave the classifier P(topographic) 0.5-0.96
+and the topographic method cut the face into noise basins (Dice 0.15-0.58 against 0.61-0.87 for
+the dark method); ``benchmarks/bench_auto.py``, same draws before and after: held-out sparse
+BSE renderings, choices costing > 0.05 Dice 8 -> 0 of 50 (mean cost 0.091 -> 0), sparse
+training-like ones 10 -> 6 of 80 (0.034 -> 0.019), held-out sparse SE 3 -> 2 of 50, the other
+240 renderings unchanged.
 
 Large images (more than ``max_untiled_px`` pixels) are segmented in pieces with bounded memory:
 the dark method in row bands (identical to an untiled run: the smoothing is done with halo rows
@@ -191,12 +202,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._auto import (
+    FACE_MIN_DARK_POROSITY,
+    FACE_POROSITY_RATIO,
     RIM_SCORE_TOPOGRAPHIC,
     RING_FRACTION_TOPOGRAPHIC,
     RING_MIN_HOLE_PX,
     STYLE_CELL_PX,
     _choose_contrast,
     bright_ring_fraction,
+    face_taken_for_pore,
 )
 from ._basins import (
     BASIN_DYNAMICS_K,
@@ -313,6 +327,9 @@ __all__ = [
     "BASIN_SMOOTHING_PX",
     "basins_from_q",
     "bright_ring_fraction",
+    "face_taken_for_pore",
+    "FACE_MIN_DARK_POROSITY",
+    "FACE_POROSITY_RATIO",
     "classify_basins",
     "CONTEXT_FEATURE_NAMES",
     "context_features",
@@ -545,14 +562,20 @@ def segment_pores(
     used = (_choose_contrast(sample, prep["sample_reg"], details, prep["windows"],
                              part["dynamics_k"]) if method == "auto" else method)
     probability = None  # the topographic basins' pore probabilities
+
+    def dark_mask(det: dict) -> np.ndarray:
+        found = _segment_dark(img, region, prep["offsets"], prep["sample_img"],
+                              prep["sample_reg"], prep["noise"], smoothing_px, background_px, 3,
+                              det, prep["windows"], deblur)
+        if tiled:
+            det["tiles"] = "row bands"
+        return found
+
     if used == "dark":
         del sample
-        mask = _segment_dark(img, region, prep["offsets"], prep["sample_img"],
-                             prep["sample_reg"], prep["noise"], smoothing_px, background_px, 3,
-                             details, prep["windows"], deblur)
-        if tiled:
-            details["tiles"] = "row bands"
+        mask = dark_mask(details)
     else:
+        before_topographic = dict(details)
         mask = np.zeros(img.shape, bool)
         probability = np.zeros(img.shape, np.float32)
         basin_model = None if models is None else models["basin"]
@@ -585,6 +608,22 @@ def segment_pores(
         if tiled:
             details["tiles"] = f"{n_tiles} tiles of {int(tile_px)} px, overlap {overlap} px"
         del sample
+        if method == "auto":
+            # cross-check: did the topographic method take a flat face for pore?
+            dark_details = dict(before_topographic)
+            other = dark_mask(dark_details)
+            por_topo = float(np.count_nonzero(mask & region)) / n_in
+            por_dark = float(np.count_nonzero(other & region)) / n_in
+            check = {"topographic_porosity": round(por_topo, 4),
+                     "dark_porosity": round(por_dark, 4)}
+            if face_taken_for_pore(por_topo, por_dark):
+                details = dark_details
+                details["auto_reason"] += (
+                    f"; but the topographic mask holds {por_topo:.2f} of the membrane, "
+                    f">= {FACE_POROSITY_RATIO:g} x the dark method's {por_dark:.2f}: it took the "
+                    "polymer face for pore (material contrast): dark")
+                mask, used, probability = other, "dark", None
+            details["auto_porosity_check"] = check
     mask &= region
     details["resolution_limit_px"] = resolution_limit_px(
         used, details.get("edge_blur_px" if used == "dark" else "edge_width_px"))
