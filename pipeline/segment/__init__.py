@@ -138,7 +138,7 @@ px) gave the classifier the statistics of material contrast (P(topographic) 0.13
 segmented with the face read as pore; material contrast makes no such rings (its bright class is a
 matrix or a wall network that reaches the border; at most 0.48 measured on about 900 dark
 renderings of four renderers; ``details["bright_ring_fraction"]``). When it says
-``topographic``, the dark method is run too (a fraction of the topographic method's time) and
+``topographic``, the dark method is run too (about half the topographic method's time) and
 the verdict is withdrawn when the topographic mask holds at least ``FACE_POROSITY_RATIO`` (3)
 times the dark mask's pore area (:func:`face_taken_for_pore`; both porosities in
 ``details["auto_porosity_check"]``): each method run on the other contrast reads the flat
