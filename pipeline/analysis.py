@@ -369,7 +369,16 @@ def analyze(
         notes.append(f"{what}: rows {r0}-{r1 - 1}, columns {c0}-{c1 - 1} left out of the "
                      "analysis (pores running into it are flagged as cut); check overlay.png")
     p_topo = segmentation.details.get("p_topographic")
-    if p_topo is not None and abs(p_topo - 0.5) < AUTO_UNCERTAIN_MARGIN:
+    check = segmentation.details.get("auto_porosity_check")
+    if (p_topo is not None and p_topo > 0.5 and check
+            and segmentation.method == "dark"):
+        notes.append(f"{UNCERTAIN_METHOD_NOTE}: the contrast classifier said topographic "
+                     f"(P(topographic) = {p_topo:.2f}), but the topographic segmentation "
+                     f"called {check['topographic_porosity']:.2f} of the membrane pore against "
+                     f"the dark method's {check['dark_porosity']:.2f} (a flat polymer face read "
+                     "as pore), so auto chose dark; check overlay.png, or rerun with --method "
+                     "topographic")
+    elif p_topo is not None and abs(p_topo - 0.5) < AUTO_UNCERTAIN_MARGIN:
         other = "dark" if segmentation.method == "topographic" else "topographic"
         notes.append(f"{UNCERTAIN_METHOD_NOTE}: auto chose {segmentation.method} with "
                      f"P(topographic) = {p_topo:.2f}; check overlay.png, or rerun with "

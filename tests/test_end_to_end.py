@@ -427,6 +427,30 @@ def test_uncertain_auto_choice_is_noted(monkeypatch, p_topographic, noted):
         assert f"--method {other}" in hits[0]
 
 
+@pytest.mark.parametrize("p_topographic", [0.6, 0.95])
+def test_overruled_auto_choice_is_noted(monkeypatch, p_topographic):
+    """A topographic verdict withdrawn by auto's porosity cross-check is noted however sure the
+    classifier was, with both porosities and the way back."""
+    import pipeline.analysis as analysis_module
+    from pipeline import synthetic
+
+    real_segment = analysis_module.segment_pores
+
+    def overruled(*args, **kwargs):
+        seg = real_segment(*args, method="dark")
+        seg.details.update(p_topographic=p_topographic, auto_porosity_check={
+            "topographic_porosity": 0.62, "dark_porosity": 0.18})
+        return seg
+
+    monkeypatch.setattr(analysis_module, "segment_pores", overruled)
+    ph = synthetic.make_membrane_phantom((256, 384), pixel_size_um=0.1, pore_size_um=1.0,
+                                         surfaces="top", seed=3)
+    a = analyze(ph.image[:-ph.databar_rows] if ph.databar_rows else ph.image, 0.1)
+    hits = [n for n in a.notes if n.startswith("segmentation method uncertain")]
+    assert len(hits) == 1
+    assert "0.62" in hits[0] and "0.18" in hits[0] and "--method topographic" in hits[0]
+
+
 def test_ambiguous_topographic_segmentation_is_noted_and_tracks_dice():
     """``details["ambiguous_fraction"]`` (the share of the membrane in basins the classifier calls
     with p in 0.25-0.75) is low where the topographic method segments well and high where it
