@@ -477,7 +477,8 @@ def segment_pores(
     method : {"auto", "dark", "topographic"}
         ``dark``: material contrast (dark pores, bright polymer). ``topographic``: secondary-
         electron images whose pores are enclosed by bright rims. ``auto``: chosen from a sample
-        of the image (``details["auto_reason"]``).
+        of the image (``details["auto_reason"]``); a topographic choice is checked against the
+        dark method's mask (:func:`face_taken_for_pore`, ``details["auto_porosity_check"]``).
     background_scale_um : float, optional
         Scale of the illumination drift removed (µm). Default: adapt (six times the typical
         feature size for ``dark``, a sixth of the image for ``topographic``).
