@@ -88,3 +88,39 @@ def test_accuracy_kinds(kind, skin_px):
     else:
         assert c["opposite_skin_thickness_um"] is None
     assert "half the interior porosity" in c["skin_definition"]
+
+
+@pytest.mark.parametrize(("morphology", "rendering", "seed"), [
+    ("fingers", "topographic", 6), ("sponge", "dark", 5)])
+def test_a_surface_zone_inside_a_thick_skin_is_smaller(morphology, rendering, seed):
+    """5 µm skins, thicker than the surface zone (d/16 = 2.0 µm): the zone is the skin. On the
+    topographic fingers the skin's flat face, cut into noise basins, gave pores at porosity 0.19
+    (interior 0.5) whose sizes read ``larger`` (ratio 2.13, measured); the zone lies inside the
+    measured skin (4.7 µm), so it is ``smaller``, with a note. The dark sponge read ``smaller``
+    by its sizes already (ratio 0.17): nothing to overrule, no note."""
+    ph = skinned_phantom(morphology, rendering, 5.0, seed=seed)
+    c = analyze(ph.grey.astype(np.float32), pixel_size_um=0.1).criteria
+    assert c["skin_thickness_um"] >= c["surface_zone_um"]
+    assert c["surface_vs_interior"] == "smaller"
+    if c["surface_to_interior_ratio"] is not None and c["surface_to_interior_ratio"] > 1:
+        assert "inside the dense skin" in c["surface_vs_interior_note"]
+
+
+def test_surface_zone_in_skin_rule():
+    from pipeline.structure import _surface_zone_in_skin
+
+    base = {"skin_thickness_um": 5.0, "surface_zone_um": 2.0, "interior_pore_size_um": 1.9,
+            "surface_vs_interior": "larger", "surface_vs_interior_note": None}
+    c = dict(base)
+    _surface_zone_in_skin(c)
+    assert c["surface_vs_interior"] == "smaller"
+    assert "inside the dense skin" in c["surface_vs_interior_note"]
+    assert "read larger" in c["surface_vs_interior_note"]
+    for change in ({"skin_thickness_um": 1.5}, {"skin_thickness_um": None},
+                   {"interior_pore_size_um": None}, {"surface_zone_um": None}):
+        c = {**base, **change}
+        _surface_zone_in_skin(c)
+        assert c["surface_vs_interior"] == "larger" and c["surface_vs_interior_note"] is None
+    c = {**base, "surface_vs_interior": "smaller", "surface_vs_interior_note": "kept"}
+    _surface_zone_in_skin(c)
+    assert c["surface_vs_interior_note"] == "kept"
