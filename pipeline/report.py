@@ -943,6 +943,9 @@ def method_label(result: Mapping[str, Any]) -> str | None:
     if method == "dark" and p_topo > 0.5 and check:
         label += (f", overruled: topographic porosity {check['topographic_porosity']:.2f} vs "
                   f"dark {check['dark_porosity']:.2f}")
+    elif method == "topographic" and (details.get("surface_layer_check") or {}).get("dark"):
+        label += (", overruled: the dark mask called the layer under the surface pore "
+                  f"({details['surface_layer_check']['dark']:.2f})")
     elif method == "topographic" and p_topo <= 0.5 and details.get("bright_ring_fraction"):
         label += f", overruled: closed bright rims {details['bright_ring_fraction']:.2f}"
     return label + ")"

@@ -108,6 +108,10 @@ def test_method_label_says_what_overruled_the_classifier():
     rings = result("topographic", p_topographic=0.2, bright_ring_fraction=0.81)
     assert method_label(rings) == ("topographic (auto, P(topographic) 0.20, overruled: closed "
                                    "bright rims 0.81)")
+    skin = result("topographic", p_topographic=0.3, bright_ring_fraction=0.1,
+                  surface_layer_check={"dark": 1.0, "topographic": 0.06})
+    assert method_label(skin) == ("topographic (auto, P(topographic) 0.30, overruled: the dark "
+                                  "mask called the layer under the surface pore (1.00))")
     # a dark verdict the ring test did not overrule
     assert method_label(result("dark", p_topographic=0.2, bright_ring_fraction=0.1)) == (
         "dark (auto, P(topographic) 0.20)")

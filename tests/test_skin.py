@@ -124,3 +124,44 @@ def test_surface_zone_in_skin_rule():
     c = {**base, "surface_vs_interior": "smaller", "surface_vs_interior_note": "kept"}
     _surface_zone_in_skin(c)
     assert c["surface_vs_interior_note"] == "kept"
+
+
+@pytest.mark.parametrize("skin_um", [2.5, 5.0])
+def test_a_topographic_skin_over_closed_cells_is_not_read_as_pore(skin_um):
+    """Closed cells in topographic contrast under a dense skin: the contrast classifier takes
+    the image for material contrast (P(topographic) < 0.5), and the dark method puts the skin's
+    grey face below its threshold, calling the whole layer under the surface pore (skin 0,
+    surface zone porosity 1.0, ``larger``). ``auto`` then tries the topographic method, whose
+    surface layers are not void: skin found within 0.3 µm (measured 2.77 / 2.63 and 5.17 /
+    5.03 µm), surface zone ``smaller``."""
+    ph = skinned_phantom("cells", "topographic", skin_um)
+    a = analyze(ph.grey.astype(np.float32), pixel_size_um=0.1)
+    check = a.segmentation.details["surface_layer_check"]
+    assert a.segmentation.method == "topographic", a.segmentation.details["auto_reason"]
+    assert check["dark"] >= 0.95 and check["topographic"] <= 0.5
+    assert "layer under the surface" in a.segmentation.details["auto_reason"]
+    c = a.criteria
+    for key in ("skin_thickness_um", "opposite_skin_thickness_um"):
+        assert c[key] == pytest.approx(skin_um, abs=0.3), (key, c[key])
+    assert c["surface_vs_interior"] == "smaller"
+
+
+def test_surface_layer_porosity_px_reads_every_surface_in_view():
+    """The recheck's measure: the porosity of layers 3-9 px under the most porous surface."""
+    from pipeline.analysis import surface_layer_porosity_px
+
+    ph = skinned_phantom("sponge", "dark", 2.5)
+    a = analyze(ph.grey.astype(np.float32), pixel_size_um=0.1)
+    membrane = a.membrane
+    assert surface_layer_porosity_px(ph.pore_mask, membrane) == pytest.approx(0.0, abs=0.02)
+    void = membrane.mask.copy()
+    assert surface_layer_porosity_px(void, membrane) == pytest.approx(1.0)
+    # only the opposite surface's layers void: still found
+    bottom = np.asarray(membrane.bottom_px if membrane.reference_surface == "top"
+                        else membrane.top_px)
+    rows = np.arange(void.shape[0])[:, None]
+    depth_from_bottom = (bottom[None, :] - rows)
+    near_bottom = membrane.mask & (depth_from_bottom >= 0) & (depth_from_bottom < 12)
+    assert surface_layer_porosity_px(near_bottom, membrane) >= 0.95
+    # layers deeper than the void ones read the porous mask again
+    assert surface_layer_porosity_px(near_bottom, membrane, (13, 20)) <= 0.05
