@@ -455,6 +455,14 @@ def analyze(
                      f"the dark method's {check['dark_porosity']:.2f} (a flat polymer face read "
                      "as pore), so auto chose dark; check overlay.png, or rerun with --method "
                      "topographic")
+    elif (p_topo is not None and segmentation.method == "topographic"
+          and (segmentation.details.get("surface_layer_check") or {}).get("dark")):
+        layer = segmentation.details["surface_layer_check"]
+        notes.append(f"{UNCERTAIN_METHOD_NOTE}: the contrast classifier said dark "
+                     f"(P(topographic) = {p_topo:.2f}), but the dark segmentation called "
+                     f"{layer['dark']:.2f} of the layer under the surface pore (a smooth skin "
+                     f"read as pore; the topographic one {layer['topographic']:.2f}), so auto "
+                     "chose topographic; check overlay.png, or rerun with --method dark")
     elif p_topo is not None and abs(p_topo - 0.5) < AUTO_UNCERTAIN_MARGIN:
         other = "dark" if segmentation.method == "topographic" else "topographic"
         notes.append(f"{UNCERTAIN_METHOD_NOTE}: auto chose {segmentation.method} with "

@@ -144,6 +144,9 @@ def test_a_topographic_skin_over_closed_cells_is_not_read_as_pore(skin_um):
     for key in ("skin_thickness_um", "opposite_skin_thickness_um"):
         assert c[key] == pytest.approx(skin_um, abs=0.3), (key, c[key])
     assert c["surface_vs_interior"] == "smaller"
+    hits = [n for n in a.notes if n.startswith("segmentation method uncertain")]
+    assert len(hits) == 1 and "layer under the surface" in hits[0], a.notes
+    assert "--method dark" in hits[0]
 
 
 def test_surface_layer_porosity_px_reads_every_surface_in_view():
