@@ -341,6 +341,12 @@ def analyze(
     ------
     AnalysisError
         One line naming the input and what went wrong.
+
+    Notes
+    -----
+    With ``settings.segment.method == "auto"`` a ``dark`` result whose mask calls the layer under
+    a surface line pore is rechecked with the topographic method (:func:`_recheck_void_surface`):
+    segmentation alone cannot see the surface, the analysis can.
     """
     settings = settings or Settings()
     timings: dict[str, float] = {}
