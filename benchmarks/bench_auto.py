@@ -20,6 +20,14 @@ dark images taken for topographic, the face read as pore: up to 0.66 Dice). The 
 images of a few pores at the topographic resolution limit (4-8 px at porosity 0.09-0.12) whose
 topographic mask holds 1.5-2 x the dark one (0.41 worst), and held-out SE renderings where the
 dark method is 0.05-0.12 better.
+
+Re-measured 2026-12-07 after the basin classifier was trained on sparse membranes too
+(tools/train_segmenter.py ``--sparse-basins``), same draws: costly choices 6 / 6 / 2 / 9 / 1 /
+2, mean cost 0.005 / 0.019 / 0.005 / 0.015 / 0.010 / 0.004; mean Dice of the chosen method
+0.880 -> 0.881 / 0.773 -> 0.792 / 0.940 -> 0.941 / 0.865 -> 0.866 / 0.869 -> 0.859 / 0.799 ->
+0.860 (the topographic method's own Dice on held-out sparse SE 0.795 -> 0.861). The one new
+costly choice: held-out sparse BSE seed 1, whose topographic mask now holds 2.99 x the dark
+one's pore area (was 3.56), just under the cross-check's 3: topographic, Dice 0.26 against 0.75.
 """
 
 from __future__ import annotations
