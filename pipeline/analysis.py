@@ -16,7 +16,7 @@ import pandas as pd
 from .burnin import fill_annotations, region_boxes
 from .geometry import Membrane, MembraneNotFound, find_membrane, membrane_without
 from .io import InputError, Micrograph, from_array, load_micrograph
-from .profile import depth_profile, surface_layer_porosity
+from .profile import depth_profile, surface_layer_mean, surface_layer_porosity
 from .segment import (
     BASIN_SMOOTHING_PX,
     Segmentation,
@@ -45,6 +45,13 @@ SURFACE_LAYERS_PX = (3, 10)
 #: ``auto``: a dark segmentation whose surface layers are at least this porous took the smooth
 #: layer under the surface for pore, and the topographic method is tried (see :func:`analyze`).
 VOID_SURFACE_POROSITY = 0.95
+#: ``auto``: surface layers whose mean grey level lies within this share of the membrane's grey
+#: spread (5th-95th percentile) of the grey level just beyond the line (the same layers outside
+#: the membrane) look like the background, not like a polymer layer: the line was drawn inside
+#: the background there, and the recheck leaves that surface out. Measured 2026-12-07: a dark
+#: closed-cell membrane whose opposite line lay 15 px into the vacuum (benchmarks/bench_scale.py,
+#: 24 px cells at porosity 0.25) 0.00; the skins the recheck is for 0.75-0.84.
+BACKGROUND_LIKE_GREY_SHARE = 0.2
 #: A topographic segmentation is noted for review when more than this share of the membrane lies
 #: in basins whose pore probability is between 0.25 and 0.75
 #: (``details["ambiguous_fraction"]``, :func:`pipeline.segment.ambiguous_fraction`). Chosen on
@@ -240,31 +247,53 @@ def _resolve_micrograph(image_or_path: Any, pixel_size_um: float | None,
 
 
 def surface_layer_porosity_px(pore_mask: np.ndarray, membrane: Membrane,
-                              layers_px: tuple[int, int] = SURFACE_LAYERS_PX) -> float | None:
+                              layers_px: tuple[int, int] = SURFACE_LAYERS_PX,
+                              image: np.ndarray | None = None) -> float | None:
     """Porosity of the layers ``layers_px`` (depth, px) under the most porous surface in view.
 
     Layers follow each surface line (:func:`pipeline.profile.surface_layer_porosity`); None
-    without a surface line in view.
+    without a surface line in view. With ``image`` (grey, the mask's shape), a surface whose
+    layers are as grey as the background beyond its line (within
+    :data:`BACKGROUND_LIKE_GREY_SHARE` of the membrane's grey spread) is left out: those layers
+    are background inside a misplaced line, not polymer.
     """
     horizontal = membrane.orientation == "horizontal"
     first = membrane.reference_surface in ("top", "left")
     lines = [(membrane.top_px if first else membrane.bottom_px, first)]
     if len(membrane.surfaces_in_view) == 2:
         lines.append((membrane.bottom_px if first else membrane.top_px, not first))
+    depth = float(layers_px[1])
+    spread = None
+    if image is not None and membrane.mask.any():
+        lo, hi = np.percentile(image[membrane.mask], [5, 95])
+        spread = float(hi - lo)
     values = []
     for line, below in lines:
         if line is None:
             continue
         layers = surface_layer_porosity(pore_mask, membrane.mask, line, horizontal=horizontal,
-                                        below=below, max_depth_px=float(layers_px[1]))
+                                        below=below, max_depth_px=depth)
         chosen = layers[layers_px[0]:layers_px[1]]
-        if np.isfinite(chosen).any():
-            values.append(float(np.nanmean(chosen)))
+        if not np.isfinite(chosen).any():
+            continue
+        if spread:
+            inside = surface_layer_mean(image, membrane.mask, line, horizontal=horizontal,
+                                        below=below, max_depth_px=depth)
+            outside = surface_layer_mean(image, ~membrane.mask, line, horizontal=horizontal,
+                                         below=not below, max_depth_px=depth)
+            g_in = inside[layers_px[0]:layers_px[1]]
+            g_out = outside[layers_px[0]:layers_px[1]]
+            if (np.isfinite(g_in).any() and np.isfinite(g_out).any()
+                    and abs(np.nanmean(g_in) - np.nanmean(g_out))
+                    < BACKGROUND_LIKE_GREY_SHARE * spread):
+                continue
+        values.append(float(np.nanmean(chosen)))
     return max(values) if values else None
 
 
 def _recheck_void_surface(dark: Segmentation, membrane: Membrane,
-                          topographic: Callable[[], Segmentation]) -> Segmentation:
+                          topographic: Callable[[], Segmentation],
+                          image: np.ndarray | None = None) -> Segmentation:
     """``auto`` chose ``dark``: keep it unless its mask calls the layer under a surface pore.
 
     The surface line was found where the material starts, so the layer just under it cannot be
@@ -275,15 +304,19 @@ def _recheck_void_surface(dark: Segmentation, membrane: Membrane,
     are at most half porous. Measured 2026-12-07: closed cells under 2.5 and 5 µm skins in
     topographic contrast (which the contrast classifier takes for material contrast) read 1.00;
     every other rendering measured (the 8 accuracy kinds, 18 random phantoms, sponge / fingers
-    under skins, dark cells under skins) at most 0.69.
+    under skins, dark cells under skins) at most 0.69. But a line can be wrong: one drawn into
+    the vacuum (a dark closed-cell membrane of benchmarks/bench_scale.py, its opposite line 15 px
+    off) has vacuum under it, void in any mask, and the topographic method taken for it cost
+    0.28 Dice; with ``image`` given, a surface whose layers are as grey as the background beyond
+    its line is left out (:func:`surface_layer_porosity_px`).
     """
-    void = surface_layer_porosity_px(dark.mask, membrane)
+    void = surface_layer_porosity_px(dark.mask, membrane, image=image)
     if void is None or void < VOID_SURFACE_POROSITY:
         return dark
     check = {"dark": round(void, 4)}
     dark.details["surface_layer_check"] = check
     topo = topographic()
-    check["topographic"] = topo_void = surface_layer_porosity_px(topo.mask, membrane)
+    check["topographic"] = topo_void = surface_layer_porosity_px(topo.mask, membrane, image=image)
     if topo_void is None or topo_void > 0.5:
         return dark
     check["topographic"] = round(topo_void, 4)
@@ -420,7 +453,8 @@ def analyze(
         def segment_and_check() -> Segmentation:
             found = segment(seg.method)
             if seg.method == "auto" and found.method == "dark":
-                found = _recheck_void_surface(found, membrane, lambda: segment("topographic"))
+                found = _recheck_void_surface(found, membrane, lambda: segment("topographic"),
+                                              image)
             return found
 
         segmentation = step("segment", segment_and_check)

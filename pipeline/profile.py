@@ -301,15 +301,48 @@ def surface_layer_porosity(pore_mask: np.ndarray, membrane_mask: np.ndarray, lin
     ndarray of float, shape (ceil(max_depth_px),)
         Porosity of layer k (depth k..k+1 px; NaN for a layer without membrane pixels).
     """
-    pores = np.asarray(pore_mask, bool)
-    region = np.asarray(membrane_mask, bool)
+    return surface_layer_mean(np.asarray(pore_mask, bool), membrane_mask, line_px,
+                              horizontal=horizontal, below=below, max_depth_px=max_depth_px,
+                              chunk=chunk)
+
+
+def surface_layer_mean(values: np.ndarray, region_mask: np.ndarray, line_px: np.ndarray, *,
+                       horizontal: bool = True, below: bool = True, max_depth_px: float = 64.0,
+                       chunk: int = 512) -> np.ndarray:
+    """Mean of ``values`` over the ``region_mask`` pixels of each 1-px layer beside a line.
+
+    The layers of :func:`surface_layer_porosity` (which is this with the pore mask as values),
+    for any per-pixel quantity, e.g. grey levels; with ``below`` False and the background as
+    the region, the layers outside a surface line.
+
+    Parameters
+    ----------
+    values : ndarray, shape (rows, cols)
+        Bool or numeric.
+    region_mask : ndarray of bool, shape (rows, cols)
+    line_px : ndarray of float
+        Row per column (``horizontal``), else column per row.
+    horizontal, below : bool
+        As in :func:`surface_layer_porosity`: the layers lie at larger rows / columns than the
+        line when ``below``.
+    max_depth_px : float
+    chunk : int
+        Columns read at a time.
+
+    Returns
+    -------
+    ndarray of float, shape (ceil(max_depth_px),)
+        Mean of layer k (distance k..k+1 px from the line; NaN for a layer without region pixels).
+    """
+    vals = np.asarray(values)
+    region = np.asarray(region_mask, bool)
     if not horizontal:
-        pores, region = pores.T, region.T
+        vals, region = vals.T, region.T
     line = np.asarray(line_px, np.float64)
     rows, cols = region.shape
     n_layers = int(np.ceil(max_depth_px))
     n_pix = np.zeros(n_layers)
-    n_pore = np.zeros(n_layers)
+    total = np.zeros(n_layers)
     cos = 1.0 / np.sqrt(1.0 + np.gradient(np.nan_to_num(line, nan=np.nanmedian(line))) ** 2)
     for c0 in range(0, cols, chunk):
         c1 = min(cols, c0 + chunk)
@@ -325,9 +358,10 @@ def surface_layer_porosity(pore_mask: np.ndarray, membrane_mask: np.ndarray, lin
         layer = np.floor(depth).astype(np.int64)
         keep = region[lo:hi, c0:c1] & (layer >= 0) & (layer < n_layers) & ok[None, :]
         n_pix += np.bincount(layer[keep], minlength=n_layers)
-        n_pore += np.bincount(layer[keep & pores[lo:hi, c0:c1]], minlength=n_layers)
+        total += np.bincount(layer[keep], weights=vals[lo:hi, c0:c1][keep].astype(np.float64),
+                             minlength=n_layers)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n_pix > 0, n_pore / n_pix, np.nan)
+        return np.where(n_pix > 0, total / n_pix, np.nan)
 
 
 #: The porosity must stay at or above the skin's threshold over this many layers: the first
