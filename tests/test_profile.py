@@ -149,3 +149,25 @@ def test_resolution_limited_ranges_are_runs_of_flagged_bins():
     assert resolution_limited_ranges_um(prof.drop(columns="at_resolution_limit")) == []
     prof["at_resolution_limit"] = pd.array([pd.NA] * 6, dtype="boolean")
     assert resolution_limited_ranges_um(prof) == []
+
+
+def test_surface_layer_mean_reads_values_on_either_side_of_a_line():
+    """The layers of surface_layer_porosity for any per-pixel value: with the row index as the
+    value and a flat line at row 10, layer k below holds row 10 + k and layer k above row 10 - k;
+    the region restricts the pixels read; on a bool mask it is the layer porosity."""
+    from pipeline.profile import surface_layer_mean, surface_layer_porosity
+
+    rows = np.repeat(np.arange(40, dtype=float)[:, None], 30, axis=1)
+    line = np.full(30, 10.0)
+    everywhere = np.ones(rows.shape, bool)
+    below = surface_layer_mean(rows, everywhere, line, below=True, max_depth_px=5)
+    above = surface_layer_mean(rows, everywhere, line, below=False, max_depth_px=5)
+    np.testing.assert_allclose(below, [10, 11, 12, 13, 14])
+    np.testing.assert_allclose(above, [10, 9, 8, 7, 6])
+    region = rows >= 12  # no region pixels in the first two layers below
+    part = surface_layer_mean(rows, region, line, below=True, max_depth_px=5)
+    assert np.isnan(part[:2]).all() and np.allclose(part[2:], [12, 13, 14])
+    pores = (rows.astype(int) + np.arange(30)[None, :]) % 3 == 0
+    np.testing.assert_array_equal(
+        surface_layer_mean(pores, everywhere, line, max_depth_px=8),
+        surface_layer_porosity(pores, everywhere, line, max_depth_px=8))
