@@ -310,7 +310,10 @@ def _recheck_void_surface(dark: Segmentation, membrane: Membrane,
     0.28 Dice; with ``image`` given, a surface whose layers are as grey as the background beyond
     its line is left out (:func:`surface_layer_porosity_px`).
     """
-    void = surface_layer_porosity_px(dark.mask, membrane, image=image)
+    void = surface_layer_porosity_px(dark.mask, membrane)
+    if void is not None and void >= VOID_SURFACE_POROSITY and image is not None:
+        # only now the grey levels (every dark image passes here; few get this far)
+        void = surface_layer_porosity_px(dark.mask, membrane, image=image)
     if void is None or void < VOID_SURFACE_POROSITY:
         return dark
     check = {"dark": round(void, 4)}
