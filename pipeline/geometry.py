@@ -972,6 +972,39 @@ def _locate_edge(smooth_img: np.ndarray, edge_img: np.ndarray, last: np.ndarray,
     return last + offsets[0] + k + 0.5 + delta, found
 
 
+#: Rows at the end of a level extension left out of the row-offset measurement (the foot of the
+#: surface edge, blurred by the instrument and by the 1 px smoothing).
+_EDGE_FOOT_ROWS = 4
+
+
+def _level_extension(smooth_img: np.ndarray, last: np.ndarray, has: np.ndarray, reach: int,
+                     band_level: float | None) -> np.ndarray:
+    """Pixels below the flood's end (``last``, per column) and at most ``reach`` rows down that
+    are still at the background's level: in each column the run of rows nearer the level of the
+    background just above (median of its last 4 flooded rows) than ``band_level``.
+
+    Returns a boolean map (rows, cols); empty when ``band_level`` is None.
+    """
+    rows, cols = smooth_img.shape
+    out = np.zeros((rows, cols), bool)
+    if band_level is None:
+        return out
+    x = np.arange(cols)
+    near = np.clip(last[None, :] - np.arange(4)[:, None], 0, rows - 1)
+    ref = np.median(smooth_img[near, x[None, :]], axis=0)
+    pos = last[None, :] + 1 + np.arange(reach)[:, None]
+    rr = np.clip(pos, 0, rows - 1)
+    like = (np.abs(smooth_img[rr, x[None, :]] - ref[None, :])
+            < 0.5 * np.abs(band_level - ref[None, :])) & (pos < rows) & has[None, :]
+    run = np.logical_and.accumulate(like, axis=0)
+    # the last rows of a run are the foot of the surface's blurred edge: rising towards the
+    # band, they read as a bright row offset there and moved the edge ~1 px into the membrane
+    length = run.sum(axis=0)
+    run &= np.arange(reach)[:, None] < (length - _EDGE_FOOT_ROWS)[None, :]
+    out[rr[run], np.broadcast_to(x, run.shape)[run]] = True
+    return out
+
+
 #: Apply :func:`_background_level_only` to the surface flood (False: smoothness alone).
 FLOOD_BY_LEVEL = True
 #: A vacuum gap under a bright charging band is darker than this fraction of the band's level.
@@ -1091,9 +1124,14 @@ def _refine_top(
         reached = _background_level_only(reached, smooth_img, seeds, band_level)
     has = reached.any(axis=0)
     last = rows - 1 - np.argmax(reached[::-1], axis=0)  # last flooded row per column
-    # scan-line noise: per-row offsets, measured on the flooded background against its own
-    # smooth vertical trend (normalised convolution: the membrane does not leak into it)
-    offsets_row = _row_offsets(edge_img, reached)
+    reach = int(max(13, 10 * structure_px + 8))
+    # scan-line noise: per-row offsets, measured on the background against its own smooth
+    # vertical trend (normalised convolution: the membrane does not leak into it). The flood
+    # stops up to ``reach`` rows short of the surface; the rows between are measured too, on
+    # the pixels still at the background's level (measured: without them, bright scan lines in
+    # that gap passed for the surface, 12 px above it on a sponge of 48 px pores)
+    offsets_row = _row_offsets(edge_img, reached | _level_extension(
+        smooth_img, last, has, reach, band_level))
     if offsets_row is not None:
         edge_img = edge_img - offsets_row[:, None]
         smooth_img = smooth_img - cv2.GaussianBlur(
@@ -1109,7 +1147,6 @@ def _refine_top(
     local = 1.4826 * np.median(np.abs(np.diff(hf_local, axis=0)), axis=0) / np.sqrt(2)
     local = ndi.median_filter(local, size=min(cols, 31), mode="nearest")
     t_col = np.maximum(threshold, 4.0 * local)
-    reach = int(max(13, 10 * structure_px + 8))
     edge, found = _locate_edge(smooth_img, edge_img, last, ref, t_col, reach)
     # a dark vacuum gap between a bright (charging) background and the membrane: the first
     # edge is the band's lower end; when a layer (>= 3 rows) as dark as the vacuum follows it,

@@ -221,6 +221,25 @@ def test_charging_halo_and_scanline_noise():
     assert med <= 1.5 and p95 <= 3.0, (med, p95)
 
 
+@pytest.mark.parametrize("morphology, size_px, porosity", [
+    ("sponge", 48, 0.5),  # top line was 12 px up, on bright scan lines in the vacuum
+    ("cells", 24, 0.25),  # opposite line was 17 px down, on 5 bright rows under the membrane
+])
+def test_scan_lines_between_the_flood_and_the_surface(morphology, size_px, porosity):
+    """Large smooth pores make the flood's texture scale coarse, so it stops up to ~40 rows
+    short of the surface; bright scan lines in those rows must not pass for the surface
+    (bench_scale's dark phantoms; before the row offsets were measured there too)."""
+    from pipeline.synthetic import make_membrane_phantom
+
+    ph = make_membrane_phantom((768, 1024), pixel_size_um=0.1, pore_size_um=size_px * 0.1,
+                               porosity=porosity, morphology=morphology, rendering="dark",
+                               surfaces="both", profile="uniform",
+                               seed=int(size_px + 100 * porosity))
+    found = find_membrane(ph.image[:768].astype(np.float32) / 255.0, 0.1)
+    assert _errors(found.top_px, ph.top_px)[0] <= 1.0
+    assert _errors(found.bottom_px, ph.bottom_px)[0] <= 1.0
+
+
 def test_vacuum_gap_under_a_charging_band():
     """A saturated charging band ends 10 rows above the membrane; the dark gap is vacuum."""
     rng = np.random.default_rng(11)
