@@ -975,6 +975,8 @@ def _locate_edge(smooth_img: np.ndarray, edge_img: np.ndarray, last: np.ndarray,
 #: Rows at the end of a level extension left out of the row-offset measurement (the foot of the
 #: surface edge, blurred by the instrument and by the 1 px smoothing).
 _EDGE_FOOT_ROWS = 4
+#: Offsets measured on it are kept up to this many robust sigmas of the flood's row offsets.
+_MAX_SCAN_LINE_SIGMAS = 4.0
 
 
 def _level_extension(smooth_img: np.ndarray, last: np.ndarray, has: np.ndarray, reach: int,
@@ -1130,8 +1132,18 @@ def _refine_top(
     # stops up to ``reach`` rows short of the surface; the rows between are measured too, on
     # the pixels still at the background's level (measured: without them, bright scan lines in
     # that gap passed for the surface, 12 px above it on a sponge of 48 px pores)
-    offsets_row = _row_offsets(edge_img, reached | _level_extension(
-        smooth_img, last, has, reach, band_level))
+    offsets_row = _row_offsets(edge_img, reached)
+    extension = _level_extension(smooth_img, last, has, reach, band_level)
+    if offsets_row is not None and extension.any():
+        wider = _row_offsets(edge_img, reached | extension)
+        # an offset is kept only as large as the scan lines of the flood: the foot of the edge
+        # read as one (measured: offsets of 10-23 grey levels on rows held by a few columns at
+        # a saturated background's edge, whose rows vary by 0.3; it moved the surface 1.7 px)
+        counted = reached.sum(axis=1) >= 20
+        spread = (1.4826 * float(np.median(np.abs(offsets_row[counted]))) if counted.any()
+                  else 0.0)
+        plausible = np.abs(wider) <= max(_MAX_SCAN_LINE_SIGMAS * spread, 0.5 / 255.0)
+        offsets_row = np.where(plausible, wider, offsets_row)
     if offsets_row is not None:
         edge_img = edge_img - offsets_row[:, None]
         smooth_img = smooth_img - cv2.GaussianBlur(
