@@ -173,18 +173,24 @@ def test_surface_layer_porosity_px_reads_every_surface_in_view():
 
 def test_background_inside_a_misplaced_surface_line_is_not_a_skin():
     """A dark closed-cell membrane (24 px cells, porosity 0.25; benchmarks/bench_scale.py's)
-    whose opposite surface line lies ~15 px into the vacuum: the dark mask calls the layers
-    under that line pore (they are vacuum), which looked like a skin read as pore, and ``auto``
-    switched to the topographic method (Dice 0.70 against 0.99). Those layers are as grey as
-    the vacuum beyond the line (difference 0.00 of the membrane's grey spread; the skins the
-    recheck is for: 0.75-0.84), so that surface is left out of the recheck."""
+    whose opposite surface line lies 15 px into the vacuum (where scan-line noise once put it;
+    given here, the membrane finder now finds it): the dark mask calls the layers under that
+    line pore (they are vacuum), which looked like a skin read as pore, and ``auto`` switched to
+    the topographic method (Dice 0.70 against 0.99). Those layers are as grey as the vacuum
+    beyond the line (difference 0.00 of the membrane's grey spread; the skins the recheck is
+    for: 0.75-0.84), so that surface is left out of the recheck."""
     from pipeline.analysis import surface_layer_porosity_px
+    from pipeline.geometry import membrane_from_surfaces
     from pipeline.synthetic import make_membrane_phantom
 
     ph = make_membrane_phantom((768, 1024), pixel_size_um=0.1, pore_size_um=2.4, porosity=0.25,
                                morphology="cells", rendering="dark", surfaces="both",
                                profile="uniform", seed=49)
-    a = analyze(ph.image[:ph.pore_mask.shape[0]].astype(np.float32), pixel_size_um=0.1)
+    shape = ph.pore_mask.shape
+    misplaced = membrane_from_surfaces(shape, np.asarray(ph.top_px, float),
+                                       np.asarray(ph.bottom_px, float) + 15.0)
+    a = analyze(ph.image[:shape[0]].astype(np.float32), pixel_size_um=0.1,
+                membrane=misplaced)
     assert a.segmentation.method == "dark"
     assert "surface_layer_check" not in a.segmentation.details
     image = np.asarray(a.micrograph.image, np.float64)
