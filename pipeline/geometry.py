@@ -1068,8 +1068,11 @@ def _refine_top(
     are smooth at the finest scale (``smooth_enough``), 4-connected, down to ``search_in_px``
     below the coarse surface: the flood runs around debris, through the gap between debris and
     membrane and through gradual halos. Scan-line offsets are measured on the flooded pixels
-    and removed. In each column the surface is then located by :func:`_locate_edge` below the
-    flood's end; a vacuum-dark layer under a bright charging band is skipped.
+    and on the rows between the flood's end and the surface that are still at the background's
+    grey level (:func:`_level_extension`; an offset there is kept only as large as the flood's
+    own scan lines), and removed. In each column the surface is then located by
+    :func:`_locate_edge` below the flood's end; a vacuum-dark layer under a bright charging band
+    is skipped.
 
     Parameters
     ----------
