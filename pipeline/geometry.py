@@ -1007,6 +1007,11 @@ def _level_extension(smooth_img: np.ndarray, last: np.ndarray, has: np.ndarray, 
     return out
 
 
+#: The surface is where the image leaves the background's level by more than this many times the
+#: largest departure from it in the 16 background rows above (besides 4 noise sigmas).
+LARGEST_DEPARTURE_FACTOR = 1.5
+
+
 #: Apply :func:`_background_level_only` to the surface flood (False: smoothness alone).
 FLOOD_BY_LEVEL = True
 #: A vacuum gap under a bright charging band is darker than this fraction of the band's level.
@@ -1162,6 +1167,14 @@ def _refine_top(
     local = 1.4826 * np.median(np.abs(np.diff(hf_local, axis=0)), axis=0) / np.sqrt(2)
     local = ndi.median_filter(local, size=min(cols, 31), mode="nearest")
     t_col = np.maximum(threshold, 4.0 * local)
+    # a saturated background has no measurable noise spread (its MAD is 0) but dips below the
+    # clip level: a dip of a few grey levels passed for the surface, up to 19 px into a white
+    # background. The largest departure of the flooded pixels in the 16 rows above counts as
+    # noise too (debris and pores in those rows are not flooded).
+    largest = np.max(np.where(reached[above_rows, x[None, :]], np.abs(patch - ref[None, :]), 0.0),
+                     axis=0)
+    largest = ndi.median_filter(largest, size=min(cols, 31), mode="nearest")
+    t_col = np.maximum(t_col, LARGEST_DEPARTURE_FACTOR * largest)
     edge, found = _locate_edge(smooth_img, edge_img, last, ref, t_col, reach)
     # a dark vacuum gap between a bright (charging) background and the membrane: the first
     # edge is the band's lower end; when a layer (>= 3 rows) as dark as the vacuum follows it,
