@@ -1229,6 +1229,14 @@ _MIN_BACKGROUND_CONTACT = 0.2
 #: smallest textured fraction of the strip just inside it.
 _MIN_SMOOTH_BEYOND = 0.6
 _MIN_TEXTURED_INSIDE = 0.75
+#: ... relaxed to this when at least :data:`_CLEAN_SMOOTH_BEYOND` of the region beyond the line is
+#: smooth. Measured 2026-12-07 (200 random phantoms, the held-out kinds, the real files): accepted
+#: surfaces 0.87-1.00 inside, 0.79-1.00 beyond; the real fields without a surface 0.41-0.65 inside
+#: and 0.55-0.68 beyond; a closed-cell membrane on a white background whose layer of fine pores
+#: lies just under its top surface (random phantom 156) 0.66 inside and 1.00 beyond: its top
+#: surface was lost and depth measured from the bottom one.
+_MIN_TEXTURED_INSIDE_CLEAN = 0.5
+_CLEAN_SMOOTH_BEYOND = 0.95
 
 
 @dataclass
@@ -1280,7 +1288,11 @@ def _candidate_surface(bg: np.ndarray, textured: np.ndarray, logt: np.ndarray,
         inside = (rr <= line[None, :] - 3) & (rr > line[None, :] - 3 - depth)
     smooth_beyond = float(np.mean(~textured[beyond])) if beyond.any() else 1.0
     textured_inside = float(np.mean(textured[inside])) if inside.any() else 0.0
-    if smooth_beyond < _MIN_SMOOTH_BEYOND or textured_inside < _MIN_TEXTURED_INSIDE:
+    # beyond a clean background (nothing but smooth pixels) half a textured strip will do: a
+    # layer of pores finer than the texture scale just under the surface reads smooth
+    needed_inside = (_MIN_TEXTURED_INSIDE_CLEAN if smooth_beyond >= _CLEAN_SMOOTH_BEYOND
+                     else _MIN_TEXTURED_INSIDE)
+    if smooth_beyond < _MIN_SMOOTH_BEYOND or textured_inside < needed_inside:
         return None, (f"smooth region at the {name} edge is not a background (smooth fraction "
                       f"beyond the line {smooth_beyond:.2f}, textured fraction inside "
                       f"{textured_inside:.2f})")
