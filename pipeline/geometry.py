@@ -21,7 +21,9 @@ How :func:`find_membrane` works (horizontal case; the vertical one runs on the t
    textured but surrounded by background, so the background's lowest row in a column is still
    the membrane surface; pores inside the membrane never touch the frame edge. A candidate must
    be much smoother than the band (mean log-energy contrast >= 2), mostly smooth beyond its
-   boundary and textured inside it, its boundary no steeper than 45 degrees (else the membrane
+   boundary and textured inside it (three quarters of a strip under it; half beyond a clean
+   background, where fine pores under the surface may read smooth at the coarse scales), its
+   boundary no steeper than 45 degrees (else the membrane
    is vertical and ``auto`` looks at the transposed image), and must not reach from the top
    edge to the bottom one.
 3. **The surface at full resolution.** In a strip of rows around each coarse surface, the
@@ -35,7 +37,12 @@ How :func:`find_membrane` works (horizontal case; the vertical one runs on the t
    its grey level is the background's, so it cannot run into the flat middle of a smooth dense
    skin (:func:`_background_level_only`). Below the flood's end, per column, the edge is the
    outermost strong ascent of the departure from the local background level (sub-pixel,
-   parabola), after removing scan-line offsets measured on the flooded background. A layer as
+   parabola), after removing scan-line offsets measured on the flooded background and on the
+   rows between the flood's end and the surface still at the background's level (a coarse
+   smoothness scale stops the flood tens of rows short, and bright scan lines there passed for
+   the surface). A departure counts when it exceeds 4 noise sigmas and 1.5 times the largest
+   departure of the flooded background just above (a saturated background has no measurable
+   spread but dips below the clip level). A layer as
    dark as the vacuum right under a bright charging band (below a quarter of its level),
    continuous along the surface, is background too.
 4. **Robust line.** Per-column positions are fitted by an outlier-rejecting smoother (a Siegel
