@@ -42,7 +42,8 @@ How :func:`find_membrane` works (horizontal case; the vertical one runs on the t
    smoothness scale stops the flood tens of rows short, and bright scan lines there passed for
    the surface). A departure counts when it exceeds 4 noise sigmas and 1.5 times the largest
    departure of the flooded background just above (a saturated background has no measurable
-   spread but dips below the clip level). A layer as
+   spread but dips below the clip level), and is a step: as large against the rows 6 above (a
+   halo brightening towards the surface departs from the background's level slowly). A layer as
    dark as the vacuum right under a bright charging band (below a quarter of its level),
    continuous along the surface, is background too.
 4. **Robust line.** Per-column positions are fitted by an outlier-rejecting smoother (a Siegel
@@ -931,6 +932,11 @@ def _row_offsets(img: np.ndarray, background: np.ndarray, min_pixels: int = 20
     return np.nan_to_num(off).astype(np.float32)
 
 
+#: :func:`_locate_edge`: a surface is a step over this many rows (a blurred edge rises within it,
+#: a halo does not).
+_STEP_ROWS = 6
+
+
 def _locate_edge(smooth_img: np.ndarray, edge_img: np.ndarray, last: np.ndarray,
                  ref: np.ndarray, t_col: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
     """Sub-pixel edge below row ``last`` in each column, where the image leaves ``ref``.
@@ -946,7 +952,12 @@ def _locate_edge(smooth_img: np.ndarray, edge_img: np.ndarray, last: np.ndarray,
     rr = np.clip(pos, 0, rows - 1)
     valid = (pos >= 0) & (pos < rows)
     prof = np.where(valid, np.abs(smooth_img[rr, x[None, :]] - ref[None, :]), 0.0)
-    above = prof > t_col[None, :]
+    # ... and a step: the departure from the rows just above, not only from the level where the
+    # flood ended (a halo brightening towards the surface departs from that level slowly; with
+    # the flood stopped tens of rows short, the halo passed for the surface, 6-21 px above it)
+    earlier = np.clip(pos - _STEP_ROWS, 0, rows - 1)
+    step = np.abs(smooth_img[rr, x[None, :]] - smooth_img[earlier, x[None, :]])
+    above = (prof > t_col[None, :]) & (step > t_col[None, :])
     start = 3  # index of the row ``last``
     above[:start + 1] = False
     sustained = above[:-1] & above[1:]
