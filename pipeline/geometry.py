@@ -951,12 +951,13 @@ def _locate_edge(smooth_img: np.ndarray, edge_img: np.ndarray, last: np.ndarray,
     pos = last[None, :] + offsets[:, None]
     rr = np.clip(pos, 0, rows - 1)
     valid = (pos >= 0) & (pos < rows)
-    prof = np.where(valid, np.abs(smooth_img[rr, x[None, :]] - ref[None, :]), 0.0)
+    level = smooth_img[rr, x[None, :]]
+    prof = np.where(valid, np.abs(level - ref[None, :]), 0.0)
     # ... and a step: the departure from the rows just above, not only from the level where the
     # flood ended (a halo brightening towards the surface departs from that level slowly; with
     # the flood stopped tens of rows short, the halo passed for the surface, 6-21 px above it)
     earlier = np.clip(pos - _STEP_ROWS, 0, rows - 1)
-    step = np.abs(smooth_img[rr, x[None, :]] - smooth_img[earlier, x[None, :]])
+    step = np.abs(level - smooth_img[earlier, x[None, :]])
     above = (prof > t_col[None, :]) & (step > t_col[None, :])
     start = 3  # index of the row ``last``
     above[:start + 1] = False
@@ -997,11 +998,12 @@ _EDGE_FOOT_ROWS = 4
 _MAX_SCAN_LINE_SIGMAS = 4.0
 
 
-def _level_extension(smooth_img: np.ndarray, last: np.ndarray, has: np.ndarray, reach: int,
+def _level_extension(smooth_img: np.ndarray, last: np.ndarray, reach: int,
                      band_level: float | None) -> np.ndarray:
-    """Pixels below the flood's end (``last``, per column) and at most ``reach`` rows down that
-    are still at the background's level: in each column the run of rows nearer the level of the
-    background just above (median of its last 4 flooded rows) than ``band_level``.
+    """Pixels below the flood's end (``last``, per column; the last row for a column without
+    flood) and at most ``reach`` rows down that are still at the background's level: in each
+    column the run of rows nearer the level of the background just above (median of its last 4
+    flooded rows) than ``band_level``.
 
     Returns a boolean map (rows, cols); empty when ``band_level`` is None.
     """
@@ -1015,7 +1017,7 @@ def _level_extension(smooth_img: np.ndarray, last: np.ndarray, has: np.ndarray, 
     pos = last[None, :] + 1 + np.arange(reach)[:, None]
     rr = np.clip(pos, 0, rows - 1)
     like = (np.abs(smooth_img[rr, x[None, :]] - ref[None, :])
-            < 0.5 * np.abs(band_level - ref[None, :])) & (pos < rows) & has[None, :]
+            < 0.5 * np.abs(band_level - ref[None, :])) & (pos < rows)
     run = np.logical_and.accumulate(like, axis=0)
     # the last rows of a run are the foot of the surface's blurred edge: rising towards the
     # band, they read as a bright row offset there and moved the edge ~1 px into the membrane
@@ -1159,7 +1161,7 @@ def _refine_top(
     # the pixels still at the background's level (measured: without them, bright scan lines in
     # that gap passed for the surface, 12 px above it on a sponge of 48 px pores)
     offsets_row = _row_offsets(edge_img, reached)
-    extension = _level_extension(smooth_img, last, has, reach, band_level)
+    extension = _level_extension(smooth_img, last, reach, band_level)
     if offsets_row is not None and extension.any():
         wider = _row_offsets(edge_img, reached | extension)
         # an offset is kept only as large as the scan lines of the flood: the foot of the edge
