@@ -774,11 +774,15 @@ def _noise_q(noise: float, med_level: float, smoothing_px: float) -> float:
 
 
 def basins_from_q(q: np.ndarray, region: np.ndarray, nq: float, *,
-                  dynamics_k: float = BASIN_DYNAMICS_K, calibration: dict | None = None) -> dict:
+                  dynamics_k: float = BASIN_DYNAMICS_K, calibration: dict | None = None,
+                  detector: dict | None = None) -> dict:
     """Basins of the flattened image ``q`` with their features.
 
     With ``calibration`` None the image calibrates itself (the rim reach and the feature
-    normalisation are measured on these basins and returned in ``out["calibration"]``).
+    normalisation are measured on these basins and returned in ``out["calibration"]``);
+    ``detector`` (from a calibration measured on more of the image) then gives the detector
+    axis instead of these basins' own (the detector is one for the whole image), and the dipole
+    strength too unless its ``dipole_strength`` is None.
     """
     labels, n, pairs = watershed_basins(q, region, dynamics_k * nq)
     out = {"labels": labels, "pairs": pairs, "n": n, "q": q, "noise_q": nq}
@@ -788,8 +792,14 @@ def basins_from_q(q: np.ndarray, region: np.ndarray, nq: float, *,
         return out
     raw = _measure_basins(q, labels, n, None if calibration is None else calibration["reach"])
     ps = _pair_stats(raw, pairs, n, nq, raw["reach"])
-    cal = (_calibrate(raw, ps, nq, _cut_basins(labels, region, n)) if calibration is None
-           else calibration)
+    if calibration is None:
+        cal = _calibrate(raw, ps, nq, _cut_basins(labels, region, n))
+        if detector is not None:
+            cal["axis"] = np.asarray(detector["axis"], np.float64)
+            if detector.get("dipole_strength") is not None:
+                cal["dipole_strength"] = float(detector["dipole_strength"])
+    else:
+        cal = calibration
     out.update(features=_features(raw, ps, cal), area=raw["area"], core_level=raw["lc"],
                calibration=cal, reach_px=raw["reach"], rim_half_width_px=raw["d_half"],
                crest_contrast=cal["contrast"], distance_px=raw["distance"],
