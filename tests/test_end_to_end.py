@@ -45,51 +45,45 @@ REPO = Path(__file__).resolve().parents[1]
 HITACHI = REPO / "example_images" / "polymer_membrane_xsection_hitachi.bmp"
 
 #: (set, kind, metric) -> measured value and target, for the kinds that currently miss a target
-#: (measured 2026-12-05 with seed 0, after the detector-direction translation; re-measure with
-#: ``python benchmarks/bench_accuracy.py --xfail``).
+#: (measured 2026-12-07 with seed 0, after the basin features were calibrated on windows too;
+#: re-measure with ``python benchmarks/bench_accuracy.py --xfail``; that change brought the
+#: porosity of fingers-topo seed 0 from 0.055 to within the target, and of held-out nips-se).
 KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
     ("synthetic", "sponge-topo-minimum-top-tilt", "dice"):
-        "Dice 0.831; target >= 0.90"
+        "Dice 0.801; target >= 0.90"
         " (segment: ~20 % of basins misclassified, pores merged)",
     ("synthetic", "sponge-topo-minimum-top-tilt", "pore_size"):
-        "pore-size median rel. error 14%; target <= 10 %"
+        "pore-size median rel. error 15%; target <= 10 %"
         " (segment: ~20 % of basins misclassified, thin walls given to pores)",
     ("synthetic", "spheres-topo-gradient-top-debris", "dice"):
-        "Dice 0.847; target >= 0.90"
+        "Dice 0.865; target >= 0.90"
         " (segment: basins misclassified, pores merged)",
     ("synthetic", "fingers-topo-both", "dice"):
-        "Dice 0.783; target >= 0.90"
+        "Dice 0.765; target >= 0.90"
         " (segment: sponge polymer patches labelled pore, pores merged)",
-    ("synthetic", "fingers-topo-both", "porosity"):
-        "porosity MAE 0.055; target <= 0.05 (0.049 before the basin stages learned dense skins"
-        " from tools/train_segmenter.py's skinned membranes; segment: sponge below the"
-        " resolution limit)",
     ("synthetic", "fingers-topo-both", "pore_size"):
         "pore-size median rel. error 19%; target <= 10 %"
         " (segment: sponge below the resolution limit, pores merged)",
     ("heldout", "foam-se-charging-both-hitachi", "dice"):
-        "Dice 0.807; target >= 0.90"
+        "Dice 0.796; target >= 0.90"
         " (segment: boundary on the wall crest, shallow cells missed)",
     ("heldout", "stretched-se-jpeg-both-hitachi", "pore_size"):
-        "pore-size median rel. error 11%; target <= 10 %"
+        "pore-size median rel. error 15%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "dice"):
-        "Dice 0.832; target >= 0.90"
+        "Dice 0.838; target >= 0.90"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.055; target <= 0.05"
+        "porosity MAE 0.062; target <= 0.05"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "pore_size"):
         "pore-size median rel. error 26%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "dice"):
-        "Dice 0.857; target >= 0.90"
-        " (segment: boundary on the rim crest, pores merged)",
-    ("heldout", "nips-se-top-charging-zeiss", "porosity"):
-        "porosity MAE 0.056; target <= 0.05"
+        "Dice 0.851; target >= 0.90"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "pore_size"):
-        "pore-size median rel. error 29%; target <= 10 %"
+        "pore-size median rel. error 30%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
 }
 
