@@ -604,6 +604,21 @@ def test_local_calibration_leaves_a_uniform_membrane_alone(monkeypatch):
     assert np.mean(local[region] != whole[region]) <= 0.01
 
 
+def test_local_window_grows_with_the_basins():
+    """Windows stay 256 px where they hold 50 basins by area on average, and grow to hold that
+    many among large basins: 1000 basins of 100 px (one basin by area per 100 px) -> 256 px;
+    of 10000 px -> sqrt(50 * 10000) = 707 px; a few dominant basins count as few."""
+    from pipeline.segment import LOCAL_CALIBRATION_PX, local_window_px
+
+    assert LOCAL_CALIBRATION_PX == 256
+    assert local_window_px(np.full(1000, 100.0)) == 256
+    assert local_window_px(np.full(1000, 10000.0)) == 707
+    mixed = np.concatenate([np.full(1000, 100.0), np.full(10, 1e5)])
+    assert local_window_px(mixed) > 256
+    assert local_window_px(np.zeros(0)) == 256
+    assert local_window_px(np.full(10, 100.0), window_px=0) == 0
+
+
 def test_windows_keep_the_image_detector_and_rim_reach():
     """A window calibrated on its own basins takes the rim reach, the detector axis and (when
     given) the strength of the whole image; its other calibration values are its own."""

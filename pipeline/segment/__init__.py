@@ -125,17 +125,17 @@ features. The classifier then reads every basin under local calibrations too
 (:func:`local_pore_probability`): windows of ``LOCAL_CALIBRATION_PX`` (256 px, half-window steps)
 are calibrated on their own basins (crest contrast, core levels; the rim reach and detector axis
 stay the image's) and a basin's probability is the tent-weighted mean over the windows it lies in
-(windows holding fewer than ``LOCAL_CALIBRATION_MIN_BASINS`` basins by area are skipped: large
-pores). A membrane graded from coarse to fine pores has no single calibration that fits all of it:
-its finest cells, in units of the coarse ones' crest contrast and levels, read as polymer (random
-phantom 294: porosity 0.20 in the fine third, true 0.66; 0.55 with windows). Over 126 random
-topographic phantoms the porosity profile met its target on 98 -> 112, Dice +0.005 on average; a
-membrane of one pore size is left as it was (the closed-cell accuracy phantoms: 0.3 % of the pixels
-change, the real Hitachi cross-section 1.3 %). Crest-bounded pores sit displaced away from the side
-where their rims are brighter (the bright rim and the lit floor under it push the crest into the
-pore there, the shadowed side pushes it out), so the finished topographic mask is translated by
-``DETECTOR_SHIFT_PX`` (0.5 px) toward the measured detector direction when that direction is
-measured (:func:`translate_mask`).
+(on an image of large pores the windows grow to hold ``LOCAL_CALIBRATION_MIN_BASINS`` basins by area
+on average, and one holding fewer is skipped). A membrane graded from coarse to fine pores has no
+single calibration that fits all of it: its finest cells, in units of the coarse ones' crest
+contrast and levels, read as polymer (random phantom 294: porosity 0.20 in the fine third, true
+0.66; 0.55 with windows). Over 126 random topographic phantoms the porosity profile met its target
+on 98 -> 112, Dice +0.005 on average; a membrane of one pore size is left as it was (the closed-cell
+accuracy phantoms: 0.3 % of the pixels change, the real Hitachi cross-section 1.3 %). Crest-bounded
+pores sit displaced away from the side where their rims are brighter (the bright rim and the lit
+floor under it push the crest into the pore there, the shadowed side pushes it out), so the finished
+topographic mask is translated by ``DETECTOR_SHIFT_PX`` (0.5 px) toward the measured detector
+direction when that direction is measured (:func:`translate_mask`).
 ``auto`` builds the sample's basins only and lets a second small tree ensemble (trained on beam
 blurs of 0.4-4 px) decide from image-level contrast statistics of the sample (rim score: how far
 crests stand above the brighter basin; uniformity and shading of the dark class; thickness of the
@@ -331,6 +331,7 @@ from ._topographic import (
     _tile_overlap_px,
     fill_large_pores,
     local_pore_probability,
+    local_window_px,
     orient_detector_axis,
     topographic_basins,
     translate_mask,
@@ -382,6 +383,7 @@ __all__ = [
     "LOCAL_CALIBRATION_MIN_BASINS",
     "LOCAL_CALIBRATION_PX",
     "local_pore_probability",
+    "local_window_px",
     "level_grid",
     "LIMIT_PER_EDGE_PX",
     "load_models",

@@ -181,9 +181,12 @@ LOCAL_CALIBRATION_PX = 256
 #: A window is used only when it holds at least this many basins by area (the effective number
 #: ``(sum a)**2 / sum a**2`` of basin areas ``a``: the calibration's quantiles are area-weighted,
 #: and from fewer they are noise); basins no window covers keep the whole image's calibration.
-#: Windows of 256 px read 7-50 on membranes of 48-144 px pores, whose mean pore size came out
-#: 4 % smaller with those windows (sponge of 96 px: 0.91 -> 0.87 of the truth), and 57-450 on
-#: pores of 6-20 px (random phantom 294, the accuracy kinds, the real Hitachi cross-section).
+#: Windows of 256 px held 7-50 on membranes of 48-144 px pores, whose mean pore size came out
+#: 4 % smaller with them (sponge of 96 px: 0.91 -> 0.87 of the truth), 20-79 on the held-out
+#: NIPS renderings (macrovoids in a sponge) and 57-450 on pores of 6-20 px (random phantom 294,
+#: the accuracy kinds, the real Hitachi cross-section); so the windows also grow to hold this
+#: many on average (:func:`local_window_px`): 96 px sponge 0.90, NIPS porosity MAE 0.056-0.066
+#: -> 0.047-0.054 (0.056-0.063 with 256 px windows, most of them skipped).
 LOCAL_CALIBRATION_MIN_BASINS = 50
 
 
@@ -203,6 +206,23 @@ def _tent(n: int) -> np.ndarray:
     return 1.0 - np.abs(np.linspace(-1.0, 1.0, n + 2)[1:-1])
 
 
+def local_window_px(area: np.ndarray, min_basins: int | None = None,
+                    window_px: int | None = None) -> int:
+    """Side (px) of the calibration windows for an image whose basins have areas ``area`` (px):
+    ``window_px`` (default :data:`LOCAL_CALIBRATION_PX`), or larger where that would hold fewer
+    than ``min_basins`` (default :data:`LOCAL_CALIBRATION_MIN_BASINS`) basins by area on
+    average (large pores): the side of the square that holds that many at the image's density
+    of basins by area, ``(sum a)**2 / sum a**2`` per ``sum a``."""
+    window_px = LOCAL_CALIBRATION_PX if window_px is None else int(window_px)
+    min_basins = LOCAL_CALIBRATION_MIN_BASINS if min_basins is None else int(min_basins)
+    area = np.asarray(area, np.float64)
+    total = float(area.sum())
+    if total <= 0 or window_px <= 0:
+        return window_px
+    density = total / float(np.sum(area * area))  # basins by area per px
+    return int(max(window_px, round(math.sqrt(min_basins / density))))
+
+
 def local_pore_probability(basins: dict, model: dict | None, region: np.ndarray, *,
                            dynamics_k: float = BASIN_DYNAMICS_K,
                            window_px: int | None = None,
@@ -220,9 +240,11 @@ def local_pore_probability(basins: dict, model: dict | None, region: np.ndarray,
     their own (crest contrast, core-level distribution; see below for what is kept) and
     classified; a basin's probability is the mean, over its pixels and the
     windows they lie in, of the window's probability for the pixel, weighted by a tent that
-    falls toward each window's edge (where basins are cut). Windows holding fewer than
-    ``min_basins`` basins by area are skipped (see :data:`LOCAL_CALIBRATION_MIN_BASINS`); a
-    basin no window covers keeps its probability under the whole image's calibration.
+    falls toward each window's edge (where basins are cut). Windows are
+    :data:`LOCAL_CALIBRATION_PX` wide, larger on an image of large pores (so that they hold on
+    average ``min_basins`` basins by area, :func:`local_window_px`); a window holding fewer is
+    skipped (see :data:`LOCAL_CALIBRATION_MIN_BASINS`), and a basin no window covers keeps its
+    probability under the whole image's calibration.
 
     The windows keep the whole image's rim reach: with each window's own, the large basins of
     a dense skin's flat face, in the windows along the surface, read as pore (a 5 µm skin over
@@ -235,19 +257,21 @@ def local_pore_probability(basins: dict, model: dict | None, region: np.ndarray,
     direction, each window's own strength is used (on the random phantoms below: porosity
     target met on 54 of 58 images, 48 with the image's strength).
 
-    Measured 2026-12-07 against the whole-image calibration (membrane from the pipeline, the shipped
-    classifier): 58 random topographic phantoms (pipeline.synthetic.random_phantom seeds 12-119)
-    Dice 0.862 -> 0.868 mean (16 better by more than 0.01, 6 worse), porosity MAE 0.036 -> 0.025
-    (within 0.05: 43 -> 52), pore-size error 0.105 -> 0.109, every target met 17 -> 21; 68 more
-    (seeds 260-399) Dice 0.857 -> 0.861, porosity within 0.05: 55 -> 60, size error 0.088 -> 0.086;
-    random phantom 294 (graded closed cells) Dice 0.69 -> 0.78, porosity of the fine third 0.20 ->
-    0.55 (true 0.66); the topographic kinds of benchmarks/ACCURACY.md (3 seeds each) Dice 0.899 ->
-    0.899 (4 better by more than 0.01, 2 worse by 0.020-0.023), porosity MAE 0.032 -> 0.030; the
-    real Hitachi cross-section: porosity 0.775 -> 0.774, 33 of 33 marked cells in a pore. Windows of
-    128, 192, 320 and 384 px (a first version that also took each window's own axis and reach) gave
-    mean Dice within 0.005 of 256 px, 128 px fewer images within every target. The cost: about 4
-    times the classification and twice the watershed work (0.9 s more on the 1280 x 960 Hitachi
-    file).
+    Measured 2026-12-07 against the whole-image calibration (membrane from the pipeline, the
+    shipped classifier): 58 random topographic phantoms (pipeline.synthetic.random_phantom
+    seeds 12-119) Dice 0.862 -> 0.868 mean (16 better by more than 0.01, 6 worse), porosity
+    MAE 0.036 -> 0.025 (within 0.05: 43 -> 52), pore-size error 0.105 -> 0.109, every target
+    met 17 -> 21; random phantom 294 (graded closed cells) Dice 0.69 -> 0.78, porosity of the
+    fine third 0.20 -> 0.55 (true 0.66); the topographic kinds of benchmarks/ACCURACY.md (3
+    seeds each) Dice 0.899 -> 0.899 (4 better by more than 0.01, 3 worse by 0.016-0.023),
+    porosity MAE 0.032 -> 0.029; the real Hitachi cross-section: porosity 0.775 -> 0.774, 33 of
+    33 marked cells in a pore. With fixed 256 px windows (before they grew for large basins,
+    which changes none of the random phantoms above) 68 more random phantoms (seeds 260-399):
+    Dice 0.857 -> 0.861, porosity within 0.05: 55 -> 60, size error 0.088 -> 0.086. Windows of
+    128, 192, 320 and 384 px (a first version that also took each window's own axis and reach)
+    gave mean Dice within 0.005 of 256 px, 128 px fewer images within every target. The cost:
+    about 4 times the classification and twice the watershed work (0.6-0.9 s more on the
+    1280 x 960 Hitachi file).
 
     Parameters
     ----------
@@ -262,8 +286,9 @@ def local_pore_probability(basins: dict, model: dict | None, region: np.ndarray,
     dynamics_k : float
         Basin merging, as for ``basins`` (noise sigmas).
     window_px, min_basins : int, optional
-        See above; default :data:`LOCAL_CALIBRATION_PX` and :data:`LOCAL_CALIBRATION_MIN_BASINS`
-        (read at call time). ``window_px`` 0: the whole image's calibration alone.
+        See above; default :func:`local_window_px` of ``basins["area"]`` and
+        :data:`LOCAL_CALIBRATION_MIN_BASINS` (read at call time); a tile passes the whole
+        image's window. ``window_px`` 0: the whole image's calibration alone.
     origin : tuple of int
         Row and column in the frame of ``basins["labels"][0, 0]`` (a tile's corner): the windows
         are laid on the frame, so a tile's basins get the probabilities they get untiled.
@@ -277,8 +302,9 @@ def local_pore_probability(basins: dict, model: dict | None, region: np.ndarray,
     ndarray of float, shape (n,)
         Pore probability of basins 1..n.
     """
-    window_px = LOCAL_CALIBRATION_PX if window_px is None else int(window_px)
     min_basins = LOCAL_CALIBRATION_MIN_BASINS if min_basins is None else int(min_basins)
+    window_px = (local_window_px(basins.get("area", np.zeros(0)), min_basins)
+                 if window_px is None else int(window_px))
     n = int(basins["n"])
     p_whole = classify_basins(basins, model)
     if model is None or n == 0 or window_px <= 0:
@@ -713,9 +739,12 @@ def _segment_topographic_full(img, reg, offsets, level, f, sigma, nq, dynamics_k
     Returns the number of tiles."""
     rows, cols = img.shape
     cal = sample["calibration"]
+    window = local_window_px(sample["area"]) if sample["n"] else LOCAL_CALIBRATION_PX
+    det["local_calibration_px"] = int(window)
     if tile_px is None:
         if whole_sample:  # the sample is the whole image: its basins are the image's
-            p = local_pore_probability(sample, model, reg, dynamics_k=dynamics_k)
+            p = local_pore_probability(sample, model, reg, dynamics_k=dynamics_k,
+                                       window_px=window)
             out[:] = _pores_of_basins(sample, model, det, probability, p)
             det["n_basins"] = int(sample["n"])
             return 1
@@ -734,7 +763,7 @@ def _segment_topographic_full(img, reg, offsets, level, f, sigma, nq, dynamics_k
             del q
             tile_p = None if probability is None else np.zeros((e1 - e0, g1 - g0), np.float32)
             p = local_pore_probability(
-                b, model, reg, dynamics_k=dynamics_k, origin=(e0, g0),
+                b, model, reg, dynamics_k=dynamics_k, window_px=window, origin=(e0, g0),
                 q_window=lambda r0, r1, c0, c1: _q_window(img, offsets, level, f, sigma,
                                                           r0, r1, c0, c1))
             pores = _pores_of_basins(b, model, det, tile_p, p)
