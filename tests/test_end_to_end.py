@@ -68,7 +68,7 @@ KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
         "Dice 0.796; target >= 0.90"
         " (segment: boundary on the wall crest, shallow cells missed)",
     ("heldout", "stretched-se-jpeg-both-hitachi", "pore_size"):
-        "pore-size median rel. error 15%; target <= 10 %"
+        "pore-size median rel. error 14%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "sponge-se-minimum-top-charging-zeiss", "dice"):
         "Dice 0.838; target >= 0.90"
@@ -80,10 +80,10 @@ KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
         "pore-size median rel. error 26%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "dice"):
-        "Dice 0.851; target >= 0.90"
+        "Dice 0.841; target >= 0.90"
         " (segment: boundary on the rim crest, pores merged)",
     ("heldout", "nips-se-top-charging-zeiss", "pore_size"):
-        "pore-size median rel. error 30%; target <= 10 %"
+        "pore-size median rel. error 31%; target <= 10 %"
         " (segment: boundary on the rim crest, pores merged)",
 }
 
