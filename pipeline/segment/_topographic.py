@@ -195,7 +195,7 @@ def _window_starts(n: int, window: int) -> list[int]:
     ends at ``n``)."""
     if n <= window:
         return [0]
-    starts = list(range(0, n - window + 1, window // 2))
+    starts = list(range(0, n - window + 1, max(1, window // 2)))
     if starts[-1] != n - window:
         starts.append(n - window)
     return starts
@@ -204,6 +204,14 @@ def _window_starts(n: int, window: int) -> list[int]:
 def _tent(n: int) -> np.ndarray:
     """Weights 1 at the centre of ``n`` pixels falling linearly toward (not to) 0 at both ends."""
     return 1.0 - np.abs(np.linspace(-1.0, 1.0, n + 2)[1:-1])
+
+
+def _basins_by_area(area: np.ndarray) -> float:
+    """Effective number of basins of areas ``area`` when each counts by its area:
+    ``(sum a)**2 / sum a**2`` (n for equal areas, about 1 when one basin dominates)."""
+    area = np.asarray(area, np.float64)
+    squares = float(np.sum(area * area))
+    return float(area.sum()) ** 2 / squares if squares > 0 else 0.0
 
 
 def local_window_px(area: np.ndarray, min_basins: int | None = None,
@@ -215,11 +223,10 @@ def local_window_px(area: np.ndarray, min_basins: int | None = None,
     of basins by area, ``(sum a)**2 / sum a**2`` per ``sum a``."""
     window_px = LOCAL_CALIBRATION_PX if window_px is None else int(window_px)
     min_basins = LOCAL_CALIBRATION_MIN_BASINS if min_basins is None else int(min_basins)
-    area = np.asarray(area, np.float64)
-    total = float(area.sum())
+    total = float(np.sum(area))
     if total <= 0 or window_px <= 0:
         return window_px
-    density = total / float(np.sum(area * area))  # basins by area per px
+    density = _basins_by_area(area) / total  # basins by area per px
     return int(max(window_px, round(math.sqrt(min_basins / density))))
 
 
@@ -303,12 +310,11 @@ def local_pore_probability(basins: dict, model: dict | None, region: np.ndarray,
         Pore probability of basins 1..n.
     """
     min_basins = LOCAL_CALIBRATION_MIN_BASINS if min_basins is None else int(min_basins)
-    window_px = (local_window_px(basins.get("area", np.zeros(0)), min_basins)
-                 if window_px is None else int(window_px))
+    window_px = (local_window_px(basins["area"], min_basins) if window_px is None
+                 else int(window_px))
     n = int(basins["n"])
-    p_whole = classify_basins(basins, model)
     if model is None or n == 0 or window_px <= 0:
-        return p_whole
+        return classify_basins(basins, model)
     labels = basins["labels"]
     if q_window is None:
         def q_window(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
@@ -335,8 +341,7 @@ def local_pore_probability(basins: dict, model: dict | None, region: np.ndarray,
             b = basins_from_q(np.ascontiguousarray(q_window(r0, r0 + wr, c0, c0 + wc)),
                               np.ascontiguousarray(region[r0:r0 + wr, c0:c0 + wc]),
                               basins["noise_q"], dynamics_k=dynamics_k, fixed=fixed)
-            area = b["area"]
-            if b["n"] == 0 or area.sum() ** 2 < min_basins * np.sum(area * area):
+            if _basins_by_area(b["area"]) < min_basins:
                 continue  # too few basins of weight for the area-weighted quantiles
             b["image_features"] = basins.get("image_features")
             p_lut = np.zeros(b["n"] + 1)
@@ -352,7 +357,10 @@ def local_pore_probability(basins: dict, model: dict | None, region: np.ndarray,
             num += np.bincount(whole[inside],
                                weights=weight * p_lut[window_labels[inside]], minlength=n + 1)
             den += np.bincount(whole[inside], weights=weight, minlength=n + 1)
-    return np.where(den[1:] > 0, num[1:] / np.maximum(den[1:], 1e-300), p_whole)
+    covered = den[1:] > 0
+    local = num[1:] / np.maximum(den[1:], 1e-300)
+    # basins no window covers (every window skipped): the whole image's calibration
+    return local if covered.all() else np.where(covered, local, classify_basins(basins, model))
 
 
 def _pores_of_basins(basins: dict, model: dict | None, det: dict | None = None,
@@ -739,7 +747,7 @@ def _segment_topographic_full(img, reg, offsets, level, f, sigma, nq, dynamics_k
     Returns the number of tiles."""
     rows, cols = img.shape
     cal = sample["calibration"]
-    window = local_window_px(sample["area"]) if sample["n"] else LOCAL_CALIBRATION_PX
+    window = local_window_px(sample["area"])
     det["local_calibration_px"] = int(window)
     if tile_px is None:
         if whole_sample:  # the sample is the whole image: its basins are the image's
