@@ -763,10 +763,61 @@ LEVEL_LIMITED_BACKGROUND = True
 _MAX_PATCH_WIDTH = 0.5
 #: ... and at least this many grid rows tall.
 _MIN_PATCH_ROWS = 8
+#: A wider patch is material when it begins with a step of grey level: median over its columns
+#: of the step across its first row (two cells beyond to one inside) of at least this fraction
+#: of its difference from the background (:func:`_sharp_outer_edge`; inf: never).
+WIDE_LAYER_STEP_FRACTION = 0.5
+#: ... and is textured beyond the background: its median log texture at least this far above
+#: that of the background's cells at the frame edge (0.5: 1.6 times the band-pass energy; the
+#: fine layers below measured 0.8-1.9, a smooth grey region beyond a sharp edge about 0).
+WIDE_LAYER_MIN_TEXTURE = 0.5
+
+
+def _edge_level_trend(level: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, float]:
+    """Grey level of an edge background along the edge, and its scatter about that trend.
+
+    ``level`` and ``cells`` are the grid rows at the frame edge and the background's cells
+    among them. Returns the level per grid column (the mean of the column's background cells,
+    a running median over 5 columns, interpolated across columns without any) and the robust
+    sigma of the cells about it: a slow illumination drift across the width is followed, not
+    counted as scatter.
+    """
+    cols = level.shape[1]
+    n = cells.sum(axis=0)
+    seen = n > 0
+    col_level = np.where(seen, (level * cells).sum(axis=0) / np.maximum(n, 1), np.nan)
+    x = np.arange(cols)
+    col_level = np.interp(x, x[seen], col_level[seen])
+    trend = ndi.median_filter(col_level, size=5, mode="nearest")
+    resid = (level - trend[None, :])[cells]
+    return trend, 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+
+
+def _sharp_outer_edge(patch: np.ndarray, level: np.ndarray, from_top: bool,
+                      difference: float) -> bool:
+    """Whether a patch of an edge background (grid cells) begins with a step of grey level on
+    its side toward the frame edge: per column, the level two cells beyond the patch's first
+    row against the level one cell inside it, whose median over the columns is at least
+    ``difference`` times :data:`WIDE_LAYER_STEP_FRACTION` (the background's level minus the
+    patch's)."""
+    rows = patch.shape[0]
+    has = patch.any(axis=0)
+    if not has.any() or difference == 0:
+        return False
+    first = (np.argmax(patch, axis=0) if from_top
+             else rows - 1 - np.argmax(patch[::-1], axis=0))
+    outside = np.clip(first - 2 if from_top else first + 2, 0, rows - 1)
+    inside = np.clip(first + 1 if from_top else first - 1, 0, rows - 1)
+    cols = np.nonzero(has & (outside != first))[0]
+    if cols.size == 0:
+        return False
+    step = level[outside[cols], cols] - level[inside[cols], cols]
+    return bool(np.median(step) / difference >= WIDE_LAYER_STEP_FRACTION)
 
 
 def _level_limited_background(background: np.ndarray, level: np.ndarray, textured: np.ndarray,
-                              from_top: bool) -> tuple[np.ndarray, np.ndarray]:
+                              from_top: bool, log_texture: np.ndarray | None = None
+                              ) -> tuple[np.ndarray, np.ndarray]:
     """The part of an edge background (grid cells) whose grey level is that of the background.
 
     Texture alone cannot tell a background from a smooth stretch of polymer (a dense layer, the
@@ -776,7 +827,19 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     against the polymer's grey. Cells of the region nearer in level to the band than to the
     background at the frame edge, and near the band's typical level, are dropped, and the
     region is kept only where it stays connected to that edge. Nothing changes when the two
-    levels are not clearly separated.
+    levels are not clearly separated: by :data:`_MIN_LEVEL_SEPARATION` times the scatter of
+    the edge background's cells about their trend along the edge (:func:`_edge_level_trend`),
+    and by more than that trend's own range (5-95 %); each cell is compared with the trend in
+    its column.
+
+    Such cells are dropped where they form a patch narrower than half the width, or a wider
+    one that begins with a step of grey level (:func:`_sharp_outer_edge`) and is textured
+    beyond the background (``log_texture``, :data:`WIDE_LAYER_MIN_TEXTURE`): a layer of fine
+    pores under the surface, too fine to read as texture, across the whole frame (closed cells
+    of 2.5 px under the surface on a grey or white background: the surface was found at the
+    layer's lower edge, 170 px deep). A wide patch whose level changes gradually is the
+    fading edge of a charging band, and a smooth one beyond a sharp edge a region of another
+    level (random phantom 117: a grey band over a darker one), and both stay background.
 
     Returns the kept background and the cells that are material by level, however smooth
     (nearer the band's level than the background's and near the band's median, outside the
@@ -790,29 +853,47 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     band = textured & ~background
     if edge_levels.size < 2 or not band.any():
         return background, none
+    # the background's level along the edge (it may drift across the width) and its scatter
+    bg_trend, spread = _edge_level_trend(level[:2] if from_top else level[-2:], edge_rows)
+    spread += 1e-3
     bg_level = float(np.median(edge_levels))
-    spread = 1.4826 * float(np.median(np.abs(edge_levels - bg_level))) + 1e-3
     gap = float(np.median(level[band])) - bg_level
-    if abs(gap) < _MIN_LEVEL_SEPARATION * spread:
+    # separated: by many times the scatter, and by more than the drift along the edge
+    drift = float(np.subtract(*np.percentile(bg_trend, [95, 5])))
+    if abs(gap) < max(_MIN_LEVEL_SEPARATION * spread, drift):
         return background, none
     # material by level: nearer the band than the background, and near the band's typical
     # level (a charging band beyond a vacuum gap, or the dark gap under a charging band, lies
     # outside it: background)
     q1, med, q3 = np.percentile(level[band], [25, 50, 75])
     reach = max(1.5 * (q3 - q1), 3 * spread)
-    unlike = (np.abs(level - bg_level) >= 0.5 * abs(gap)) & (np.abs(level - med) < reach)
-    # ... in patches narrower than half the width and a few cells tall: a layer of that level
-    # across the frame is part of the background (the fading edge of a charging band), and
-    # cells straddling the surface, and pores open to it, have the levels of neither side
+    unlike = ((np.abs(level - bg_trend[None, :]) >= 0.5 * abs(gap))
+              & (np.abs(level - med) < reach))
+    # ... in patches a few cells tall (cells straddling the surface, and pores open to it,
+    # have the levels of neither side), narrower than half the width or, wider, beginning with
+    # a step (a layer of that level across the frame whose level changes gradually is the
+    # fading edge of a charging band)
     patches, n_patches = ndi.label(background & unlike, np.ones((3, 3), bool))
     if n_patches == 0:
         return background, none
+    edge_texture = None
+    if log_texture is not None:
+        edge_texture = float(np.median((log_texture[:2] if from_top
+                                        else log_texture[-2:])[edge_rows]))
     keep_patch = np.zeros(n_patches + 1, bool)
     for k, box in enumerate(ndi.find_objects(patches), start=1):
         height, width = box[0].stop - box[0].start, box[1].stop - box[1].start
-        # a stretch of polymer, not the cells straddling the surface (1-2 rows of them)
-        keep_patch[k] = (width < _MAX_PATCH_WIDTH * background.shape[1]
-                         and height >= _MIN_PATCH_ROWS)
+        if height < _MIN_PATCH_ROWS:
+            continue
+        if width < _MAX_PATCH_WIDTH * background.shape[1]:
+            keep_patch[k] = True
+        elif edge_texture is not None:
+            patch = patches == k
+            difference = (float(np.median(bg_trend[patch.any(axis=0)]))
+                          - float(np.median(level[patch])))
+            keep_patch[k] = (float(np.median(log_texture[patch])) - edge_texture
+                             >= WIDE_LAYER_MIN_TEXTURE
+                             and _sharp_outer_edge(patch, level, from_top, difference))
     narrow = keep_patch[patches]
     unlike &= ~(background & ~narrow)
     labels, _ = ndi.label(background & ~narrow, np.ones((3, 3), bool))
@@ -1364,9 +1445,9 @@ def _find_horizontal(
     tb, bb = _edge_backgrounds(textured | solid, _MIN_BACKGROUND_CONTACT)
     material = {"top": textured | solid, "bottom": textured | solid}
     if LEVEL_LIMITED_BACKGROUND:
-        tb, unlike = _level_limited_background(tb, level, textured, True)
+        tb, unlike = _level_limited_background(tb, level, textured, True, logt)
         material["top"] |= unlike
-        bb, unlike = _level_limited_background(bb, level, textured, False)
+        bb, unlike = _level_limited_background(bb, level, textured, False, logt)
         material["bottom"] |= unlike
     notes: list[str] = []
     band = ~(tb | bb)
