@@ -25,7 +25,11 @@ How :func:`find_membrane` works (horizontal case; the vertical one runs on the t
    background, where fine pores under the surface may read smooth at the coarse scales), its
    boundary no steeper than 45 degrees (else the membrane
    is vertical and ``auto`` looks at the transposed image), and must not reach from the top
-   edge to the bottom one.
+   edge to the bottom one. Smooth cells of the band's grey level rather than the background's
+   are material, not background (:func:`_level_limited_background`): a dense layer, the solid
+   between sparse large pores, and a layer of pores too fine to read as texture that runs
+   across the frame under the surface, begins with a step of grey level and is rougher than
+   the background (a charging band's fading edge changes level gradually).
 3. **The surface at full resolution.** In a strip of rows around each coarse surface, the
    background is flooded (4-connected) from the known background through pixels that are as
    smooth as the background at the finest scale that tells the two apart (difference-of-
@@ -63,6 +67,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -832,18 +837,20 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     and by more than that trend's own range (5-95 %); each cell is compared with the trend in
     its column.
 
-    Such cells are dropped where they form a patch narrower than half the width, or a wider
-    one that begins with a step of grey level (:func:`_sharp_outer_edge`) and is textured
-    beyond the background (``log_texture``, :data:`WIDE_LAYER_MIN_TEXTURE`): a layer of fine
-    pores under the surface, too fine to read as texture, across the whole frame (closed cells
-    of 2.5 px under the surface on a grey or white background: the surface was found at the
-    layer's lower edge, 170 px deep). A wide patch whose level changes gradually is the
-    fading edge of a charging band, and a smooth one beyond a sharp edge a region of another
-    level (random phantom 117: a grey band over a darker one), and both stay background.
+    Such cells are dropped where they form a patch narrower than half the width. Across the
+    frame, a layer of cells whose level is clearly not the background's (departing from the
+    trend by the separation above) and within the band's range is dropped when it begins with
+    a step of grey level (:func:`_sharp_outer_edge`) and is textured beyond the background
+    (``log_texture``, :data:`WIDE_LAYER_MIN_TEXTURE`): a layer of fine pores under the
+    surface, too fine to read as texture (closed cells of 2.5 px under the surface on a grey
+    or white background, whose level may be nearer the background's than the band's: the
+    surface was found at the layer's lower edge, 46-170 px deep). A layer whose level changes
+    gradually is the fading edge of a charging band, and a smooth one beyond a sharp edge a
+    region of another level (random phantom 117: a grey band over a darker one): both stay
+    background.
 
     Returns the kept background and the cells that are material by level, however smooth
-    (nearer the band's level than the background's and near the band's median, outside the
-    kept background; all False when the levels are not separated).
+    (outside the kept background; all False when the levels are not separated).
     """
     none = np.zeros(background.shape, bool)
     if not background.any():
@@ -870,35 +877,48 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     unlike = ((np.abs(level - bg_trend[None, :]) >= 0.5 * abs(gap))
               & (np.abs(level - med) < reach))
     # ... in patches a few cells tall (cells straddling the surface, and pores open to it,
-    # have the levels of neither side), narrower than half the width or, wider, beginning with
-    # a step (a layer of that level across the frame whose level changes gradually is the
-    # fading edge of a charging band)
-    patches, n_patches = ndi.label(background & unlike, np.ones((3, 3), bool))
-    if n_patches == 0:
-        return background, none
-    edge_texture = None
+    # have the levels of neither side) and narrower than half the width
+    tall_narrow = _patches_where(background & unlike,
+                                 lambda h, w, patch: w < _MAX_PATCH_WIDTH * background.shape[1])
+    # ... or in a layer across the frame, of a level clearly not the background's, that begins
+    # with a step and is textured beyond the background (a layer that fades in is the edge of a
+    # charging band; a smooth one beyond an edge another background)
+    layer = np.zeros(background.shape, bool)
     if log_texture is not None:
         edge_texture = float(np.median((log_texture[:2] if from_top
                                         else log_texture[-2:])[edge_rows]))
-    keep_patch = np.zeros(n_patches + 1, bool)
-    for k, box in enumerate(ndi.find_objects(patches), start=1):
-        height, width = box[0].stop - box[0].start, box[1].stop - box[1].start
-        if height < _MIN_PATCH_ROWS:
-            continue
-        if width < _MAX_PATCH_WIDTH * background.shape[1]:
-            keep_patch[k] = True
-        elif edge_texture is not None:
-            patch = patches == k
+        departed = (np.abs(level - bg_trend[None, :]) >= max(_MIN_LEVEL_SEPARATION * spread, drift)
+                    ) & (np.abs(level - med) < reach)
+
+        def is_layer(h: int, w: int, patch: np.ndarray) -> bool:
+            if w < _MAX_PATCH_WIDTH * background.shape[1]:
+                return False
             difference = (float(np.median(bg_trend[patch.any(axis=0)]))
                           - float(np.median(level[patch])))
-            keep_patch[k] = (float(np.median(log_texture[patch])) - edge_texture
-                             >= WIDE_LAYER_MIN_TEXTURE
-                             and _sharp_outer_edge(patch, level, from_top, difference))
-    narrow = keep_patch[patches]
-    unlike &= ~(background & ~narrow)
-    labels, _ = ndi.label(background & ~narrow, np.ones((3, 3), bool))
+            return (float(np.median(log_texture[patch])) - edge_texture >= WIDE_LAYER_MIN_TEXTURE
+                    and _sharp_outer_edge(patch, level, from_top, difference))
+
+        layer = _patches_where(background & (departed | unlike), is_layer)
+    material = tall_narrow | layer
+    unlike = (unlike & ~background) | material
+    labels, _ = ndi.label(background & ~material, np.ones((3, 3), bool))
     touching = np.unique(labels[0] if from_top else labels[-1])
     return np.isin(labels, touching[touching > 0]), unlike
+
+
+def _patches_where(mask: np.ndarray, keep: Callable[[int, int, np.ndarray], bool]) -> np.ndarray:
+    """The 8-connected patches of ``mask`` at least :data:`_MIN_PATCH_ROWS` tall for which
+    ``keep(height, width, patch)`` is true (height and width of the patch's bounding box in
+    cells, the patch as a full-size mask)."""
+    patches, _ = ndi.label(mask, np.ones((3, 3), bool))
+    out = np.zeros(mask.shape, bool)
+    for k, box in enumerate(ndi.find_objects(patches), start=1):
+        if box is None or box[0].stop - box[0].start < _MIN_PATCH_ROWS:
+            continue
+        patch = patches == k
+        if keep(box[0].stop - box[0].start, box[1].stop - box[1].start, patch):
+            out |= patch
+    return out
 
 
 def _spanning_material_by_level(textured: np.ndarray, level: np.ndarray) -> np.ndarray:

@@ -700,25 +700,29 @@ def test_depth_from_a_straight_line_is_exact(tilt_deg):
     assert np.abs(depth - exact)[below].max() < 1e-3
 
 
-@pytest.mark.parametrize("background", ["grey", "bright"])
-def test_fine_pored_layer_under_the_surface_is_membrane(monkeypatch, background):
+@pytest.mark.parametrize("background,seed,tolerance_px", [
+    ("grey", 0, 1.5), ("bright", 0, 1.5), ("bright", 1, 3.0)])
+def test_fine_pored_layer_under_the_surface_is_membrane(monkeypatch, background, seed,
+                                                        tolerance_px):
     """Closed cells of 2.5 px under the top surface (a gradient growing to 30 px with depth),
     topographic, on a grey or white background with an illumination drift: the fine layer reads
     as smooth, and as one layer across the frame it was taken for the fading edge of a charging
     band; the surface was found at its lower edge, 170 px deep. It begins with a step of grey
-    level, which a fading band does not."""
+    level, which a fading band does not. On seed 1 the layer's level is nearer the white
+    background's than the band's (0.83 against 1.0 and 0.65): found 2 px deep (the layer's
+    first row of cells is as bright as the background)."""
     from pipeline import geometry
     from pipeline.synthetic import make_membrane_phantom
 
     ph = make_membrane_phantom((640, 896), pixel_size_um=0.1, profile="gradient_increasing",
                                pore_size_um=1.0, pore_size_range_um=(0.25, 3.0), surfaces="top",
                                reference_surface="top", rendering="topographic",
-                               background=background, morphology="cells", porosity=0.65, seed=0,
+                               background=background, morphology="cells", porosity=0.65, seed=seed,
                                illumination_gradient=0.2)
     img = ph.image[:ph.pore_mask.shape[0]].astype(np.float32) / 255
     true_top = ph.membrane().top_px
     found = find_membrane(img, ph.pixel_size_um)
-    assert abs(float(np.median(found.top_px - true_top))) <= 1.5
+    assert abs(float(np.median(found.top_px - true_top))) <= tolerance_px
     monkeypatch.setattr(geometry, "WIDE_LAYER_STEP_FRACTION", np.inf)
     before = find_membrane(img, ph.pixel_size_um)
     assert float(np.median(before.top_px - true_top)) > 100
