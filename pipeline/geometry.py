@@ -773,8 +773,10 @@ _MIN_PATCH_ROWS = 8
 #: of its difference from the background (:func:`_sharp_outer_edge`; inf: never).
 WIDE_LAYER_STEP_FRACTION = 0.5
 #: ... and is textured beyond the background: its median log texture at least this far above
-#: that of the background's cells at the frame edge (0.5: 1.6 times the band-pass energy; the
-#: fine layers below measured 0.8-1.9, a smooth grey region beyond a sharp edge about 0).
+#: that of the background's cells at the frame edge (0.5: 1.6 times the band-pass energy).
+#: Measured 2026-12-07: the fine layers of tests/test_geometry.py's phantoms 1.2-1.8; random
+#: phantom 117's smooth grey band (no layer: its levels drift along the edge by more than the
+#: gap, and its patches begin without a step) 0.1-0.5.
 WIDE_LAYER_MIN_TEXTURE = 0.5
 
 
