@@ -67,7 +67,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -857,13 +856,14 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     none = np.zeros(background.shape, bool)
     if not background.any():
         return background, none
-    edge_rows = background[:2] if from_top else background[-2:]
-    edge_levels = (level[:2] if from_top else level[-2:])[edge_rows]
+    at_edge = slice(None, 2) if from_top else slice(-2, None)  # the grid rows at the frame edge
+    edge_rows = background[at_edge]
+    edge_levels = level[at_edge][edge_rows]
     band = textured & ~background
     if edge_levels.size < 2 or not band.any():
         return background, none
     # the background's level along the edge (it may drift across the width) and its scatter
-    bg_trend, spread = _edge_level_trend(level[:2] if from_top else level[-2:], edge_rows)
+    bg_trend, spread = _edge_level_trend(level[at_edge], edge_rows)
     spread += 1e-3
     bg_level = float(np.median(edge_levels))
     gap = float(np.median(level[band])) - bg_level
@@ -876,51 +876,43 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     # outside it: background)
     q1, med, q3 = np.percentile(level[band], [25, 50, 75])
     reach = max(1.5 * (q3 - q1), 3 * spread)
-    unlike = ((np.abs(level - bg_trend[None, :]) >= 0.5 * abs(gap))
-              & (np.abs(level - med) < reach))
+    near_band = np.abs(level - med) < reach
+    unlike = (np.abs(level - bg_trend[None, :]) >= 0.5 * abs(gap)) & near_band
+    wide = _MAX_PATCH_WIDTH * background.shape[1]
     # ... in patches a few cells tall (cells straddling the surface, and pores open to it,
     # have the levels of neither side) and narrower than half the width
-    tall_narrow = _patches_where(background & unlike,
-                                 lambda h, w, patch: w < _MAX_PATCH_WIDTH * background.shape[1])
+    patches, size = _patch_sizes(background & unlike)
+    keep = np.zeros(len(size) + 1, bool)
+    keep[1:] = (size[:, 0] >= _MIN_PATCH_ROWS) & (size[:, 1] < wide)
+    material = keep[patches]
     # ... or in a layer across the frame, of a level clearly not the background's, that begins
     # with a step and is textured beyond the background (a layer that fades in is the edge of a
     # charging band; a smooth one beyond an edge another background)
-    layer = np.zeros(background.shape, bool)
     if log_texture is not None:
-        edge_texture = float(np.median((log_texture[:2] if from_top
-                                        else log_texture[-2:])[edge_rows]))
-        departed = (np.abs(level - bg_trend[None, :]) >= max(_MIN_LEVEL_SEPARATION * spread, drift)
-                    ) & (np.abs(level - med) < reach)
-
-        def is_layer(h: int, w: int, patch: np.ndarray) -> bool:
-            if w < _MAX_PATCH_WIDTH * background.shape[1]:
-                return False
+        edge_texture = float(np.median(log_texture[at_edge][edge_rows]))
+        departed = (np.abs(level - bg_trend[None, :])
+                    >= max(_MIN_LEVEL_SEPARATION * spread, drift)) & near_band
+        patches, size = _patch_sizes(background & (departed | unlike))
+        for k in np.flatnonzero((size[:, 0] >= _MIN_PATCH_ROWS) & (size[:, 1] >= wide)) + 1:
+            patch = patches == k
             difference = (float(np.median(bg_trend[patch.any(axis=0)]))
                           - float(np.median(level[patch])))
-            return (float(np.median(log_texture[patch])) - edge_texture >= WIDE_LAYER_MIN_TEXTURE
-                    and _sharp_outer_edge(patch, level, from_top, difference))
-
-        layer = _patches_where(background & (departed | unlike), is_layer)
-    material = tall_narrow | layer
+            if (float(np.median(log_texture[patch])) - edge_texture >= WIDE_LAYER_MIN_TEXTURE
+                    and _sharp_outer_edge(patch, level, from_top, difference)):
+                material |= patch
     unlike = (unlike & ~background) | material
     labels, _ = ndi.label(background & ~material, np.ones((3, 3), bool))
     touching = np.unique(labels[0] if from_top else labels[-1])
     return np.isin(labels, touching[touching > 0]), unlike
 
 
-def _patches_where(mask: np.ndarray, keep: Callable[[int, int, np.ndarray], bool]) -> np.ndarray:
-    """The 8-connected patches of ``mask`` at least :data:`_MIN_PATCH_ROWS` tall for which
-    ``keep(height, width, patch)`` is true (height and width of the patch's bounding box in
-    cells, the patch as a full-size mask)."""
+def _patch_sizes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """8-connected patches of ``mask``: their labels and, per label 1..n, the height and width
+    (cells) of its bounding box, shape (n, 2)."""
     patches, _ = ndi.label(mask, np.ones((3, 3), bool))
-    out = np.zeros(mask.shape, bool)
-    for k, box in enumerate(ndi.find_objects(patches), start=1):
-        if box is None or box[0].stop - box[0].start < _MIN_PATCH_ROWS:
-            continue
-        patch = patches == k
-        if keep(box[0].stop - box[0].start, box[1].stop - box[1].start, patch):
-            out |= patch
-    return out
+    boxes = ndi.find_objects(patches)
+    size = np.array([[b[0].stop - b[0].start, b[1].stop - b[1].start] for b in boxes], int)
+    return patches, size.reshape(-1, 2)
 
 
 def _spanning_material_by_level(textured: np.ndarray, level: np.ndarray) -> np.ndarray:
