@@ -52,7 +52,9 @@ with the edge pushed under the rim, and the correction then grows the pores by a
 renderings with such rims, 0.15-0.55 above the polymer: porosity +3 to +28 %). So the correction is
 checked from the edges it made: their edge profile is fitted again with the rim's position free
 (``fit_rim_profile(..., free_offset=True)``); when the rim lies more than ``RIM_OUTSIDE_MIN_PX``
-outside the edges and that model leaves less than ``RIM_OFFSET_RSS_RATIO`` of the centred model's
+outside the edges, but not more than ``RIM_OUTSIDE_MAX_WIDTHS`` of its widths (a rim fitted farther
+out does not touch the edge: across walls thinner than the rim band it is the next pore's rim),
+and that model leaves less than ``RIM_OFFSET_RSS_RATIO`` of the centred model's
 residual, the threshold is raised instead by the level the rim adds AT the edge
 (``details["rim_outside_edge"]``). ``benchmarks/bench_rim_position.py`` (36 dark renderings of
 ``tests/heldout.py`` ``render_rim_position`` per rim position: sponge, spheres and cells, rims 1 and
@@ -295,6 +297,7 @@ from ._dark import (
     RIM_MAX_FRACTION,
     RIM_NOISE_MARGIN,
     RIM_OFFSET_RSS_RATIO,
+    RIM_OUTSIDE_MAX_WIDTHS,
     RIM_OUTSIDE_MIN_PX,
     RIM_PROFILE_PX,
     _segment_dark,
@@ -406,6 +409,7 @@ __all__ = [
     "RIM_MAX_FRACTION",
     "RIM_NOISE_MARGIN",
     "RIM_OFFSET_RSS_RATIO",
+    "RIM_OUTSIDE_MAX_WIDTHS",
     "RIM_OUTSIDE_MIN_PX",
     "RIM_PROFILE_PX",
     "rim_score",
