@@ -767,6 +767,11 @@ LEVEL_LIMITED_BACKGROUND = True
 _MAX_PATCH_WIDTH = 0.5
 #: ... and at least this many grid rows tall.
 _MIN_PATCH_ROWS = 8
+#: A layer across the frame (:func:`_level_limited_background`) must be at least this many grid
+#: rows thick in its columns (median). Measured 2026-12-07: the fine-pored layers of
+#: benchmarks/bench_surface_layers.py 5-40; the cells straddling the edge of a charging band 2-3
+#: (their bounding box, along a tilted band, 28-39 rows tall).
+_MIN_LAYER_ROWS = 4
 #: A wider patch is material when it begins with a step of grey level: median over its columns
 #: of the step across its first row (two cells beyond to one inside) of at least this fraction
 #: of its difference from the background (:func:`_sharp_outer_edge`; inf: never).
@@ -839,16 +844,17 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     its column.
 
     Such cells are dropped where they form a patch narrower than half the width. Across the
-    frame, a layer of cells whose level is clearly not the background's (departing from the
-    trend by the separation above) and within the band's range is dropped when it begins with
-    a step of grey level (:func:`_sharp_outer_edge`) and is textured beyond the background
-    (``log_texture``, :data:`WIDE_LAYER_MIN_TEXTURE`): a layer of fine pores under the
-    surface, too fine to read as texture (closed cells of 2.5 px under the surface on a grey
-    or white background, whose level may be nearer the background's than the band's: the
-    surface was found at the layer's lower edge, 46-170 px deep). A layer whose level changes
-    gradually is the fading edge of a charging band, and a smooth one beyond a sharp edge a
-    region of another level (random phantom 117: a grey band over a darker one): both stay
-    background.
+    frame, a layer (at least :data:`_MIN_LAYER_ROWS` thick in its columns: the cells straddling
+    a tilted band's edge make a line whose bounding box is tall) of cells whose level is clearly
+    not the background's (departing from the trend by the separation above) and within the
+    band's range is dropped when it begins with a step of grey level (:func:`_sharp_outer_edge`)
+    and is textured beyond the background (``log_texture``, :data:`WIDE_LAYER_MIN_TEXTURE`): a
+    layer of fine pores under the surface, too fine to read as texture (closed cells of 2.5 px
+    under the surface on a grey or white background, whose level may be nearer the background's
+    than the band's: the surface was found at the layer's lower edge, 46-170 px deep). A layer
+    whose level changes gradually is the fading edge of a charging band, and a smooth one beyond
+    a sharp edge a region of another level (random phantom 117: a grey band over a darker one):
+    both stay background.
 
     Returns the kept background and the cells that are material by level, however smooth
     (outside the kept background; all False when the levels are not separated).
@@ -895,6 +901,10 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
         patches, size = _patch_sizes(background & (departed | unlike))
         for k in np.flatnonzero((size[:, 0] >= _MIN_PATCH_ROWS) & (size[:, 1] >= wide)) + 1:
             patch = patches == k
+            # a layer, not a line: tall in its columns, not only in its bounding box (the
+            # straddling cells along a tilted band's edge span many rows across the width)
+            if np.median(patch.sum(axis=0)[patch.any(axis=0)]) < _MIN_LAYER_ROWS:
+                continue
             difference = (float(np.median(bg_trend[patch.any(axis=0)]))
                           - float(np.median(level[patch])))
             if (float(np.median(log_texture[patch])) - edge_texture >= WIDE_LAYER_MIN_TEXTURE
@@ -1134,7 +1144,8 @@ VACUUM_GAP_MAX_FRACTION = 0.25
 
 
 def _background_level_only(reached: np.ndarray, smooth_img: np.ndarray, seeds: np.ndarray,
-                           band_level: float) -> np.ndarray:
+                           band_level: float, saturated: np.ndarray | None = None
+                           ) -> np.ndarray:
     """``reached`` without the pixels cut off from the background above them in their column
     whose grey level is not the background's.
 
@@ -1143,6 +1154,13 @@ def _background_level_only(reached: np.ndarray, smooth_img: np.ndarray, seeds: n
     surface); a cut-off pixel stays when it lies within 6 noise sigmas of it, or, when the band
     and the background differ by at least ``_MIN_LEVEL_SEPARATION`` spreads of the seeds, when
     it is nearer the background's level than ``band_level``.
+
+    ``saturated`` (:func:`saturated_background`): seeds there start runs of their own, down
+    their columns, that count as joined to the background above. A saturated charging band
+    below the vacuum is parted from it by the step of its upper edge; where the strip searched
+    for the surface held that vacuum, the whole band was cut off, not at the vacuum's level,
+    and dropped: the surface was found at the band's top (held-out renderings tilted 5
+    degrees: 78-119 px high).
     """
     rows, cols = reached.shape
     from_above = np.logical_and.accumulate(reached, axis=0)
@@ -1166,6 +1184,16 @@ def _background_level_only(reached: np.ndarray, smooth_img: np.ndarray, seeds: n
     near = np.clip(end[None, :] - np.arange(6)[:, None], 0, rows - 1)
     ref = np.where(has, np.median(smooth_img[near, np.arange(cols)[None, :]], axis=0), bg_level)
     ref = ndi.median_filter(ref, size=min(cols, 31), mode="nearest")
+    if saturated is not None:
+        # a saturated charging band under the vacuum (parted from it by the step of its edge)
+        # is a background of its own: runs of flooded pixels down from its seeds count as
+        # joined (a smooth dense skin taken into the texture background is never saturated)
+        anchors = seeds & saturated
+        run = np.zeros(cols, bool)
+        for r in range(rows):
+            run = reached[r] & (run | anchors[r])
+            from_above[r] |= run
+        cut_off = reached & ~from_above
     bg_like = np.abs(smooth_img - ref[None, :]) < tol
     return from_above | (cut_off & bg_like)
 
@@ -1181,6 +1209,7 @@ def _refine_top(
     search_in_px: int,
     structure_px: float = 1.5,
     band_level: float | None = None,
+    saturated: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-column sub-pixel top surface: where the image leaves the background.
 
@@ -1246,7 +1275,7 @@ def _refine_top(
     keep[0] = False
     reached = keep[labels]
     if band_level is not None and FLOOD_BY_LEVEL:
-        reached = _background_level_only(reached, smooth_img, seeds, band_level)
+        reached = _background_level_only(reached, smooth_img, seeds, band_level, saturated)
     has = reached.any(axis=0)
     last = rows - 1 - np.argmax(reached[::-1], axis=0)  # last flooded row per column
     reach = int(max(13, 10 * structure_px + 8))
@@ -1414,6 +1443,22 @@ def _candidate_surface(bg: np.ndarray, textured: np.ndarray, logt: np.ndarray,
     return line, ""
 
 
+#: A pixel is saturated when at least this fraction of the 5 x 5 pixels around it hold the
+#: image's largest value (a charging band clipped at the detector's white: 0.58-0.90 of a held-
+#: out band's pixels; polymer, skins and halos are not clipped).
+SATURATED_FRACTION = 0.5
+
+
+def saturated_background(image: np.ndarray) -> np.ndarray | None:
+    """Pixels in areas clipped at the image's largest value (:data:`SATURATED_FRACTION`), or
+    None when the image has no such area."""
+    at_max = (image >= image.max()).astype(np.float32)
+    if at_max.mean() < 0.01:
+        return None
+    saturated = cv2.blur(at_max, (5, 5), borderType=cv2.BORDER_REFLECT) >= SATURATED_FRACTION
+    return saturated if saturated.any() else None
+
+
 def _surface_in_strip(strip: np.ndarray, background: np.ndarray, band: np.ndarray,
                       coarse: np.ndarray, measured: np.ndarray, search_in: int) -> np.ndarray:
     """Sub-pixel top surface per column in a strip of rows around it (background above).
@@ -1435,7 +1480,8 @@ def _surface_in_strip(strip: np.ndarray, background: np.ndarray, band: np.ndarra
     smooth_enough, structure_px = _smooth_like_background(strip, background, band)
     return _refine_top(smooth_img, edge_img, threshold, smooth_enough, coarse, measured,
                        background, search_in, structure_px,
-                       band_level=float(np.median(smooth_img[band])))
+                       band_level=float(np.median(smooth_img[band])),
+                       saturated=saturated_background(strip))
 
 
 def _find_horizontal(
