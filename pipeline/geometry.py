@@ -28,28 +28,30 @@ How :func:`find_membrane` works (horizontal case; the vertical one runs on the t
    edge to the bottom one. Smooth cells of the band's grey level rather than the background's
    are material, not background (:func:`_level_limited_background`): a dense layer, the solid
    between sparse large pores, and a layer of pores too fine to read as texture that runs
-   across the frame under the surface, begins with a step of grey level and is rougher than
-   the background (a charging band's fading edge changes level gradually).
+   across the frame under the surface (at least a few grid rows thick in its columns: the
+   cells straddling a tilted band's edge are not a layer), begins with a step of grey level and
+   is rougher than the background (a charging band's fading edge changes level gradually).
 3. **The surface at full resolution.** In a strip of rows around each coarse surface, the
-   background is flooded (4-connected) from the known background through pixels that are as
-   smooth as the background at the finest scale that tells the two apart (difference-of-
-   Gaussians energy, threshold minimising the two misclassification rates). A gradual halo
-   (charging, edge brightening) passes; a step (the surface, the edge of a dense skin, pore
-   walls as grey as the background) stops it, and the flood runs around debris into the gap
-   between debris and membrane. What the flood reaches sideways (not straight down from the
-   background in its column: under debris, or through a gap in a surface edge) stays only where
-   its grey level is the background's, so it cannot run into the flat middle of a smooth dense
-   skin (:func:`_background_level_only`). Below the flood's end, per column, the edge is the
-   outermost strong ascent of the departure from the local background level (sub-pixel,
-   parabola), after removing scan-line offsets measured on the flooded background and on the
-   rows between the flood's end and the surface still at the background's level (a coarse
-   smoothness scale stops the flood tens of rows short, and bright scan lines there passed for
-   the surface). A departure counts when it exceeds 4 noise sigmas and 1.5 times the largest
-   departure of the flooded background just above (a saturated background has no measurable
-   spread but dips below the clip level), and is a step: as large against the rows 6 above (a
-   halo brightening towards the surface departs from the background's level slowly). A layer as
-   dark as the vacuum right under a bright charging band (below a quarter of its level),
-   continuous along the surface, is background too.
+   background is flooded (4-connected) from the known background through pixels that are as smooth
+   as the background at the finest scale that tells the two apart (difference-of-Gaussians energy,
+   threshold minimising the two misclassification rates). A gradual halo (charging, edge
+   brightening) passes; a step (the surface, the edge of a dense skin, pore walls as grey as the
+   background) stops it, and the flood runs around debris into the gap between debris and membrane.
+   What the flood reaches sideways (not straight down from the background in its column: under
+   debris, or through a gap in a surface edge) stays only where its grey level is the background's,
+   so it cannot run into the flat middle of a smooth dense skin (:func:`_background_level_only`); a
+   saturated charging band below the vacuum, parted from it by the step of its edge, is a
+   background of its own (:func:`saturated_background`). Below the flood's end, per column, the
+   edge is the outermost strong ascent of the departure from the local background level (sub-pixel,
+   parabola), after removing scan-line offsets measured on the flooded background and on the rows
+   between the flood's end and the surface still at the background's level (a coarse smoothness
+   scale stops the flood tens of rows short, and bright scan lines there passed for the surface). A
+   departure counts when it exceeds 4 noise sigmas and 1.5 times the largest departure of the
+   flooded background just above (a saturated background has no measurable spread but dips below
+   the clip level), and is a step: as large against the rows 6 above (a halo brightening towards
+   the surface departs from the background's level slowly). A layer as dark as the vacuum right
+   under a bright charging band (below a quarter of its level), continuous along the surface and up
+   to a few edge searches tall, is background too.
 4. **Robust line.** Per-column positions are fitted by an outlier-rejecting smoother (a Siegel
    repeated-medians line, then Gaussian-weighted local-linear fits of the inliers with shrinking
    windows), so columns over pores open at the surface (macrovoids, a rough skin), leaks and
@@ -1141,6 +1143,12 @@ LARGEST_DEPARTURE_FACTOR = 1.5
 FLOOD_BY_LEVEL = True
 #: A vacuum gap under a bright charging band is darker than this fraction of the band's level.
 VACUUM_GAP_MAX_FRACTION = 0.25
+#: ... and at most this many edge searches (:func:`_refine_top`'s ``reach``, >= 13 px) tall;
+#: taller than one search only when at least :data:`VACUUM_GAP_MIN_EVEN` of its columns around
+#: are within 2 px (or 15 %) of their local median thickness (measured: vacuum gaps of 16-36 rows
+#: over porous membranes 0.63-1.0, dark pores open at a surface, random phantom 625, 0.34-0.41).
+VACUUM_GAP_MAX_REACHES = 4
+VACUUM_GAP_MIN_EVEN = 0.5
 
 
 def _background_level_only(reached: np.ndarray, smooth_img: np.ndarray, seeds: np.ndarray,
@@ -1331,13 +1339,16 @@ def _refine_top(
     # topographic polymer (a grey face, darker than the charging) passed for that gap
     dark_limit = np.minimum(dark_limit, VACUUM_GAP_MAX_FRACTION * ref)
     after = np.floor(np.nan_to_num(edge, nan=-10.0)).astype(np.intp) + 2
-    span = np.arange(reach)
+    # the gap may be wider than the edge search (a held-out charging band 20 rows above the
+    # membrane: the surface was left at the gap's top, 8-24 px high)
+    gap_reach = VACUUM_GAP_MAX_REACHES * reach
+    span = np.arange(gap_reach)
     rr = np.clip(after[None, :] + span[:, None], 0, rows - 1)
     dark = ((smooth_img[rr, x[None, :]] <= dark_limit[None, :])
             & (after[None, :] + span[:, None] < rows))
     lead = np.argmax(dark, axis=0)  # the dark layer starts within a few rows of the edge
     tail = np.vstack([dark, np.zeros((1, cols), bool)])
-    run = np.argmin(np.where(np.arange(reach + 1)[:, None] >= lead[None, :], tail, True),
+    run = np.argmin(np.where(np.arange(gap_reach + 1)[:, None] >= lead[None, :], tail, True),
                     axis=0) - lead
     gap = found & bright_bg & dark.any(axis=0) & (lead <= 3) & (run >= 3)
     # a gap is a layer along the surface, not a pore open at it: it must hold in nearly all
@@ -1351,7 +1362,19 @@ def _refine_top(
         edge2, found2 = _locate_edge(smooth_img, edge_img, last2, ref2, t_col, reach)
         # where the dark layer runs on past the search (a dark pore under the gap) the
         # surface is unknown in that column
-        edge = np.where(gap, np.where(found2 & (lead + run < reach), edge2, np.nan), edge)
+        # a gap wider than the edge search must be a layer of even thickness (the band's
+        # edge runs along the surface): dark pores open at the surface are as dark, but their
+        # depth changes from column to column (random phantom 625: its bottom surface moved
+        # 2 px into the pores without this test)
+        with warnings.catch_warnings():  # windows without gap columns: NaN, not compared
+            warnings.simplefilter("ignore", RuntimeWarning)
+            local = ndi.generic_filter(np.where(gap, run, np.nan).astype(float), np.nanmedian,
+                                       size=width, mode="nearest")
+        even = gap & (np.abs(run - local) <= np.maximum(2.0, 0.15 * local))
+        even_layer = (ndi.uniform_filter1d(even.astype(np.float32), width, mode="nearest")
+                      >= VACUUM_GAP_MIN_EVEN)
+        ends = (lead + run < reach) | (even_layer & (lead + run < gap_reach))
+        edge = np.where(gap, np.where(found2 & ends, edge2, np.nan), edge)
     good = has & found & measured & (last < limit)
     return np.where(good, edge, np.nan)
 

@@ -654,8 +654,12 @@ def _size_map(size: float | tuple[float, float], depth: np.ndarray, span: float,
 
 
 def heldout_image(kind: str, seed: int, shape: tuple[int, int] = (512, 768),
-                  pixel_size_um: float | None = None) -> HeldOutImage:
+                  pixel_size_um: float | None = None,
+                  spec: dict[str, Any] | None = None) -> HeldOutImage:
     """The held-out micrograph of ``kind`` (a key of :data:`HELDOUT_KINDS`) for ``seed``.
+
+    ``spec``, when given, is used instead of ``HELDOUT_KINDS[kind]`` (the same keys; ``kind``
+    then only names the image).
 
     Sizes are designed in px; ``pixel_size_um`` (default: the kind's, 0.01-0.5 µm/px, so that
     parameters in µm are exercised over a wide range of scales) only sets the calibration.
@@ -665,7 +669,7 @@ def heldout_image(kind: str, seed: int, shape: tuple[int, int] = (512, 768),
     """
     from pipeline.size import local_thickness
 
-    spec = dict(HELDOUT_KINDS[kind])
+    spec = dict(HELDOUT_KINDS[kind] if spec is None else spec)
     if pixel_size_um is None:
         pixel_size_um = float(spec.get("pixel_size_um", 0.05))
     rng = np.random.default_rng([seed, 104729])
