@@ -1167,8 +1167,8 @@ def _background_level_only(reached: np.ndarray, smooth_img: np.ndarray, seeds: n
     their columns, that count as joined to the background above. A saturated charging band
     below the vacuum is parted from it by the step of its upper edge; where the strip searched
     for the surface held that vacuum, the whole band was cut off, not at the vacuum's level,
-    and dropped: the surface was found at the band's top (held-out renderings tilted 5
-    degrees: 78-119 px high).
+    and dropped: the surface was found at the band's top (a held-out rendering tilted 5
+    degrees: 78 px high; tests/test_geometry.py's bands 100-110 px).
     """
     rows, cols = reached.shape
     from_above = np.logical_and.accumulate(reached, axis=0)
@@ -1366,10 +1366,11 @@ def _refine_top(
         # edge runs along the surface): dark pores open at the surface are as dark, but their
         # depth changes from column to column (random phantom 625: its bottom surface moved
         # 2 px into the pores without this test)
+        padded = np.pad(np.where(gap, run, np.nan).astype(float), width // 2, mode="edge")
+        windows = np.lib.stride_tricks.sliding_window_view(padded, width)[:cols]
         with warnings.catch_warnings():  # windows without gap columns: NaN, not compared
             warnings.simplefilter("ignore", RuntimeWarning)
-            local = ndi.generic_filter(np.where(gap, run, np.nan).astype(float), np.nanmedian,
-                                       size=width, mode="nearest")
+            local = np.nanmedian(windows, axis=1)
         even = gap & (np.abs(run - local) <= np.maximum(2.0, 0.15 * local))
         even_layer = (ndi.uniform_filter1d(even.astype(np.float32), width, mode="nearest")
                       >= VACUUM_GAP_MIN_EVEN)
