@@ -15,22 +15,24 @@ How :func:`find_membrane` works (horizontal case; the vertical one runs on the t
    measure blind to scan-line noise, horizontal charging streaks and to the surface edge itself.
    Energies are floored at the image's white-noise level, so saturated and noisy backgrounds
    look alike.
-2. **Backgrounds are large smooth regions touching the frame edge.** The log texture is split
-   in two (Otsu); smooth connected regions touching the top (bottom) edge over a large part of
-   the width are the background above (below) the membrane. Debris in the background is
-   textured but surrounded by background, so the background's lowest row in a column is still
-   the membrane surface; pores inside the membrane never touch the frame edge. A candidate must
-   be much smoother than the band (mean log-energy contrast >= 2), mostly smooth beyond its
-   boundary and textured inside it (three quarters of a strip under it; half beyond a clean
-   background, where fine pores under the surface may read smooth at the coarse scales), its
-   boundary no steeper than 45 degrees (else the membrane
-   is vertical and ``auto`` looks at the transposed image), and must not reach from the top
-   edge to the bottom one. Smooth cells of the band's grey level rather than the background's
-   are material, not background (:func:`_level_limited_background`): a dense layer, the solid
-   between sparse large pores, and a layer of pores too fine to read as texture that runs
-   across the frame under the surface (at least a few grid rows thick in its columns: the
-   cells straddling a tilted band's edge are not a layer), begins with a step of grey level and
-   is rougher than the background (a charging band's fading edge changes level gradually).
+2. **Backgrounds are large smooth regions touching the frame edge.** The log texture is split in
+   two (Otsu); smooth connected regions touching the top (bottom) edge over a large part of the
+   width are the background above (below) the membrane. Debris in the background is textured but
+   surrounded by background, so the background's lowest row in a column is still the membrane
+   surface; pores inside the membrane never touch the frame edge. A candidate must be much smoother
+   than the band (mean log-energy contrast >= 2), mostly smooth beyond its boundary and textured
+   inside it (three quarters of a strip under it; half beyond a clean background, where fine pores
+   under the surface may read smooth at the coarse scales), its boundary no steeper than 45 degrees
+   (else the membrane is vertical and ``auto`` looks at the transposed image), and must not reach
+   from the top edge to the bottom one. A surface seen over less than half the width makes ``auto``
+   read the transposed image too, and a vertical surface seen over at least twice as much of the
+   frame wins (pores elongated along a vertical membrane give it structure along x). Smooth cells
+   of the band's grey level rather than the background's are material, not background
+   (:func:`_level_limited_background`): a dense layer, the solid between sparse large pores, and a
+   layer of pores too fine to read as texture that runs across the frame under the surface (at
+   least a few grid rows thick in its columns: the cells straddling a tilted band's edge are not a
+   layer), begins with a step of grey level and is rougher than the background (a charging band's
+   fading edge changes level gradually).
 3. **The surface at full resolution.** In a strip of rows around each coarse surface, the
    background is flooded (4-connected) from the known background through pixels that are as smooth
    as the background at the finest scale that tells the two apart (difference-of-Gaussians energy,
@@ -1703,8 +1705,33 @@ def find_membrane(
                             "whole frame is material; depth profile not measured")
         whole.notes.extend(found.notes)
         return whole
+    if surface == "auto" and _coverage(found) < PARTIAL_SURFACE_FRACTION:
+        # a surface seen over a small part of the width may be a vertical membrane's edge
+        # read sideways (pores elongated along a vertical membrane are rich in structure
+        # along x): the vertical reading wins when it sees its surface over more of the frame
+        vertical = _find_horizontal(img.T, pixel_size_um, texture_scale_um,
+                                    surface_smoothing_fraction)
+        if _coverage(vertical) >= max(PARTIAL_SURFACE_FRACTION, 2 * _coverage(found)):
+            side = "left" if vertical.top is not None else "right"
+            return _assemble(img.shape, vertical, side, "vertical",
+                             [f"the membrane runs vertically: its surface is in view over "
+                              f"{100 * _coverage(vertical):.0f} % of the height, a horizontal "
+                              f"one would be over {100 * _coverage(found):.0f} % of the width"])
     _check_textured(found)
     return _assemble(img.shape, found, surface, "horizontal", [])
+
+
+#: A horizontal surface seen over less than this fraction of the width makes ``auto`` look at
+#: the vertical reading too (:func:`find_membrane`).
+PARTIAL_SURFACE_FRACTION = 0.5
+
+
+def _coverage(found: _HorizontalFind) -> float:
+    """Largest fraction of the frame over which a surface of ``found`` was seen (0: none)."""
+    seen = [float(np.mean(m)) for line, m in ((found.top, found.top_measured),
+                                               (found.bottom, found.bottom_measured))
+            if line is not None and m is not None]
+    return max(seen, default=0.0)
 
 
 def _check_textured(found: _HorizontalFind) -> None:

@@ -804,3 +804,28 @@ def test_fine_pored_layer_under_the_surface_is_membrane(monkeypatch, background,
     monkeypatch.setattr(geometry, "WIDE_LAYER_STEP_FRACTION", np.inf)
     before = find_membrane(img, ph.pixel_size_um)
     assert float(np.median(before.top_px - true_top)) > 100
+
+
+def test_a_vertical_membrane_of_elongated_pores_is_not_read_sideways(monkeypatch):
+    """A stretched film (pores elongated along the membrane; tests/heldout.py, secondary
+    electrons, a charging band at its surface) turned to run vertically: along x it is full of
+    structure, and the horizontal reading found a "top" surface over 24 % of the width, steep
+    across the band. A surface seen over less than half the frame now makes ``auto`` read the
+    image vertically too, and the vertical surface, seen over the whole height, wins (within
+    2.2 px of the truth). On the other 37 charging combinations of
+    benchmarks/bench_heldout_combinations.py turned vertical: all vertical, within 2.5 px."""
+    from pipeline import geometry
+
+    from heldout import heldout_image
+
+    spec = dict(geometry="stretched", size_px=4.0, porosity=0.5, contrast="se",
+                background="charging", surfaces="top", databar="hitachi", file_format="tif",
+                tilt_deg=-5.0, bow_px=0.0, pixel_size_um=0.03, gap_px=0, gamma=1.0)
+    held = heldout_image("stretched-se-charging-top-hitachi", 86, spec=spec)
+    rows = held.truth.pore_mask.shape[0]
+    img = np.rot90(held.image[:rows].astype(np.float32) / 255)  # the top edge to the left
+    found = find_membrane(img, held.pixel_size_um)
+    assert found.orientation == "vertical" and found.reference_surface == "left"
+    assert np.median(np.abs(found.top_px[::-1] - held.truth.top_px)) <= 3.0
+    monkeypatch.setattr(geometry, "PARTIAL_SURFACE_FRACTION", 0.0)
+    assert find_membrane(img, held.pixel_size_um).orientation == "horizontal"
