@@ -879,7 +879,8 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     gap = float(np.median(level[band])) - bg_level
     # separated: by many times the scatter, and by more than the drift along the edge
     drift = float(np.subtract(*np.percentile(bg_trend, [95, 5])))
-    if abs(gap) < max(_MIN_LEVEL_SEPARATION * spread, drift):
+    separation = max(_MIN_LEVEL_SEPARATION * spread, drift)
+    if abs(gap) < separation:
         return background, none
     # material by level: nearer the band than the background, and near the band's typical
     # level (a charging band beyond a vacuum gap, or the dark gap under a charging band, lies
@@ -900,17 +901,16 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     # charging band; a smooth one beyond an edge another background)
     if log_texture is not None:
         edge_texture = float(np.median(log_texture[at_edge][edge_rows]))
-        departed = (np.abs(level - bg_trend[None, :])
-                    >= max(_MIN_LEVEL_SEPARATION * spread, drift)) & near_band
+        departed = (np.abs(level - bg_trend[None, :]) >= separation) & near_band
         patches, size = _patch_sizes(background & (departed | unlike))
         for k in np.flatnonzero((size[:, 0] >= _MIN_PATCH_ROWS) & (size[:, 1] >= wide)) + 1:
             patch = patches == k
+            columns = patch.any(axis=0)
             # a layer, not a line: tall in its columns, not only in its bounding box (the
             # straddling cells along a tilted band's edge span many rows across the width)
-            if np.median(patch.sum(axis=0)[patch.any(axis=0)]) < _MIN_LAYER_ROWS:
+            if np.median(patch.sum(axis=0)[columns]) < _MIN_LAYER_ROWS:
                 continue
-            difference = (float(np.median(bg_trend[patch.any(axis=0)]))
-                          - float(np.median(level[patch])))
+            difference = float(np.median(bg_trend[columns])) - float(np.median(level[patch]))
             if (float(np.median(log_texture[patch])) - edge_texture >= WIDE_LAYER_MIN_TEXTURE
                     and _sharp_outer_edge(patch, level, from_top, difference)):
                 material |= patch
@@ -1705,18 +1705,20 @@ def find_membrane(
                             "whole frame is material; depth profile not measured")
         whole.notes.extend(found.notes)
         return whole
-    if surface == "auto" and _coverage(found) < PARTIAL_SURFACE_FRACTION:
+    seen = _coverage(found)
+    if surface == "auto" and seen < PARTIAL_SURFACE_FRACTION:
         # a surface seen over a small part of the width may be a vertical membrane's edge
         # read sideways (pores elongated along a vertical membrane are rich in structure
         # along x): the vertical reading wins when it sees its surface over more of the frame
         vertical = _find_horizontal(img.T, pixel_size_um, texture_scale_um,
                                     surface_smoothing_fraction)
-        if _coverage(vertical) >= max(PARTIAL_SURFACE_FRACTION, 2 * _coverage(found)):
+        seen_vertical = _coverage(vertical)
+        if seen_vertical >= max(PARTIAL_SURFACE_FRACTION, 2 * seen):
             side = "left" if vertical.top is not None else "right"
             return _assemble(img.shape, vertical, side, "vertical",
                              [f"the membrane runs vertically: its surface is in view over "
-                              f"{100 * _coverage(vertical):.0f} % of the height, a horizontal "
-                              f"one would be over {100 * _coverage(found):.0f} % of the width"])
+                              f"{100 * seen_vertical:.0f} % of the height, a horizontal "
+                              f"one would be over {100 * seen:.0f} % of the width"])
     _check_textured(found)
     return _assemble(img.shape, found, surface, "horizontal", [])
 
