@@ -43,15 +43,17 @@ GEOMETRIES = {
 }
 
 
-def combinations() -> list[tuple[str, dict]]:
-    """(name, spec) of every combination, in a fixed order."""
+def combinations(tilts_deg: tuple[float, ...] = (-5.0, 0.0, 3.0)) -> list[tuple[str, dict]]:
+    """(name, spec) of every combination, in a fixed order; the tilt cycles through
+    ``tilts_deg`` (the renderer scales it by 0.7-1.3)."""
     out = []
     parts = itertools.product(GEOMETRIES, ("se", "bse"), ("dark", "charging"), ("top", "both"),
                               ("hitachi", "zeiss"))
     for i, (geometry, contrast, background, surfaces, databar) in enumerate(parts):
         spec = dict(GEOMETRIES[geometry], contrast=contrast, background=background,
                     surfaces=surfaces, databar=databar,
-                    file_format=("tif", "png", "bmp")[i % 3], tilt_deg=(-5.0, 0.0, 3.0)[i % 3],
+                    file_format=("tif", "png", "bmp")[i % 3],
+                    tilt_deg=tilts_deg[i % len(tilts_deg)],
                     bow_px=(0.0, 6.0)[i % 2], pixel_size_um=(0.03, 0.1, 0.25)[i % 3],
                     gap_px=(0, 10, 20)[(i // 3) % 3], gamma=(1.0, 0.7, 1.4)[(i // 2) % 3])
         out.append((f"{geometry}-{contrast}-{background}-{surfaces}-{databar}", spec))
@@ -62,15 +64,19 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed-base", type=int, default=50)
     ap.add_argument("--only", help="only combinations whose name contains this")
+    ap.add_argument("--shape", type=int, nargs=2, default=(512, 768), metavar=("ROWS", "COLS"),
+                    help="micrograph size without the data bar (pore sizes stay in px)")
+    ap.add_argument("--tilt", type=float, nargs="+", default=(-5.0, 0.0, 3.0), metavar="DEG",
+                    help="tilts the combinations cycle through, degrees (scaled by 0.7-1.3)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     rows, skipped = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, spec) in enumerate(combinations()):
+        for i, (name, spec) in enumerate(combinations(tuple(args.tilt))):
             if args.only and args.only not in name:
                 continue
             try:
-                held = heldout_image(name, args.seed_base + i, spec=spec)
+                held = heldout_image(name, args.seed_base + i, shape=tuple(args.shape), spec=spec)
             except ValueError as exc:
                 skipped.append(str(exc))
                 continue

@@ -771,11 +771,18 @@ LEVEL_LIMITED_BACKGROUND = True
 _MAX_PATCH_WIDTH = 0.5
 #: ... and at least this many grid rows tall.
 _MIN_PATCH_ROWS = 8
-#: A layer across the frame (:func:`_level_limited_background`) must be at least this many grid
-#: rows thick in its columns (median). Measured 2026-12-07: the fine-pored layers of
-#: benchmarks/bench_surface_layers.py 5-40; the cells straddling the edge of a charging band 2-3
-#: (their bounding box, along a tilted band, 28-39 rows tall).
+#: A patch or layer of cells unlike the background (:func:`_level_limited_background`) must be
+#: at least this many grid rows thick in its columns (median). Measured 2026-12-07: the
+#: fine-pored layers of benchmarks/bench_surface_layers.py 5-40; the cells straddling the edge
+#: of a charging band 2-3 (their bounding box, along a tilted band, 28-39 rows tall; at 8-10
+#: degrees the line breaks into pieces narrower than half the width, each 8-20 rows tall).
 _MIN_LAYER_ROWS = 4
+#: ... and must lie on the material: at least this share of its columns not background just past
+#: it. Measured 2026-12-08: the fine-pored layers of tests/test_geometry.py and
+#: benchmarks/bench_surface_layers.py rest on the textured band; the ramp between a vacuum and a
+#: charging band tilted 8-10 degrees below it (4-5 rows thick in its columns) rests on the band
+#: (a background): 0 of its columns.
+_MIN_LAYER_ON_MATERIAL = 0.5
 #: A wider patch is material when it begins with a step of grey level: median over its columns
 #: of the step across its first row (two cells beyond to one inside) of at least this fraction
 #: of its difference from the background (:func:`_sharp_outer_edge`; inf: never).
@@ -849,7 +856,9 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
 
     Such cells are dropped where they form a patch narrower than half the width. Across the
     frame, a layer (at least :data:`_MIN_LAYER_ROWS` thick in its columns: the cells straddling
-    a tilted band's edge make a line whose bounding box is tall) of cells whose level is clearly
+    a tilted band's edge make a line whose bounding box is tall) lying on the material (the
+    cells past it are mostly not background: the ramp between a vacuum and a charging band
+    below it lies on the band) of cells whose level is clearly
     not the background's (departing from the trend by the separation above) and within the
     band's range is dropped when it begins with a step of grey level (:func:`_sharp_outer_edge`)
     and is textured beyond the background (``log_texture``, :data:`WIDE_LAYER_MIN_TEXTURE`): a
@@ -903,13 +912,16 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
         edge_texture = float(np.median(log_texture[at_edge][edge_rows]))
         departed = (np.abs(level - bg_trend[None, :]) >= separation) & near_band
         patches, size = _patch_sizes(background & (departed | unlike))
+        # a layer, not a line: tall in its columns, not only in its bounding box (the
+        # straddling cells along a tilted band's edge span many rows across the width)
+        column_rows = _patch_column_rows(patches, len(size))
         for k in np.flatnonzero((size[:, 0] >= _MIN_PATCH_ROWS) & (size[:, 1] >= wide)) + 1:
-            patch = patches == k
-            columns = patch.any(axis=0)
-            # a layer, not a line: tall in its columns, not only in its bounding box (the
-            # straddling cells along a tilted band's edge span many rows across the width)
-            if np.median(patch.sum(axis=0)[columns]) < _MIN_LAYER_ROWS:
+            if column_rows[k - 1] < _MIN_LAYER_ROWS:
                 continue
+            patch = patches == k
+            if _beyond_fraction(patch, background, from_top) > 1 - _MIN_LAYER_ON_MATERIAL:
+                continue
+            columns = patch.any(axis=0)
             difference = float(np.median(bg_trend[columns])) - float(np.median(level[patch]))
             if (float(np.median(log_texture[patch])) - edge_texture >= WIDE_LAYER_MIN_TEXTURE
                     and _sharp_outer_edge(patch, level, from_top, difference)):
@@ -918,6 +930,35 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     labels, _ = ndi.label(background & ~material, np.ones((3, 3), bool))
     touching = np.unique(labels[0] if from_top else labels[-1])
     return np.isin(labels, touching[touching > 0]), unlike
+
+
+def _beyond_fraction(patch: np.ndarray, mask: np.ndarray, from_top: bool) -> float:
+    """Share of a patch's columns (grid cells) whose cell just past the patch, away from the
+    frame edge (below it for the top edge), is in ``mask`` (a column past the frame counts as
+    not)."""
+    rows = patch.shape[0]
+    columns = np.flatnonzero(patch.any(axis=0))
+    if columns.size == 0:
+        return 0.0
+    sub = patch[:, columns]
+    last = (rows - 1 - np.argmax(sub[::-1], axis=0)) if from_top else np.argmax(sub, axis=0)
+    past = last + 1 if from_top else last - 1
+    inside = (past >= 0) & (past < rows)
+    hit = np.zeros(columns.size, bool)
+    hit[inside] = mask[past[inside], columns[inside]]
+    return float(hit.mean())
+
+
+def _patch_column_rows(patches: np.ndarray, n: int) -> np.ndarray:
+    """Per patch label 1..n, the median over its columns of the cells it holds in each column
+    (its thickness, in grid rows, across a line that may run obliquely), shape (n,)."""
+    if n == 0:
+        return np.zeros(0)
+    rr, cc = np.nonzero(patches)
+    per_column = np.bincount(patches[rr, cc] * patches.shape[1] + cc,
+                             minlength=(n + 1) * patches.shape[1]).reshape(n + 1, -1)[1:]
+    counts = np.where(per_column > 0, per_column.astype(float), np.nan)
+    return np.nanmedian(counts, axis=1)
 
 
 def _patch_sizes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
