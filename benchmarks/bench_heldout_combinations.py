@@ -43,9 +43,11 @@ GEOMETRIES = {
 }
 
 
-def combinations(tilts_deg: tuple[float, ...] = (-5.0, 0.0, 3.0)) -> list[tuple[str, dict]]:
+def combinations(tilts_deg: tuple[float, ...] = (-5.0, 0.0, 3.0), dose: float = 1.0
+                 ) -> list[tuple[str, dict]]:
     """(name, spec) of every combination, in a fixed order; the tilt cycles through
-    ``tilts_deg`` (the renderer scales it by 0.7-1.3)."""
+    ``tilts_deg`` (the renderer scales it by 0.7-1.3); ``dose`` scales the electron dose (shot
+    noise grows as its inverse square root)."""
     out = []
     parts = itertools.product(GEOMETRIES, ("se", "bse"), ("dark", "charging"), ("top", "both"),
                               ("hitachi", "zeiss"))
@@ -55,7 +57,8 @@ def combinations(tilts_deg: tuple[float, ...] = (-5.0, 0.0, 3.0)) -> list[tuple[
                     file_format=("tif", "png", "bmp")[i % 3],
                     tilt_deg=tilts_deg[i % len(tilts_deg)],
                     bow_px=(0.0, 6.0)[i % 2], pixel_size_um=(0.03, 0.1, 0.25)[i % 3],
-                    gap_px=(0, 10, 20)[(i // 3) % 3], gamma=(1.0, 0.7, 1.4)[(i // 2) % 3])
+                    gap_px=(0, 10, 20)[(i // 3) % 3], gamma=(1.0, 0.7, 1.4)[(i // 2) % 3],
+                    dose=dose)
         out.append((f"{geometry}-{contrast}-{background}-{surfaces}-{databar}", spec))
     return out
 
@@ -68,11 +71,13 @@ def main(argv: list[str] | None = None) -> None:
                     help="micrograph size without the data bar (pore sizes stay in px)")
     ap.add_argument("--tilt", type=float, nargs="+", default=(-5.0, 0.0, 3.0), metavar="DEG",
                     help="tilts the combinations cycle through, degrees (scaled by 0.7-1.3)")
+    ap.add_argument("--dose", type=float, default=1.0,
+                    help="electron dose relative to the renderer's (0.2: 2.2 x the shot noise)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     rows, skipped = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, spec) in enumerate(combinations(tuple(args.tilt))):
+        for i, (name, spec) in enumerate(combinations(tuple(args.tilt), args.dose)):
             if args.only and args.only not in name:
                 continue
             try:

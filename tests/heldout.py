@@ -732,7 +732,8 @@ def heldout_image(kind: str, seed: int, shape: tuple[int, int] = (512, 768),
                     charging_rows=int(rng.uniform(100, 300)), gap_px=int(spec.get("gap_px", 10)))
     signal = np.where(band_f, signal, bg)
     signal = psf_blur(signal, core, halo, w)
-    img = acquire(signal, rng, dose=rng.uniform(60, 150), read_noise=0.01,
+    img = acquire(signal, rng, dose=float(spec.get("dose", 1.0)) * rng.uniform(60, 150),
+                  read_noise=0.01,
                   jitter_px=0.3, line_offsets=0.012, vignetting=float(spec.get("vignetting", 0.1)),
                   drift=0.15, gamma=float(spec.get("gamma", 1.0)))
     image8 = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
