@@ -29,7 +29,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+import numpy as np  # noqa: E402
+
 from pipeline import analyze  # noqa: E402
+from pipeline.analysis import AnalysisError  # noqa: E402
 
 from _accuracy import failures, score  # noqa: E402
 from heldout import heldout_image  # noqa: E402
@@ -88,7 +91,13 @@ def main(argv: list[str] | None = None) -> None:
             workdir = Path(tmp) / name
             workdir.mkdir()
             path, pixel_size_um = held.save(workdir)
-            result = analyze(path, pixel_size_um)
+            try:
+                result = analyze(path, pixel_size_um)
+            except AnalysisError as exc:  # the one-line error a user would see
+                rows.append((name, {"surface_err_px": np.inf, "surface_target_px": 0.0},
+                             [str(exc)]))
+                print(f"{name:42s} FAILED: {exc}", flush=True)
+                continue
             metrics = score(result, held.truth)
             missed = failures(metrics)
             rows.append((name, metrics, missed))
