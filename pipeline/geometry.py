@@ -771,17 +771,16 @@ LEVEL_LIMITED_BACKGROUND = True
 _MAX_PATCH_WIDTH = 0.5
 #: ... and at least this many grid rows tall.
 _MIN_PATCH_ROWS = 8
-#: A patch or layer of cells unlike the background (:func:`_level_limited_background`) must be
-#: at least this many grid rows thick in its columns (median). Measured 2026-12-07: the
-#: fine-pored layers of benchmarks/bench_surface_layers.py 5-40; the cells straddling the edge
-#: of a charging band 2-3 (their bounding box, along a tilted band, 28-39 rows tall; at 8-10
-#: degrees the line breaks into pieces narrower than half the width, each 8-20 rows tall).
+#: A layer across the frame (:func:`_level_limited_background`) must be at least this many grid
+#: rows thick in its columns (median). Measured 2026-12-07: the fine-pored layers of
+#: benchmarks/bench_surface_layers.py 5-40; the cells straddling the edge of a charging band 2-3
+#: (their bounding box, along a tilted band, 28-39 rows tall).
 _MIN_LAYER_ROWS = 4
-#: ... and must lie on the material: at least this share of its columns not background just past
-#: it. Measured 2026-12-08: the fine-pored layers of tests/test_geometry.py and
-#: benchmarks/bench_surface_layers.py rest on the textured band; the ramp between a vacuum and a
-#: charging band tilted 8-10 degrees below it (4-5 rows thick in its columns) rests on the band
-#: (a background): 0 of its columns.
+#: ... and must lie on the material: background just past it (away from the frame edge) in at
+#: most ``1 -`` this share of its columns. Measured 2026-12-08: the fine-pored layers of
+#: tests/test_geometry.py 0.000-0.004 of their columns; the ramp of a charging band whose edge
+#: fades over ~8 px, tilted 8-10 degrees under the vacuum (4-5 rows thick in its columns, so
+#: thick enough), 0.995-1.000: it lies on the band, a background.
 _MIN_LAYER_ON_MATERIAL = 0.5
 #: A wider patch is material when it begins with a step of grey level: median over its columns
 #: of the step across its first row (two cells beyond to one inside) of at least this fraction
@@ -1783,7 +1782,9 @@ def _coverage(found: _HorizontalFind) -> float:
 #: with a drift or vignetting, scan lines) 1.0-1.3, and no surface; noise blurred over 0.7 px
 #: 3.6-3.9, no surface; a film of 4 px pores at a fifth of the held-out renderer's dose
 #: (benchmarks/bench_heldout_combinations.py --dose 0.2), its surface plain to the eye against a
-#: vacuum and found, 3.97: "no membrane found" with 4 everywhere.
+#: vacuum and found, 3.97: "no membrane found" with 4 everywhere. (Pure shot noise in a bright
+#: band over a dark one passes either: 8.5, with a "surface" at the bands' boundary; the bright
+#: band's noise is read as texture.)
 MIN_EXCESS_NO_SURFACE = 4.0
 MIN_EXCESS_WITH_SURFACE = 2.0
 
