@@ -1,6 +1,7 @@
 """The held-out renderer in every combination of its parts, not only its six named kinds.
 
     python benchmarks/bench_heldout_combinations.py [--seed-base 50] [--only charging]
+        [--shape 512 768] [--tilt -5 0 3] [--dose 1.0]
 
 ``tests/heldout.py`` names six kinds (benchmarks/ACCURACY.md). Here each of its five geometries
 (foam, ellipses, stretched, graded sponge with an internal minimum, NIPS fingers under a skin)
@@ -11,7 +12,10 @@ both) and data bar (Hitachi strip, Zeiss panel): 80 images. The file format, til
 20 rows) and the gamma cycle with the combination's index; image ``i`` uses seed
 ``seed_base + i``. Each is saved as the instrument would write it, analysed from the file by
 :func:`pipeline.analyze` and scored with ``tests/_accuracy.py``. Combinations whose membrane
-leaves the frame for their seed are skipped (reported).
+leaves the frame for their seed are skipped (reported). ``--shape`` sets the frame (pore sizes
+stay in px), ``--tilt`` the tilts cycled through instead of -5 / 0 / +3, ``--dose`` scales the
+electron dose (0.2: 2.2 times the shot noise). An analysis that fails counts as a miss, with
+the one-line error a user would see.
 
 Prints one line per image and a summary: how many meet every target, and which miss the
 surface target (those are geometry failures, which the six named kinds did not show).
