@@ -782,6 +782,12 @@ _MIN_LAYER_ROWS = 4
 #: fades over ~8 px, tilted 8-10 degrees under the vacuum (4-5 rows thick in its columns, so
 #: thick enough), 0.995-1.000: it lies on the band, a background.
 _MIN_LAYER_ON_MATERIAL = 0.5
+#: ... and must not lie mostly in clipped areas: at most this mean share of its cells' pixels in
+#: :func:`saturated_background`. Measured 2026-12-08: a charging band directly on the membrane
+#: under the vacuum, 94 % of its pixels at the image's largest value (held-out
+#: ellipses-bse-charging-top-hitachi, 768 x 768 at -10 degrees, gamma 1.4), read as such a layer
+#: (its shot noise textured against the vacuum's): the surface at its top, 167 px high.
+SATURATED_LAYER_FRACTION = 0.5
 #: A wider patch is material when it begins with a step of grey level: median over its columns
 #: of the step across its first row (two cells beyond to one inside) of at least this fraction
 #: of its difference from the background (:func:`_sharp_outer_edge`; inf: never).
@@ -837,7 +843,8 @@ def _sharp_outer_edge(patch: np.ndarray, level: np.ndarray, from_top: bool,
 
 
 def _level_limited_background(background: np.ndarray, level: np.ndarray, textured: np.ndarray,
-                              from_top: bool, log_texture: np.ndarray | None = None
+                              from_top: bool, log_texture: np.ndarray | None = None,
+                              saturated: np.ndarray | None = None
                               ) -> tuple[np.ndarray, np.ndarray]:
     """The part of an edge background (grid cells) whose grey level is that of the background.
 
@@ -866,7 +873,10 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
     than the band's: the surface was found at the layer's lower edge, 46-170 px deep). A layer
     whose level changes gradually is the fading edge of a charging band, and a smooth one beyond
     a sharp edge a region of another level (random phantom 117: a grey band over a darker one):
-    both stay background.
+    both stay background. So does a layer lying mostly (:data:`SATURATED_LAYER_FRACTION`) in
+    ``saturated`` areas (share of each grid cell's pixels in :func:`saturated_background`): a
+    charging band clipped at the detector's top, however its noise reads against the vacuum's
+    (fine pores are never clipped).
 
     Returns the kept background and the cells that are material by level, however smooth
     (outside the kept background; all False when the levels are not separated).
@@ -919,6 +929,9 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
                 continue
             patch = patches == k
             if _beyond_fraction(patch, background, from_top) > 1 - _MIN_LAYER_ON_MATERIAL:
+                continue
+            if (saturated is not None
+                    and float(np.mean(saturated[patch])) >= SATURATED_LAYER_FRACTION):
                 continue
             columns = patch.any(axis=0)
             difference = float(np.median(bg_trend[columns])) - float(np.median(level[patch]))
@@ -1571,9 +1584,12 @@ def _find_horizontal(
     tb, bb = _edge_backgrounds(textured | solid, _MIN_BACKGROUND_CONTACT)
     material = {"top": textured | solid, "bottom": textured | solid}
     if LEVEL_LIMITED_BACKGROUND:
-        tb, unlike = _level_limited_background(tb, level, textured, True, logt)
+        clipped = saturated_background(img)
+        sat_cells = (None if clipped is None else
+                     cv2.resize(clipped.astype(np.float32), (gc, gr), interpolation=cv2.INTER_AREA))
+        tb, unlike = _level_limited_background(tb, level, textured, True, logt, sat_cells)
         material["top"] |= unlike
-        bb, unlike = _level_limited_background(bb, level, textured, False, logt)
+        bb, unlike = _level_limited_background(bb, level, textured, False, logt, sat_cells)
         material["bottom"] |= unlike
     notes: list[str] = []
     band = ~(tb | bb)

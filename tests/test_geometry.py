@@ -886,3 +886,38 @@ def test_a_noisy_film_with_its_surface_in_view_is_a_membrane(monkeypatch):
     monkeypatch.setattr(geometry, "MIN_EXCESS_WITH_SURFACE", 4.0)
     with pytest.raises(MembraneNotFound, match="no structure above its noise"):
         find_membrane(img, held.pixel_size_um)
+
+
+@pytest.mark.parametrize("case", ["tilted-hitachi", "low-dose-zeiss"])
+def test_a_saturated_band_on_the_membrane_is_not_a_layer(monkeypatch, case):
+    """A charging band clipped at the detector's top, lying directly on the membrane under the
+    vacuum (held-out combinations ellipses-bse-charging-top-*, gamma 1.4: at 768 x 768 and -10
+    degrees, and at a fifth of the dose): its shot noise is texture against the vacuum's, it
+    begins with a step and lies on the membrane, so the wide-layer rule took the whole band for
+    a layer of fine pores and the surface was found at its top, 162-167 px high. Fine pores are
+    never clipped: a layer lying mostly in saturated areas stays background
+    (``SATURATED_LAYER_FRACTION``): 2.4 px (the band fades into the membrane: the known offset).
+    Witness: without it, > 50 px."""
+    from pipeline import geometry
+
+    from heldout import heldout_image
+
+    spec = dict(geometry="ellipses", size_px=(8.0, 20.0), porosity=0.45, contrast="bse",
+                background="charging", surfaces="top", gap_px=0, gamma=1.4)
+    if case == "tilted-hitachi":
+        spec.update(databar="hitachi", file_format="png", tilt_deg=-10.0, bow_px=0.0,
+                    pixel_size_um=0.1, dose=1.0)
+        held = heldout_image("ellipses-bse-charging-top-hitachi", 1928, shape=(768, 768),
+                             spec=spec)
+    else:
+        spec.update(databar="zeiss", file_format="bmp", tilt_deg=3.0, bow_px=6.0,
+                    pixel_size_um=0.25, dose=0.2)
+        held = heldout_image("ellipses-bse-charging-top-zeiss", 1329, spec=spec)
+    rows = held.truth.pore_mask.shape[0]
+    img = held.image[:rows].astype(np.float32) / 255
+    found = find_membrane(img, held.pixel_size_um)
+    assert found.reference_surface == "top"
+    assert np.median(np.abs(found.top_px - held.truth.top_px)) <= 3.0
+    monkeypatch.setattr(geometry, "SATURATED_LAYER_FRACTION", np.inf)
+    lost = find_membrane(img, held.pixel_size_um)
+    assert lost.top_px is None or np.median(np.abs(lost.top_px - held.truth.top_px)) > 50
