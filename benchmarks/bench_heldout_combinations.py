@@ -33,8 +33,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-import numpy as np  # noqa: E402
-
 from pipeline import analyze  # noqa: E402
 from pipeline.analysis import AnalysisError  # noqa: E402
 
@@ -98,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 result = analyze(path, pixel_size_um)
             except AnalysisError as exc:  # the one-line error a user would see
-                rows.append((name, {"surface_err_px": np.inf, "surface_target_px": 0.0},
+                rows.append((name, {"surface_err_px": float("inf"), "surface_target_px": 0.0},
                              [str(exc)]))
                 print(f"{name:42s} FAILED: {exc}", flush=True)
                 continue

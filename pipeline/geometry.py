@@ -921,19 +921,18 @@ def _level_limited_background(background: np.ndarray, level: np.ndarray, texture
         edge_texture = float(np.median(log_texture[at_edge][edge_rows]))
         departed = (np.abs(level - bg_trend[None, :]) >= separation) & near_band
         patches, size = _patch_sizes(background & (departed | unlike))
-        # a layer, not a line: tall in its columns, not only in its bounding box (the
-        # straddling cells along a tilted band's edge span many rows across the width)
-        column_rows = _patch_column_rows(patches, len(size))
         for k in np.flatnonzero((size[:, 0] >= _MIN_PATCH_ROWS) & (size[:, 1] >= wide)) + 1:
-            if column_rows[k - 1] < _MIN_LAYER_ROWS:
-                continue
             patch = patches == k
+            columns = patch.any(axis=0)
+            # a layer, not a line: tall in its columns, not only in its bounding box (the
+            # straddling cells along a tilted band's edge span many rows across the width)
+            if np.median(patch.sum(axis=0)[columns]) < _MIN_LAYER_ROWS:
+                continue
             if _beyond_fraction(patch, background, from_top) > 1 - _MIN_LAYER_ON_MATERIAL:
                 continue
             if (saturated is not None
                     and float(np.mean(saturated[patch])) >= SATURATED_LAYER_FRACTION):
                 continue
-            columns = patch.any(axis=0)
             difference = float(np.median(bg_trend[columns])) - float(np.median(level[patch]))
             if (float(np.median(log_texture[patch])) - edge_texture >= WIDE_LAYER_MIN_TEXTURE
                     and _sharp_outer_edge(patch, level, from_top, difference)):
@@ -959,18 +958,6 @@ def _beyond_fraction(patch: np.ndarray, mask: np.ndarray, from_top: bool) -> flo
     hit = np.zeros(columns.size, bool)
     hit[inside] = mask[past[inside], columns[inside]]
     return float(hit.mean())
-
-
-def _patch_column_rows(patches: np.ndarray, n: int) -> np.ndarray:
-    """Per patch label 1..n, the median over its columns of the cells it holds in each column
-    (its thickness, in grid rows, across a line that may run obliquely), shape (n,)."""
-    if n == 0:
-        return np.zeros(0)
-    rr, cc = np.nonzero(patches)
-    per_column = np.bincount(patches[rr, cc] * patches.shape[1] + cc,
-                             minlength=(n + 1) * patches.shape[1]).reshape(n + 1, -1)[1:]
-    counts = np.where(per_column > 0, per_column.astype(float), np.nan)
-    return np.nanmedian(counts, axis=1)
 
 
 def _patch_sizes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -836,6 +836,20 @@ def test_fine_pored_layer_under_the_surface_is_membrane(monkeypatch, background,
     assert float(np.median(before.top_px - true_top)) > 100
 
 
+def _heldout_frame(kind, seed, spec, shape=(512, 768)):
+    """One tests/heldout.py micrograph of ``spec``: the image without its data bar (float32,
+    0-1) and the HeldOutImage (truth, pixel size)."""
+    from heldout import heldout_image
+
+    held = heldout_image(kind, seed, shape=shape, spec=spec)
+    return held.image[:held.truth.pore_mask.shape[0]].astype(np.float32) / 255, held
+
+
+def _top_error_px(top_px, held):
+    """Median |found - true| top surface row (px) over the columns."""
+    return float(np.median(np.abs(top_px - held.truth.top_px)))
+
+
 def test_a_vertical_membrane_of_elongated_pores_is_not_read_sideways(monkeypatch):
     """A stretched film (pores elongated along the membrane; tests/heldout.py, secondary
     electrons, a charging band at its surface) turned to run vertically: along x it is full of
@@ -846,20 +860,16 @@ def test_a_vertical_membrane_of_elongated_pores_is_not_read_sideways(monkeypatch
     benchmarks/bench_heldout_combinations.py turned vertical: all vertical, within 2.5 px."""
     from pipeline import geometry
 
-    from heldout import heldout_image
-
     spec = dict(geometry="stretched", size_px=4.0, porosity=0.5, contrast="se",
                 background="charging", surfaces="top", databar="hitachi", file_format="tif",
                 tilt_deg=-5.0, bow_px=0.0, pixel_size_um=0.03, gap_px=0, gamma=1.0)
-    held = heldout_image("stretched-se-charging-top-hitachi", 86, spec=spec)
-    rows = held.truth.pore_mask.shape[0]
-    img = np.rot90(held.image[:rows].astype(np.float32) / 255)  # the top edge to the left
+    frame, held = _heldout_frame("stretched-se-charging-top-hitachi", 86, spec)
+    img = np.rot90(frame)  # the top edge to the left
     found = find_membrane(img, held.pixel_size_um)
     assert found.orientation == "vertical" and found.reference_surface == "left"
-    assert np.median(np.abs(found.top_px[::-1] - held.truth.top_px)) <= 3.0
+    assert _top_error_px(found.top_px[::-1], held) <= 3.0
     monkeypatch.setattr(geometry, "PARTIAL_SURFACE_FRACTION", 0.0)
     assert find_membrane(img, held.pixel_size_um).orientation == "horizontal"
-
 
 
 def test_a_noisy_film_with_its_surface_in_view_is_a_membrane(monkeypatch):
@@ -872,24 +882,31 @@ def test_a_noisy_film_with_its_surface_in_view_is_a_membrane(monkeypatch):
     with 4 it is rejected."""
     from pipeline import geometry
 
-    from heldout import heldout_image
-
     spec = dict(geometry="stretched", size_px=4.0, porosity=0.5, contrast="se",
                 background="dark", surfaces="top", databar="zeiss", file_format="tif",
                 tilt_deg=-5.0, bow_px=6.0, pixel_size_um=0.03, gap_px=20, gamma=0.7, dose=0.2)
-    held = heldout_image("stretched-se-dark-top-zeiss", 1333, spec=spec)
-    rows = held.truth.pore_mask.shape[0]
-    img = held.image[:rows].astype(np.float32) / 255
+    img, held = _heldout_frame("stretched-se-dark-top-zeiss", 1333, spec)
     found = find_membrane(img, held.pixel_size_um)
     assert found.reference_surface == "top"
-    assert np.median(np.abs(found.top_px - held.truth.top_px)) <= 2.0
+    assert _top_error_px(found.top_px, held) <= 2.0
     monkeypatch.setattr(geometry, "MIN_EXCESS_WITH_SURFACE", 4.0)
     with pytest.raises(MembraneNotFound, match="no structure above its noise"):
         find_membrane(img, held.pixel_size_um)
 
 
-@pytest.mark.parametrize("case", ["tilted-hitachi", "low-dose-zeiss"])
-def test_a_saturated_band_on_the_membrane_is_not_a_layer(monkeypatch, case):
+_SATURATED_BAND = dict(geometry="ellipses", size_px=(8.0, 20.0), porosity=0.45, contrast="bse",
+                       background="charging", surfaces="top", gap_px=0, gamma=1.4)
+
+
+@pytest.mark.parametrize("kind,seed,shape,spec", [
+    ("ellipses-bse-charging-top-hitachi", 1928, (768, 768),
+     dict(_SATURATED_BAND, databar="hitachi", file_format="png", tilt_deg=-10.0, bow_px=0.0,
+          pixel_size_um=0.1, dose=1.0)),
+    ("ellipses-bse-charging-top-zeiss", 1329, (512, 768),
+     dict(_SATURATED_BAND, databar="zeiss", file_format="bmp", tilt_deg=3.0, bow_px=6.0,
+          pixel_size_um=0.25, dose=0.2)),
+], ids=["tilted-hitachi", "low-dose-zeiss"])
+def test_a_saturated_band_on_the_membrane_is_not_a_layer(monkeypatch, kind, seed, shape, spec):
     """A charging band clipped at the detector's top, lying directly on the membrane under the
     vacuum (held-out combinations ellipses-bse-charging-top-*, gamma 1.4: at 768 x 768 and -10
     degrees, and at a fifth of the dose): its shot noise is texture against the vacuum's, it
@@ -900,24 +917,10 @@ def test_a_saturated_band_on_the_membrane_is_not_a_layer(monkeypatch, case):
     Witness: without it, > 50 px."""
     from pipeline import geometry
 
-    from heldout import heldout_image
-
-    spec = dict(geometry="ellipses", size_px=(8.0, 20.0), porosity=0.45, contrast="bse",
-                background="charging", surfaces="top", gap_px=0, gamma=1.4)
-    if case == "tilted-hitachi":
-        spec.update(databar="hitachi", file_format="png", tilt_deg=-10.0, bow_px=0.0,
-                    pixel_size_um=0.1, dose=1.0)
-        held = heldout_image("ellipses-bse-charging-top-hitachi", 1928, shape=(768, 768),
-                             spec=spec)
-    else:
-        spec.update(databar="zeiss", file_format="bmp", tilt_deg=3.0, bow_px=6.0,
-                    pixel_size_um=0.25, dose=0.2)
-        held = heldout_image("ellipses-bse-charging-top-zeiss", 1329, spec=spec)
-    rows = held.truth.pore_mask.shape[0]
-    img = held.image[:rows].astype(np.float32) / 255
+    img, held = _heldout_frame(kind, seed, spec, shape)
     found = find_membrane(img, held.pixel_size_um)
     assert found.reference_surface == "top"
-    assert np.median(np.abs(found.top_px - held.truth.top_px)) <= 3.0
+    assert _top_error_px(found.top_px, held) <= 3.0
     monkeypatch.setattr(geometry, "SATURATED_LAYER_FRACTION", np.inf)
     lost = find_membrane(img, held.pixel_size_um)
-    assert lost.top_px is None or np.median(np.abs(lost.top_px - held.truth.top_px)) > 50
+    assert lost.top_px is None or _top_error_px(lost.top_px, held) > 50
