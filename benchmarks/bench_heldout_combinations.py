@@ -1,7 +1,7 @@
 """The held-out renderer in every combination of its parts, not only its six named kinds.
 
     python benchmarks/bench_heldout_combinations.py [--seed-base 50] [--only charging]
-        [--shape 512 768] [--tilt -5 0 3] [--dose 1.0]
+        [--shape 512 768] [--tilt -5 0 3] [--dose 1.0] [--size-scale 1.0]
 
 ``tests/heldout.py`` names six kinds (benchmarks/ACCURACY.md). Here each of its five geometries
 (foam, ellipses, stretched, graded sponge with an internal minimum, NIPS fingers under a skin)
@@ -14,8 +14,8 @@ both) and data bar (Hitachi strip, Zeiss panel): 80 images. The file format, til
 :func:`pipeline.analyze` and scored with ``tests/_accuracy.py``. Combinations whose membrane
 leaves the frame for their seed are skipped (reported). ``--shape`` sets the frame (pore sizes
 stay in px), ``--tilt`` the tilts cycled through instead of -5 / 0 / +3, ``--dose`` scales the
-electron dose (0.2: 2.2 times the shot noise). An analysis that fails counts as a miss, with
-the one-line error a user would see.
+electron dose (0.2: 2.2 times the shot noise), ``--size-scale`` the pore sizes (rims and blur
+unchanged). An analysis that fails counts as a miss, with the one-line error a user would see.
 
 Prints one line per image and a summary: how many meet every target, and which miss the
 surface target (those are geometry failures, which the six named kinds did not show); then
@@ -52,16 +52,18 @@ GEOMETRIES = {
 }
 
 
-def combinations(tilts_deg: tuple[float, ...] = (-5.0, 0.0, 3.0), dose: float = 1.0
-                 ) -> list[tuple[str, dict]]:
+def combinations(tilts_deg: tuple[float, ...] = (-5.0, 0.0, 3.0), dose: float = 1.0,
+                 size_scale: float = 1.0) -> list[tuple[str, dict]]:
     """(name, spec) of every combination, in a fixed order; the tilt cycles through
     ``tilts_deg`` (the renderer scales it by 0.7-1.3); ``dose`` scales the electron dose (shot
-    noise grows as its inverse square root)."""
+    noise grows as its inverse square root); ``size_scale`` multiplies the pore (and skin)
+    sizes in px, the renderer's rims and blur staying as they are."""
     out = []
     parts = itertools.product(GEOMETRIES, ("se", "bse"), ("dark", "charging"), ("top", "both"),
                               ("hitachi", "zeiss"))
     for i, (geometry, contrast, background, surfaces, databar) in enumerate(parts):
-        spec = dict(GEOMETRIES[geometry], contrast=contrast, background=background,
+        spec = dict(_scaled(GEOMETRIES[geometry], size_scale), contrast=contrast,
+                    background=background,
                     surfaces=surfaces, databar=databar,
                     file_format=("tif", "png", "bmp")[i % 3],
                     tilt_deg=tilts_deg[i % len(tilts_deg)],
@@ -69,6 +71,18 @@ def combinations(tilts_deg: tuple[float, ...] = (-5.0, 0.0, 3.0), dose: float = 
                     gap_px=(0, 10, 20)[(i // 3) % 3], gamma=(1.0, 0.7, 1.4)[(i // 2) % 3],
                     dose=dose)
         out.append((f"{geometry}-{contrast}-{background}-{surfaces}-{databar}", spec))
+    return out
+
+
+def _scaled(geometry: dict, factor: float) -> dict:
+    """``geometry`` with its pore size (a number or a (smallest, largest) pair) and skin
+    multiplied by ``factor``."""
+    out = dict(geometry)
+    size = out["size_px"]
+    out["size_px"] = (tuple(factor * v for v in size) if isinstance(size, tuple)
+                      else factor * size)
+    if "skin_px" in out:
+        out["skin_px"] = factor * out["skin_px"]
     return out
 
 
@@ -113,11 +127,14 @@ def main(argv: list[str] | None = None) -> None:
                     help="tilts the combinations cycle through, degrees (scaled by 0.7-1.3)")
     ap.add_argument("--dose", type=float, default=1.0,
                     help="electron dose relative to the renderer's (0.2: 2.2 x the shot noise)")
+    ap.add_argument("--size-scale", type=float, default=1.0, metavar="F",
+                    help="multiply every geometry's pore and skin sizes (px) by F")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     rows, skipped, verdicts = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, spec) in enumerate(combinations(tuple(args.tilt), args.dose)):
+        drawn = combinations(tuple(args.tilt), args.dose, args.size_scale)
+        for i, (name, spec) in enumerate(drawn):
             if args.only and args.only not in name:
                 continue
             try:
