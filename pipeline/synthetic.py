@@ -663,6 +663,7 @@ def render(
     light_angle_deg: float = 45.0,
     background_level: float | None = None,
     rim_offset_px: float = 0.0,
+    rim_asymmetry: float = 0.3,
 ) -> np.ndarray:
     """Render a pore mask as a grey SEM-like image.
 
@@ -720,6 +721,10 @@ def render(
         Where the rim's crest lies relative to the polymer's boundary (px): 0 on it (the
         default, described above), positive into the polymer (an edge glow starting at the
         edge), negative into the pores or background (a bright wall sloping into the pore).
+    rim_asymmetry : float
+        Topographic: rims of edges facing the detector (``light_angle_deg``) are brighter by up to
+        this fraction, those facing away dimmer by as much (an Everhart-Thornley detector beside
+        the beam); 0 for a detector that sees every edge alike (in-lens, annular).
 
     Returns
     -------
@@ -783,7 +788,7 @@ def render(
         img = np.where(pore, floor, poly * (1 + texture * grain))
         # rim brighter on edges facing the detector direction
         facing = -inward_to_light
-        img = img + strength * rim * (1 + 0.3 * facing)
+        img = img + strength * rim * (1 + rim_asymmetry * facing)
 
     if background_level is None:
         background_level = {"dark": 0.04, "bright": 1.05, "grey": 0.5}[background]

@@ -254,6 +254,30 @@ def test_render_rim_offset_moves_the_rim_crest_off_the_boundary():
         assert rings[int(np.argmax(rim))] == pytest.approx(offset, abs=1.0)
 
 
+def test_render_rim_asymmetry_sets_how_much_the_detector_direction_matters():
+    """``rim_asymmetry``: rims facing the detector brighter by that fraction, those facing away
+    dimmer (0.3, the default: an Everhart-Thornley detector); 0: every edge alike (in-lens)."""
+    yy, xx = np.mgrid[:120, :120]
+    r = np.hypot(yy - 60, xx - 60)
+    pore = r < 30
+    clean = dict(shot_noise=0, scanline_noise=0, illumination_gradient=0, blur_px=0, texture=0,
+                 rim_width_px=1.5, style="topographic", floor_shading=0.0, holes=0.0,
+                 light_angle_deg=0.0, rim_strength=0.4, polymer_level=0.4)
+    base = syn.render(pore, **clean)
+    np.testing.assert_array_equal(base, syn.render(pore, rim_asymmetry=0.3, **clean))
+    ring = np.abs(r - 30) < 1.5
+    left, right = ring & (xx < 40) & (np.abs(yy - 60) < 4), ring & (xx > 80) & (np.abs(yy - 60) < 4)
+
+    def rim_height(img, side):
+        return float(img[side].mean()) - 0.4
+
+    for asym in (0.0, 0.15, 0.3):
+        img = syn.render(pore, rim_asymmetry=asym, **clean)
+        hi, lo = sorted((rim_height(img, left), rim_height(img, right)))[::-1]
+        # the rim term scales by 1 +- asym across the two sides facing along the detector axis
+        assert (hi - lo) / (hi + lo) == pytest.approx(asym, abs=0.05)
+
+
 def test_render_leaves_the_mouth_of_a_pore_open_at_the_surface():
     """A pore cut by the membrane surface has bright rims on its walls only: none across its
     mouth (no polymer there), and its floor is as deep under the mouth as its walls make it."""

@@ -311,6 +311,32 @@ def rim_offset(seed: int, share: float = RIM_OFFSET_SHARE) -> float:
     return float(value) if shifted else 0.0
 
 
+#: Share of the :func:`random_case` topographic renderings by ``pipeline.synthetic.render`` whose
+#: rims are drawn with a random detector asymmetry (``rim_asymmetry``) instead of the renderer's
+#: 0.3; half of those symmetric (0: an in-lens or annular detector that sees every edge alike),
+#: the rest uniform in 0-0.3. Not in the shipped model (0: the renderer's 0.3 throughout, so the
+#: shipped file is reproduced). Measured 2026-12-08 with 0.5 (basin and context stages retrained
+#: as the shipped ones, contrast stage kept; a control run with 0 reproduced the shipped arrays
+#: exactly): pipeline.synthetic's topographic kinds rendered with symmetric rims, Dice (seeds 0-1)
+#: sponge 0.644 / 0.687 -> 0.664 / 0.715, spheres 0.720 / 0.692 -> 0.763 / 0.742, fingers 0.623
+#: -> 0.627 (the cells and the other fingers went to ``dark`` either way), against 0.80-0.87 with
+#: the renderer's asymmetry; on the shipped kinds fingers-topo 0.765 / 0.756 / 0.735 -> 0.755 /
+#: 0.745 / 0.724 (porosity MAE 0.044 -> 0.060-0.077), the others within 0.005. The basin
+#: features without the brightness dipole do not tell a shaded floor from the face: not shipped.
+SYMMETRIC_RIM_SHARE = 0.0
+
+
+def rim_asymmetry(seed: int, share: float = SYMMETRIC_RIM_SHARE) -> float:
+    """Rim asymmetry of training case ``seed`` (``pipeline.synthetic.render``'s
+    ``rim_asymmetry``): the renderer's 0.3 for ``1 - share`` of the cases, else 0 or uniform in
+    0-0.3 (equal odds). Drawn from its own generator, so every other draw of the case stays what
+    it was."""
+    rng = np.random.default_rng([seed, 6161])
+    if rng.uniform() >= share:
+        return 0.3
+    return 0.0 if rng.uniform() < 0.5 else float(rng.uniform(0.0, 0.3))
+
+
 def random_case(seed: int, shape: tuple[int, int] = (384, 384),
                 blur_range_px: tuple[float, float] | None = None,
                 porosity_range: tuple[float, float] | None = None,
@@ -349,6 +375,8 @@ def random_case(seed: int, shape: tuple[int, int] = (384, 384),
                       holes=rng.uniform(0, 0.4), texture=rng.uniform(0.02, 0.06))
         else:
             kw.update(_dark_levels(rng))
+        if style == "topographic":
+            kw["rim_asymmetry"] = rim_asymmetry(seed)
         img = syn.render(pore, region, style=style, seed=int(rng.integers(2**31)),
                          rim_offset_px=offset, **kw)
         source = "synthetic"
