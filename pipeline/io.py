@@ -512,6 +512,28 @@ def read_image(path: str | Path, *, max_pixels: int = 400_000_000) -> tuple[
 # data bar
 
 
+#: Grey levels (of 255) by which a data bar's marks (text, ruler) differ from its background.
+BAR_MARK_CONTRAST = 96
+
+
+def _marks_inside(q: np.ndarray, bar_mode: int) -> bool:
+    """Whether a candidate bar holds marks of its own.
+
+    ``q`` holds the bar's rows as grey levels 0-255 with the micrograph's row just above it
+    first; marks are pixels more than ``BAR_MARK_CONTRAST`` from the bar's background grey
+    ``bar_mode``. Marks 8-connected to marked pixels of that row above continue the micrograph
+    (structure crossing the bar's top edge); true if any mark is left without such a link.
+    """
+    import cv2
+
+    marks = (np.abs(q - bar_mode) > BAR_MARK_CONTRAST).astype(np.uint8)
+    n, labels = cv2.connectedComponents(marks, connectivity=8)
+    through = np.zeros(n, bool)
+    through[labels[0]] = True
+    through[0] = True
+    return bool((~through[labels[1:]]).any())
+
+
 def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3, lossy: bool = False) -> int:
     """Number of bottom rows taken by an instrument data bar (0 if none).
 
@@ -552,7 +574,8 @@ def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3, lossy: bool 
     lo = np.clip(mode - 8, 0, 256)
     hi = np.clip(mode + 9, 0, 256)
     near = (cum[np.arange(n), hi] - cum[np.arange(n), lo]) / cols
-    far_frac = (np.abs(q - mode[:, None]) > 96).mean(axis=1)  # marks at > ~0.38 contrast
+    # marks at > ~0.38 contrast
+    far_frac = (np.abs(q - mode[:, None]) > BAR_MARK_CONTRAST).mean(axis=1)
     # share of the unmarked pixels that hold exactly the modal value: ~1 on a panel
     flat = exact / np.maximum(1.0 - far_frac, 1e-9)
 
@@ -593,6 +616,11 @@ def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3, lossy: bool 
     top = max(top, text_top - max(8, int(0.6 * text_span)))
     height = rows - top
     if height < max(4, int(0.01 * rows)) or height > limit:
+        return 0
+    # Marks of a bar lie inside it. Dark or bright structure that runs on through the bar's top
+    # edge is the micrograph: a membrane's edge dipping into a flat (saturated) background at the
+    # foot of the frame, which passes every test above.
+    if not _marks_inside(q[at(top) - 1:], bar_mode):
         return 0
     # The bar must differ from the micrograph directly above it (a straight edge).
     above = img[max(0, top - 8):top]

@@ -274,6 +274,28 @@ def test_dark_background_without_text_is_not_a_databar():
     assert detect_databar(frame) == 0
 
 
+def test_membrane_dipping_into_a_saturated_background_is_not_a_databar():
+    """A bent membrane over a saturated (flat, clipped) background at the foot of the frame: the
+    rows under the membrane are flat and its lowest edge dips into them like marks on a panel.
+    Those marks run on through the candidate bar's top edge into the micrograph, so they are
+    not a bar's (before: 76 rows of a 512-row frame taken for a data bar)."""
+    from pipeline import synthetic
+
+    ph = synthetic.make_membrane_phantom(
+        (512, 768), pixel_size_um=0.1, pore_size_um=1.2, porosity=0.45, morphology="spheres",
+        rendering="dark", profile="internal_minimum", surfaces="both", background="bright",
+        tilt_deg=3.0, bend_px=0.015 * 512, seed=1)
+    frame = np.flipud(ph.image[:512]).astype(np.float32) / 255
+    assert (frame[-60:] >= 1.0).mean() > 0.85  # saturated foot of the frame
+    assert detect_databar(frame) == 0
+    # a grey panel with text drawn over that foot is still found (with the two saturated rows
+    # just above it, which are flat too)
+    panel = frame.copy()
+    panel[-30:] = 0.75
+    panel[-20:-10, 40:300:7] = 0.0
+    assert 30 <= detect_databar(panel) <= 32
+
+
 def test_plain_image_has_no_databar():
     assert detect_databar(_textured(300, 300).astype(np.float32)) == 0
 
