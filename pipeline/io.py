@@ -514,6 +514,8 @@ def read_image(path: str | Path, *, max_pixels: int = 400_000_000) -> tuple[
 
 #: Grey levels (of 255) by which a data bar's marks (text, ruler) differ from its background.
 BAR_MARK_CONTRAST = 96
+#: Thickest frame or separator line (rows of one grey other than the bar's) a bar may hold.
+FRAME_LINE_MAX_ROWS = 3
 
 
 def _marks_inside(q: np.ndarray, bar_mode: int) -> bool:
@@ -592,15 +594,31 @@ def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3, lossy: bool 
     gap = 0
     top = rows
     text_top = None
+    # a panel is flat-filled with one grey (a saturated background a few levels brighter is not
+    # the panel); compression spreads it
+    grey_tolerance = 12 if lossy else 2
+    lines: list[int] = []  # frame lines of another grey met on the way up
+    line_run = 0
     r = rows - 1
     while r >= rows - limit:
         i = at(r)
-        same_bg = abs(int(mode[i]) - bar_mode) <= 12
-        if (same_bg and flat[i] >= min_flat) or exact[i] >= 0.9:
-            top = r  # bar background, or a frame/separator line of any grey
-            gap = 0
-            if same_bg and far_frac[i] > 0.002:
+        same_bg = abs(int(mode[i]) - bar_mode) <= grey_tolerance
+        if same_bg and flat[i] >= min_flat:
+            top = r  # bar background
+            gap = line_run = 0
+            if far_frac[i] > 0.002:
                 text_top = r
+        elif exact[i] >= 0.9:
+            # a frame or separator line of another grey is a few rows thick; a longer run of
+            # flat rows of one other grey is a flat (saturated) background above the bar
+            same_line = line_run > 0 and mode[i] == mode[i + 1]
+            line_run = line_run + 1 if same_line else 1
+            if line_run > FRAME_LINE_MAX_ROWS:
+                top = r + line_run
+                break
+            lines.append(r)
+            top = r
+            gap = 0
         elif ((same_bg and near[i] >= 0.25) or r >= rows - 3) and gap < 12:
             gap += 1  # a row dense with text, or an odd last row of the frame
             if same_bg and far_frac[i] > 0.002:
@@ -627,8 +645,15 @@ def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3, lossy: bool 
     if above.size == 0:
         return 0
     above_exact = exact[at(max(first, top - 8)):at(top)].mean() if top > first else 0.0
-    if above_exact > 0.9 and abs(float(np.median(above)) - bar_mode / 255.0) < 0.05:
-        return 0  # the "bar" continues a flat background: not an instrument panel
+    if (above_exact > 0.9
+            and abs(float(np.median(above)) * 255.0 - bar_mode) <= max(grey_tolerance, 0.5)):
+        # the "bar" continues a flat background of its grey: a panel whose top edge is a frame
+        # line above its marks (a flat saturated background on it) ends at that line; without
+        # one it is no instrument panel
+        edge = [line for line in lines if top <= line < text_top]
+        if not edge:
+            return 0
+        return rows - max(edge)
     return int(height)
 
 
