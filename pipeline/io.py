@@ -597,6 +597,9 @@ def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3, lossy: bool 
     # a panel is flat-filled with one grey (a saturated background a few levels brighter is not
     # the panel); compression spreads it
     grey_tolerance = 12 if lossy else 2
+    # rows of text in a row: compression rings around the marks, so after it a line of text
+    # and its halo read as one tall run of marked rows
+    max_gap = max(12, limit // 6) if lossy else 12
     lines: list[int] = []  # frame lines of another grey met on the way up
     line_run = 0
     r = rows - 1
@@ -619,7 +622,7 @@ def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3, lossy: bool 
             lines.append(r)
             top = r
             gap = 0
-        elif ((same_bg and near[i] >= 0.25) or r >= rows - 3) and gap < 12:
+        elif ((same_bg and near[i] >= 0.25) or r >= rows - 3) and gap < max_gap:
             gap += 1  # a row dense with text, or an odd last row of the frame
             if same_bg and far_frac[i] > 0.002:
                 text_top = r
