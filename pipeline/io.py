@@ -542,7 +542,12 @@ def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3, lossy: bool 
     A data bar is a block of rows at the bottom of the frame on a flat background (black for
     FEI/Hitachi/JEOL, white or grey for Zeiss) carrying text or a ruler in the opposite contrast,
     separated from the micrograph by a straight horizontal edge. Flat dark or saturated
-    backgrounds below a membrane are not data bars: they carry no high-contrast marks.
+    backgrounds below a membrane are not data bars: they carry no high-contrast marks, and marks
+    that run on through the bar's top edge (a membrane's edge dipping into such a background)
+    are the micrograph's. A flat background directly above a bar is not part of it: a frame line
+    of another grey is at most ``FRAME_LINE_MAX_ROWS`` rows, a lossless panel's rows hold its
+    grey within 2 levels, and a panel continuing a flat background of its grey ends at its
+    frame line. After lossy compression the text's ringing makes taller runs of marked rows.
 
     Parameters
     ----------
