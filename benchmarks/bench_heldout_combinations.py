@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import statistics
 import sys
 import tempfile
 import time
@@ -112,8 +113,8 @@ def _print_structure_summary(verdicts: list[tuple[str, dict]]) -> None:
     print(f"surface zone against the interior as the true masks': {n - len(zone_miss)} of {n}"
           + "".join(f"\n  {name}: {_verdict_text(a)}" for name, a in zone_miss))
     if depth_err:
-        median = sorted(depth_err)[len(depth_err) // 2]
-        print(f"minimum-layer depth against the true masks': median {median:.2f} µm, "
+        print(f"minimum-layer depth against the true masks': median "
+              f"{statistics.median_high(depth_err):.2f} µm, "
               f"largest {max(depth_err):.2f} µm ({len(depth_err)} layers)")
 
 

@@ -653,8 +653,7 @@ def detect_databar(image: np.ndarray, *, max_fraction: float = 0.3, lossy: bool 
     if above.size == 0:
         return 0
     above_exact = exact[at(max(first, top - 8)):at(top)].mean() if top > first else 0.0
-    if (above_exact > 0.9
-            and abs(float(np.median(above)) * 255.0 - bar_mode) <= max(grey_tolerance, 0.5)):
+    if above_exact > 0.9 and abs(float(np.median(above)) * 255.0 - bar_mode) <= grey_tolerance:
         # the "bar" continues a flat background of its grey: a panel whose top edge is a frame
         # line above its marks (a flat saturated background on it) ends at that line; without
         # one it is no instrument panel
